@@ -1,0 +1,297 @@
+"""``config.toml``: finding it, reading it and checking every key.
+
+Where it is: ``--config PATH``, else ``$CLAWDESK_CONFIG``, else
+``config.toml`` in the user config directory (platformdirs). A missing file at
+the default place means defaults; a missing file that was named explicitly is
+an error.
+
+What it holds::
+
+    default_model = "ollama/llama3.2"      # optional: used when -m is not given
+
+    [providers.mistral]                    # one table per provider
+    api_key = "..."                        # else $MISTRAL_API_KEY
+    timeout_secs = 30
+
+    [fallback]
+    chain = ["mistral", "ollama/llama3.2"]
+    strategy = "sequential"                # or "capability-match"
+    max_retries_per_provider = 2
+
+Every error is a :class:`~clawdesk.ConfigError` naming the file and the key
+path (``providers.mistral.timeout_secs``) and saying what was expected.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import attrs
+from attrs import field, frozen
+
+from ._errors import ConfigError
+from ._provider_config import check_non_negative, check_timeout
+from ._secret import Secret
+
+__all__ = [
+    "CONFIG_ENV",
+    "Config",
+    "FallbackConfig",
+    "default_config_path",
+    "load_config",
+    "parse_config",
+    "structure_fields",
+]
+
+CONFIG_ENV = "CLAWDESK_CONFIG"
+_TOP_KEYS = ("default_model", "providers", "fallback")
+
+T = TypeVar("T")
+
+
+def _check_positive(_inst: object, attribute: attrs.Attribute[Any], value: float) -> None:
+    if not value > 0:
+        raise ValueError(f"expected a number > 0, got {value!r}")
+
+
+def _check_chain(_inst: object, attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
+    from ._modelid import parse_model_id
+
+    for entry in value:
+        parse_model_id(entry)  # raises InvalidModelId, turned into ConfigError by the caller
+
+
+@frozen(kw_only=True)
+class FallbackConfig:
+    """The ``[fallback]`` table. See the fallback documentation for the semantics of each key.
+
+    - ``chain``: provider names or ``provider/model`` entries, tried in order.
+    - ``strategy``: ``sequential`` lets each candidate try; ``capability-match``
+      skips candidates that lack a capability the request needs.
+    - ``max_retries_per_provider``: retries of one candidate on retryable errors.
+    - ``backoff_base_secs`` / ``backoff_max_secs``: exponential backoff with full jitter.
+    - ``max_retry_after_secs``: the longest ``Retry-After`` worth waiting for;
+      a longer one moves on to the next candidate at once.
+    - ``deadline_secs``: the whole chain's time budget (``None``: no limit).
+    - ``stop_on_invalid_request``: an invalid request stops the chain (default) or moves on.
+    - ``cooldown_failures`` within ``cooldown_window_secs`` puts a provider in
+      cooldown for ``cooldown_secs``; ``cooldown_failures = 0`` turns cooldown off.
+    """
+
+    chain: tuple[str, ...] = field(default=(), validator=_check_chain)
+    strategy: Literal["sequential", "capability-match"] = field(
+        default="sequential", validator=attrs.validators.in_(("sequential", "capability-match"))
+    )
+    max_retries_per_provider: int = field(default=2, validator=check_non_negative)
+    backoff_base_secs: float = field(default=0.5, validator=_check_positive)
+    backoff_max_secs: float = field(default=8.0, validator=_check_positive)
+    max_retry_after_secs: float = field(default=30.0, validator=check_non_negative)
+    deadline_secs: float | None = field(default=None, validator=attrs.validators.optional(check_timeout))
+    stop_on_invalid_request: bool = True
+    cooldown_failures: int = field(default=3, validator=check_non_negative)
+    cooldown_window_secs: float = field(default=60.0, validator=_check_positive)
+    cooldown_secs: float = field(default=30.0, validator=check_non_negative)
+
+
+@frozen(kw_only=True)
+class Config:
+    """The whole configuration. ``providers`` keeps each provider's table as read;
+    it is structured into the provider's own config class by :meth:`provider_config`."""
+
+    default_model: str | None = None
+    providers: Mapping[str, Mapping[str, Any]] = field(factory=dict, repr=False)
+    fallback: FallbackConfig = field(factory=FallbackConfig)
+    source: str | None = None
+
+    def provider_config(
+        self, name: str, config_type: type[T], *, env: Mapping[str, str] | None = None
+    ) -> T:
+        """The ``[providers.<name>]`` table as a ``config_type`` instance.
+
+        The API key comes from the class's ``api_key_env`` variable when the
+        table has none. Raises :class:`~clawdesk.ConfigError` with the key path.
+        """
+        table = dict(self.providers.get(name, {}))
+        environ = os.environ if env is None else env
+        key_env = getattr(config_type, "api_key_env", None)
+        if "api_key" not in table and key_env and environ.get(key_env):
+            table["api_key"] = environ[key_env]
+        return structure_fields(config_type, table, path=f"providers.{name}", file=self.source)
+
+
+def default_config_path() -> Path:
+    """``config.toml`` in the user config directory for clawdesk."""
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir("clawdesk", appauthor=False)) / "config.toml"
+
+
+def load_config(path: str | os.PathLike[str] | None = None, *, env: Mapping[str, str] | None = None) -> Config:
+    """Read the configuration from ``path``, ``$CLAWDESK_CONFIG`` or the default place.
+
+    A file named by ``path`` or the variable must exist; the default file may
+    be absent (then everything is default).
+    """
+    environ = os.environ if env is None else env
+    explicit = path if path is not None else environ.get(CONFIG_ENV) or None
+    target = Path(explicit) if explicit is not None else default_config_path()
+    try:
+        raw = target.read_bytes()
+    except FileNotFoundError:
+        if explicit is not None:
+            raise ConfigError("config file not found", file=str(target)) from None
+        return Config()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file: {exc.strerror or exc}", file=str(target)) from None
+    return parse_config(raw, source=str(target))
+
+
+def parse_config(raw: bytes | str, *, source: str | None = None) -> Config:
+    """A :class:`Config` from TOML text; raises :class:`~clawdesk.ConfigError`."""
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not UTF-8 text (byte {exc.start})", file=source) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"invalid TOML: {exc}", file=source) from None
+    unknown = sorted(set(data) - set(_TOP_KEYS))
+    if unknown:
+        raise ConfigError(
+            f"unknown key (expected one of: {', '.join(_TOP_KEYS)})", path=unknown[0], file=source
+        )
+    default_model = data.get("default_model")
+    if default_model is not None:
+        default_model = _structure_value(str, default_model, "default_model", source)
+        from ._modelid import parse_model_id
+
+        _wrap(lambda: parse_model_id(default_model), "default_model", source)
+    providers = data.get("providers", {})
+    if not isinstance(providers, dict):
+        raise ConfigError(f"expected a table, got {_describe(providers)}", path="providers", file=source)
+    for name, table in providers.items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"expected a table, got {_describe(table)}", path=f"providers.{name}", file=source)
+    fallback_table = data.get("fallback", {})
+    if not isinstance(fallback_table, dict):
+        raise ConfigError(f"expected a table, got {_describe(fallback_table)}", path="fallback", file=source)
+    fallback = structure_fields(FallbackConfig, fallback_table, path="fallback", file=source)
+    return Config(default_model=default_model, providers=providers, fallback=fallback, source=source)
+
+
+# -- structuring ----------------------------------------------------------------
+# A small structurer of our own rather than cattrs here: config errors must
+# name the key path and the expected type in words a user understands, and
+# TOML's types are few (str, int, float, bool, arrays, tables).
+
+
+def structure_fields(cls: type[T], table: Mapping[str, Any], *, path: str, file: str | None = None) -> T:
+    """Build attrs class ``cls`` from a TOML table, checking names, types and validators."""
+    fields = {a.name: a for a in attrs.fields(cls) if a.init}  # type: ignore[arg-type]
+    hints = typing.get_type_hints(cls)
+    kwargs: dict[str, Any] = {}
+    for key, value in table.items():
+        if key not in fields:
+            raise ConfigError(
+                f"unknown key (expected one of: {', '.join(sorted(fields))})", path=f"{path}.{key}", file=file
+            )
+        kwargs[key] = _structure_value(hints[key], value, f"{path}.{key}", file)
+    for key, value in kwargs.items():
+        attribute = fields[key]
+        if attribute.validator is not None:
+            _wrap(lambda: attribute.validator(None, attribute, value), f"{path}.{key}", file)  # type: ignore[misc]
+    return _wrap(lambda: cls(**kwargs), path, file)
+
+
+def _wrap(thunk: typing.Callable[[], T], path: str, file: str | None) -> T:
+    from ._errors import ClawdeskError
+
+    try:
+        return thunk()
+    except ConfigError:
+        raise
+    except (ValueError, TypeError, ClawdeskError) as exc:
+        raise ConfigError(str(exc), path=path, file=file) from None
+
+
+def _structure_value(hint: Any, value: Any, path: str, file: str | None) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        options = [a for a in args if a is not type(None)]
+        errors = []
+        for option in options:
+            try:
+                return _structure_value(option, value, path, file)
+            except ConfigError as exc:
+                errors.append(exc)
+        raise errors[0]
+    if origin is Literal:
+        if value in args:
+            return value
+        choices = ", ".join(repr(a) for a in args)
+        raise ConfigError(f"expected one of {choices}, got {_describe(value)}", path=path, file=file)
+    if hint is Secret:
+        if isinstance(value, str):
+            return Secret(value)
+        raise ConfigError(f"expected a string, got {_describe(value, secret=True)}", path=path, file=file)
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"expected true or false, got {_describe(value)}", path=path, file=file)
+    if hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"expected an integer, got {_describe(value)}", path=path, file=file)
+    if hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if value != value or value in (float("inf"), float("-inf")):
+                raise ConfigError(f"expected a finite number, got {value!r}", path=path, file=file)
+            return float(value)
+        raise ConfigError(f"expected a number, got {_describe(value)}", path=path, file=file)
+    if hint is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"expected a string, got {_describe(value)}", path=path, file=file)
+    if origin in (tuple, list) and args:
+        if not isinstance(value, list):
+            raise ConfigError(f"expected an array, got {_describe(value)}", path=path, file=file)
+        return tuple(_structure_value(args[0], item, f"{path}[{i}]", file) for i, item in enumerate(value))
+    if origin in (dict, Mapping, typing.Mapping) or hint in (dict, Mapping):
+        if not isinstance(value, dict):
+            raise ConfigError(f"expected a table, got {_describe(value)}", path=path, file=file)
+        return dict(value)
+    if hint is Any:
+        return value
+    raise ConfigError(f"cannot read a value of type {hint!r}", path=path, file=file)
+
+
+def _describe(value: object, *, secret: bool = False) -> str:
+    kind = {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "an array",
+        dict: "a table",
+    }.get(type(value), type(value).__name__)
+    if secret or isinstance(value, (list, dict)):
+        return kind
+    shown = repr(value)
+    if len(shown) > 40:
+        shown = shown[:37] + "..."
+    return f"{kind} ({shown})"
+
+
+if sys.version_info < (3, 11):  # pragma: no cover - tomllib is 3.11+, as is this package
+    raise ImportError("clawdesk needs Python 3.11 or newer")

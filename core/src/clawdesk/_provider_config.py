@@ -1,0 +1,71 @@
+"""The base of every provider's configuration class.
+
+A plugin subclasses :class:`ProviderConfig` (an attrs class) to change
+defaults or add fields, and returns the subclass from its
+``provider_config_type`` hook. Core fills it from the ``[providers.<name>]``
+table of ``config.toml``, takes the key from ``api_key_env`` when the file has
+none, and rejects unknown keys and wrong types with a
+:class:`~clawdesk.ConfigError` naming the key path.
+
+Field validators raise ``ValueError`` with a short reason; core adds the path.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from attrs import field, frozen
+
+from ._secret import Secret
+
+__all__ = ["ProviderConfig", "check_http_url", "check_timeout", "check_non_negative"]
+
+# An hour is already far longer than any sane wait for a chat answer; larger
+# values are almost always a unit mistake (milliseconds written as seconds).
+MAX_TIMEOUT_SECS = 3600.0
+
+
+def check_http_url(_inst: object, attribute: object, value: str) -> None:
+    """Validator: an absolute ``http://`` or ``https://`` URL with a host."""
+    scheme, sep, rest = value.partition("://")
+    if not sep or scheme.lower() not in ("http", "https") or not rest.strip("/"):
+        raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
+
+
+def check_timeout(_inst: object, attribute: object, value: float) -> None:
+    """Validator: a timeout in seconds, above 0 and at most an hour."""
+    if not (0 < value <= MAX_TIMEOUT_SECS):
+        raise ValueError(f"expected seconds between 0 (exclusive) and {MAX_TIMEOUT_SECS:g}, got {value!r}")
+
+
+def check_non_negative(_inst: object, attribute: object, value: int) -> None:
+    """Validator: a count of at least 0."""
+    if value < 0:
+        raise ValueError(f"expected a number >= 0, got {value!r}")
+
+
+@frozen(kw_only=True)
+class ProviderConfig:
+    """Settings every provider has.
+
+    - ``api_key``: the credential; when absent, read from the environment
+      variable named by the class attribute ``api_key_env``.
+    - ``base_url``: where the backend listens (http or https).
+    - ``default_model``: used when a request names only the provider.
+    - ``max_retries``: retries of one call on a retryable error, used when the
+      provider is called on its own (a fallback chain uses its own setting).
+    - ``timeout_secs``: the longest wait for connecting and for each read.
+    - ``verify_tls``: certificate checks; on unless turned off explicitly.
+    """
+
+    #: Environment variable that holds the key when the file has none.
+    api_key_env: ClassVar[str | None] = None
+    #: Whether a call without a key is refused before any request.
+    requires_api_key: ClassVar[bool] = False
+
+    api_key: Secret | None = field(default=None, repr=False)
+    base_url: str = field(default="http://127.0.0.1", validator=check_http_url)
+    default_model: str = ""
+    max_retries: int = field(default=3, validator=check_non_negative)
+    timeout_secs: float = field(default=30.0, validator=check_timeout)
+    verify_tls: bool = True

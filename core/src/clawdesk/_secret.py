@@ -1,0 +1,89 @@
+"""Secrets (API keys) that cannot leak by accident.
+
+A :class:`Secret` shows as ``'***'`` in ``repr``, ``str`` and f-strings; the
+value comes out only through :meth:`Secret.reveal`, which is called where the
+key goes on the wire and nowhere else.
+
+As a second line of defence every revealed value is remembered (for the life
+of the process) so :func:`redact` can scrub it from text we did not write,
+such as an error body a server echoed back. The set only grows and holds no
+state a test must reset: redacting more never hurts.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Final
+
+__all__ = ["Secret", "redact", "RedactingFilter"]
+
+_MASK: Final = "***"
+# Keys shorter than this are not scrubbed from free text: "a" would mangle every
+# message, and a key that short is not a secret worth the name.
+_MIN_SCRUB_LEN: Final = 6
+_known: set[str] = set()
+
+
+class Secret:
+    """A string that never shows itself. Compare with ``==``; get it with :meth:`reveal`."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        if isinstance(value, Secret):
+            value = value.reveal()
+        if not isinstance(value, str):
+            raise TypeError(f"Secret wants a str, got {type(value).__name__}")
+        self._value = value
+        if len(value) >= _MIN_SCRUB_LEN:
+            _known.add(value)
+
+    def reveal(self) -> str:
+        """The secret value, for an ``Authorization`` header and nothing else."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"Secret('{_MASK}')"
+
+    def __str__(self) -> str:
+        return _MASK
+
+    def __format__(self, spec: str) -> str:
+        return _MASK
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Pickling would write the key to wherever the pickle goes.
+        raise TypeError("a Secret cannot be pickled")
+
+
+def redact(text: str) -> str:
+    """``text`` with every known secret value replaced by ``***``."""
+    if not _known:
+        return text
+    for value in _known:
+        if value in text:
+            text = text.replace(value, _MASK)
+    return text
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that scrubs known secrets from every record's message.
+
+    The CLI installs it on the root handlers; applications can add it to theirs.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        clean = redact(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        return True

@@ -1,0 +1,300 @@
+"""HTTP helpers shared by provider plugins: error mapping, Retry-After, timeouts.
+
+Everything a plugin would otherwise write again lives here, so that a plugin
+maps only what is truly provider-specific (an error body's shape, a status a
+backend uses in its own way):
+
+- :func:`error_for_status` turns a status code and a message into the right
+  :class:`~clawdesk.ProviderError` subclass;
+- :func:`raise_for_response` reads (a bounded part of) an error response,
+  extracts the message and raises that error;
+- :func:`map_transport_error` turns any httpx exception into a
+  :class:`~clawdesk.ProviderError`; raise its result ``from`` the original;
+- :func:`parse_retry_after` reads ``Retry-After`` in both of its forms.
+
+This module imports httpx, so plugins import it inside their hooks, not at
+module level.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import math
+import re
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import httpx
+
+from ._errors import (
+    ApiError,
+    AuthFailed,
+    ConnectionFailed,
+    InvalidRequest,
+    ModelNotFound,
+    PermissionDenied,
+    ProviderError,
+    RateLimited,
+    Timeout,
+)
+from ._provider_config import ProviderConfig
+
+__all__ = [
+    "ERROR_BODY_LIMIT",
+    "client_timeout",
+    "error_for_status",
+    "map_transport_error",
+    "message_from_body",
+    "parse_retry_after",
+    "raise_for_response",
+    "read_error_body",
+    "safe_url",
+]
+
+#: How much of an error body is read: enough for any real message, and a
+#: 10 MiB HTML page from a proxy is not pulled into memory.
+ERROR_BODY_LIMIT = 64 * 1024
+_MESSAGE_LIMIT = 300
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header value, or ``None``.
+
+    Accepts delta-seconds (``"2"``, also ``"1.5"`` which some servers send) and
+    an HTTP-date (``"Wed, 21 Oct 2026 07:28:00 GMT"``, measured from ``now``,
+    a Unix time defaulting to the clock). A date in the past gives ``0.0``.
+    Anything else (empty, negative, garbage, NaN) gives ``None``: a header we
+    cannot read is treated as absent, never as "wait forever".
+    """
+    if value is None:
+        return None
+    text = value.strip()
+    if not text:
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        pass
+    else:
+        if math.isfinite(seconds) and seconds >= 0 and re.fullmatch(r"\d+(\.\d+)?", text):
+            return seconds
+        return None
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when is None or when.tzinfo is None:
+        return None
+    reference = time.time() if now is None else now
+    return max(0.0, when.timestamp() - reference)
+
+
+def safe_url(url: httpx.URL | str) -> str:
+    """The URL without user info or query string (which may hold a key)."""
+    u = httpx.URL(str(url))
+    return str(u.copy_with(userinfo=b"", query=None, fragment=None))
+
+
+def error_for_status(
+    provider: str,
+    status: int,
+    message: str,
+    *,
+    headers: Mapping[str, str] | httpx.Headers | None = None,
+    url: str | None = None,
+    model: str | None = None,
+) -> ProviderError:
+    """The :class:`~clawdesk.ProviderError` for an HTTP error status.
+
+    ====================  ==============================  ==========
+    status                error                           retryable
+    ====================  ==============================  ==========
+    400, 413, 422         InvalidRequest                  no
+    401                   AuthFailed                      no
+    403                   PermissionDenied                no
+    404                   ModelNotFound                   no
+    408                   Timeout                         yes
+    429                   RateLimited(retry_after)        yes
+    409, 5xx, 529         ApiError                        yes
+    any other             ApiError                        no
+    ====================  ==============================  ==========
+    """
+    kw: dict[str, Any] = {"provider": provider, "status": status, "url": url}
+    if status in (400, 413, 422):
+        return InvalidRequest(message, **kw)
+    if status == 401:
+        return AuthFailed(message or "the API key was refused", **kw)
+    if status == 403:
+        return PermissionDenied(message or "not allowed", **kw)
+    if status == 404:
+        return ModelNotFound(message or "not found", model=model, **kw)
+    if status == 408:
+        return Timeout(message or "the server timed out waiting for the request", **kw)
+    if status == 429:
+        retry_after = parse_retry_after(headers.get("retry-after")) if headers is not None else None
+        return RateLimited(message or "rate limited", retry_after=retry_after, **kw)
+    return ApiError(message or f"HTTP {status}", **kw)
+
+
+def message_from_body(body: bytes, content_type: str | None = None) -> str:
+    """A one-line message from an error body, whatever its shape.
+
+    Understands the common JSON shapes (``{"message": ...}``,
+    ``{"error": "..."}``, ``{"error": {"message": ...}}``, ``{"detail": ...}``
+    including FastAPI-style lists of ``{loc, msg}``). HTML pages give their
+    ``<title>``; other text is used as is. Invalid UTF-8 is replaced, empty
+    bodies give ``""``. The result is cut to a few hundred characters.
+    """
+    text = body.decode("utf-8", errors="replace").strip()
+    if not text:
+        return ""
+    message: str | None = None
+    if text[:1] in "{[":
+        try:
+            message = _message_from_json(json.loads(text))
+        except (ValueError, RecursionError):
+            message = None
+    if message is None:
+        lowered = text[:512].lower()
+        if "<html" in lowered or "<!doctype" in lowered or (content_type or "").startswith("text/html"):
+            found = re.search(r"<title[^>]*>(.*?)</title>", text, re.I | re.S)
+            message = f"HTML error page: {found.group(1).strip()}" if found else "HTML error page"
+        else:
+            message = text
+    message = " ".join(message.split())
+    if len(message) > _MESSAGE_LIMIT:
+        message = message[: _MESSAGE_LIMIT - 1] + "…"
+    return message
+
+
+def _message_from_json(data: object) -> str | None:
+    if isinstance(data, dict):
+        for key in ("message", "error", "detail", "msg"):
+            if key in data:
+                value = data[key]
+                if isinstance(value, str):
+                    return value
+                inner = _message_from_json(value)
+                if inner:
+                    return inner
+        return None
+    if isinstance(data, list) and data:
+        parts = []
+        for item in data[:5]:
+            if isinstance(item, dict) and "msg" in item:
+                loc = item.get("loc")
+                where = ".".join(str(x) for x in loc if x != "body") if isinstance(loc, list) else ""
+                parts.append(f"{where}: {item['msg']}" if where else str(item["msg"]))
+            elif isinstance(item, str):
+                parts.append(item)
+        return "; ".join(parts) or None
+    return None
+
+
+async def read_error_body(response: httpx.Response, *, limit: int = ERROR_BODY_LIMIT) -> bytes:
+    """Up to ``limit`` bytes of a response's body, read or already read."""
+    try:
+        return response.content[:limit]
+    except httpx.ResponseNotRead:
+        pass
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_raw():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size >= limit:
+            break
+    return b"".join(chunks)[:limit]
+
+
+async def raise_for_response(
+    provider: str,
+    response: httpx.Response,
+    *,
+    model: str | None = None,
+    classify: Callable[[int, bytes, str], ProviderError | None] | None = None,
+) -> None:
+    """Raise the right :class:`~clawdesk.ProviderError` if ``response`` is not a success.
+
+    Works on streamed and read responses; at most :data:`ERROR_BODY_LIMIT`
+    bytes of the body are read. ``classify(status, body, message)`` lets a
+    plugin map what is provider-specific (Mistral's 400 ``invalid_model``, say)
+    and return ``None`` to fall back to :func:`error_for_status`. Transport
+    errors while reading the body are mapped too.
+    """
+    if response.is_success:
+        return
+    url = safe_url(response.request.url) if response.request is not None else None
+    try:
+        body = await read_error_body(response)
+    except httpx.HTTPError as exc:
+        raise map_transport_error(provider, exc) from exc
+    message = message_from_body(body, response.headers.get("content-type"))
+    error = classify(response.status_code, body, message) if classify is not None else None
+    if error is None:
+        error = error_for_status(
+            provider, response.status_code, message, headers=response.headers, url=url, model=model
+        )
+    raise error
+
+
+def map_transport_error(provider: str, exc: Exception, *, url: str | None = None) -> ProviderError:
+    """The :class:`~clawdesk.ProviderError` for an exception httpx raised.
+
+    Every httpx exception class maps to one kind: timeouts (connect, read,
+    write, pool) to :class:`~clawdesk.Timeout`; network and protocol failures
+    (refused, reset, a peer closing mid-body, proxies) to retryable
+    :class:`~clawdesk.ConnectionFailed`; an unusable URL or scheme to
+    non-retryable ``ConnectionFailed``; status errors through
+    :func:`error_for_status`; decoding, redirect and stream-state errors to
+    :class:`~clawdesk.ApiError`. Raise the result ``from exc``.
+    """
+    if url is None:
+        try:
+            request = getattr(exc, "request", None)
+        except RuntimeError:  # httpx raises when the exception has no request attached
+            request = None
+        if request is not None:
+            url = safe_url(request.url)
+    where = f" ({url})" if url else ""
+    kw: dict[str, Any] = {"provider": provider, "url": url}
+    if isinstance(exc, httpx.TimeoutException):
+        phase = {
+            httpx.ConnectTimeout: "connecting",
+            httpx.ReadTimeout: "waiting for data",
+            httpx.WriteTimeout: "sending the request",
+            httpx.PoolTimeout: "waiting for a free connection",
+        }.get(type(exc), "waiting")
+        return Timeout(f"timed out {phase}{where}", **kw)
+    if isinstance(exc, httpx.HTTPStatusError):
+        return error_for_status(
+            provider, exc.response.status_code, f"HTTP {exc.response.status_code}", headers=exc.response.headers, url=url
+        )
+    if isinstance(exc, httpx.UnsupportedProtocol):
+        return ConnectionFailed(f"unsupported URL{where}: {exc}", retryable=False, **kw)
+    if isinstance(exc, httpx.ConnectError):
+        return ConnectionFailed(f"could not connect{where}: {_reason(exc)}", **kw)
+    if isinstance(exc, (httpx.NetworkError, httpx.ProtocolError, httpx.ProxyError)):
+        return ConnectionFailed(f"connection broken{where}: {_reason(exc)}", **kw)
+    if isinstance(exc, httpx.DecodingError):
+        return ApiError(f"could not decode the response{where}: {_reason(exc)}", retryable=False, **kw)
+    if isinstance(exc, httpx.TooManyRedirects):
+        return ApiError(f"too many redirects{where}", retryable=False, **kw)
+    if isinstance(exc, httpx.InvalidURL):
+        return ConnectionFailed(f"invalid URL: {exc}", retryable=False, **kw)
+    if isinstance(exc, httpx.StreamError):
+        return ApiError(f"response stream misused: {type(exc).__name__}", retryable=False, **kw)
+    # httpx.CookieConflict and anything new in a later httpx.
+    return ApiError(f"{type(exc).__name__}: {_reason(exc)}", retryable=False, **kw)
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text or type(exc).__name__
+
+
+def client_timeout(config: ProviderConfig) -> httpx.Timeout:
+    """The httpx timeout for a provider: ``timeout_secs`` for each connect, read, write and pool wait."""
+    return httpx.Timeout(config.timeout_secs)
