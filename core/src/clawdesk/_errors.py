@@ -102,6 +102,7 @@ class PluginError(ClawdeskError):
 
     def __init__(self, plugin: str, message: str) -> None:
         self.plugin = plugin
+        self.detail = _one_line(message)
         super().__init__(f"plugin {plugin!r}: {message}")
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from importlib import metadata
 from typing import Any, Literal
 
@@ -275,7 +275,3 @@ def _parse_filter(spec: str) -> tuple[frozenset[str], frozenset[str]]:
         elif token:
             allow.add(token)
     return frozenset(allow), frozenset(deny)
-
-
-def _names(items: Iterable[PluginStatus]) -> list[str]:
-    return [s.name for s in items]

@@ -1,0 +1,1 @@
+"""The Mistral provider for clawdesk."""
