@@ -21,7 +21,7 @@ from ._types import (
     UsageEvent,
 )
 
-__all__ = ["run_chat", "default_candidates"]
+__all__ = ["default_candidates", "run_chat"]
 
 
 def default_candidates(client: Clawdesk) -> list[str]:
@@ -66,15 +66,22 @@ async def run_chat(client: Clawdesk, args: argparse.Namespace, prompt: str) -> i
     candidates = [args.model] if args.model else default_candidates(client)
     target = client.resolve(candidates[0])
     messages = _messages(args, prompt)
-    request = client._request(target, messages, None)  # noqa: SLF001
+    request = client._request(target, messages, None)
     if args.no_stream:
         response = await client.chat_target(target, request)
         if not args.json:
             sys.stdout.write(response.message.text)
             sys.stdout.write("\n")
         else:
-            _print_result(response.provider, response.model, response.message.text, response.message.tool_calls,
-                          response.finish_reason_raw or response.finish_reason.value, response.usage, [])
+            _print_result(
+                response.provider,
+                response.model,
+                response.message.text,
+                response.message.tool_calls,
+                response.finish_reason_raw or response.finish_reason.value,
+                response.usage,
+                [],
+            )
         return 0
     text: list[str] = []
     calls: list[ToolCall] = []
@@ -96,8 +103,9 @@ async def run_chat(client: Clawdesk, args: argparse.Namespace, prompt: str) -> i
             elif isinstance(event, Finish):
                 finish = event
     if args.json:
-        _print_result(target.provider, target.model, "".join(text), calls,
-                      finish.reason.value if finish else None, usage, [])
+        _print_result(
+            target.provider, target.model, "".join(text), calls, finish.reason.value if finish else None, usage, []
+        )
     else:
         sys.stdout.write("\n")
     return 0

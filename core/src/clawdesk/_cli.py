@@ -45,8 +45,10 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", metavar="PATH", help="config file (default: $CLAWDESK_CONFIG, else the user config dir)")
+    common = _Parser(add_help=False)
+    common.add_argument(
+        "--config", metavar="PATH", help="config file (default: $CLAWDESK_CONFIG, else the user config dir)"
+    )
     common.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
 
     parser = _Parser(prog="clawdesk", description="Talk to LLM backends through provider plugins.", parents=[common])
@@ -63,7 +65,9 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("chat", help="send a prompt and print the answer", parents=[common])
     p.add_argument("prompt", nargs="?", help="the prompt (default: read from stdin)")
-    p.add_argument("-m", "--model", help="PROVIDER/MODEL, or PROVIDER for its default model (default: the fallback chain)")
+    p.add_argument(
+        "-m", "--model", help="PROVIDER/MODEL, or PROVIDER for its default model (default: the fallback chain)"
+    )
     p.add_argument("-s", "--system", help="a system prompt")
     p.add_argument("--no-stream", action="store_true", help="wait for the whole answer instead of streaming")
     p.add_argument("--json", action="store_true", help="print one JSON object at the end")
@@ -100,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(args, exc, EXIT_PROVIDER)
     except BrokenPipeError:
         return EXIT_OK
-    except Exception as exc:  # noqa: BLE001 - a bug must still not spill a traceback on users
+    except Exception as exc:
         if args.debug:
             raise
         print(f"clawdesk: internal error: {type(exc).__name__}: {exc} (run with --debug for details)", file=sys.stderr)

@@ -27,7 +27,6 @@ from ._errors import (
     AuthFailed,
     ClawdeskError,
     PluginError,
-    ProviderError,
     StreamInterrupted,
     Timeout,
 )
@@ -52,7 +51,7 @@ from ._types import (
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["Clawdesk", "ChatStream", "ProviderModels", "Target"]
+__all__ = ["ChatStream", "Clawdesk", "ProviderModels", "Target"]
 
 _EVENT_TYPES = (TextDelta, ReasoningDelta, ToolCallEvent, UsageEvent, Finish)
 
@@ -196,7 +195,9 @@ class Clawdesk:
         if result is None:
             return None
         if not isinstance(result, (set, frozenset)) or not all(isinstance(c, Capability) for c in result):
-            raise PluginError(provider.name, f"provider_capabilities returned {type(result).__name__}, expected a set of Capability")
+            raise PluginError(
+                provider.name, f"provider_capabilities returned {type(result).__name__}, expected a set of Capability"
+            )
         return frozenset(result)
 
     # -- models --------------------------------------------------------------
@@ -301,7 +302,9 @@ class Clawdesk:
         except Exception as exc:
             raise _plugin_failure(provider, "provider_stream", exc) from exc
         if not hasattr(agen, "__anext__"):
-            raise PluginError(provider.name, f"provider_stream returned {type(agen).__name__}, expected an async iterator")
+            raise PluginError(
+                provider.name, f"provider_stream returned {type(agen).__name__}, expected an async iterator"
+            )
         finished = False
         try:
             while True:
@@ -316,7 +319,9 @@ class Clawdesk:
                     raise error from exc
                 if finished or not isinstance(event, _EVENT_TYPES):
                     what = "an event after Finish" if finished else f"{type(event).__name__}, not a stream event"
-                    raise _interrupted(provider.name, delivered, PluginError(provider.name, f"provider_stream yielded {what}"))
+                    raise _interrupted(
+                        provider.name, delivered, PluginError(provider.name, f"provider_stream yielded {what}")
+                    )
                 delivered.append(event)
                 finished = isinstance(event, Finish)
                 yield event

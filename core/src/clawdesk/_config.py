@@ -25,7 +25,6 @@ path (``providers.mistral.timeout_secs``) and saying what was expected.
 from __future__ import annotations
 
 import os
-import sys
 import tomllib
 import types
 import typing
@@ -110,9 +109,7 @@ class Config:
     fallback: FallbackConfig = field(factory=FallbackConfig)
     source: str | None = None
 
-    def provider_config(
-        self, name: str, config_type: type[T], *, env: Mapping[str, str] | None = None
-    ) -> T:
+    def provider_config(self, name: str, config_type: type[T], *, env: Mapping[str, str] | None = None) -> T:
         """The ``[providers.<name>]`` table as a ``config_type`` instance.
 
         The API key comes from the class's ``api_key_env`` variable when the
@@ -165,9 +162,7 @@ def parse_config(raw: bytes | str, *, source: str | None = None) -> Config:
         raise ConfigError(f"invalid TOML: {exc}", file=source) from None
     unknown = sorted(set(data) - set(_TOP_KEYS))
     if unknown:
-        raise ConfigError(
-            f"unknown key (expected one of: {', '.join(_TOP_KEYS)})", path=unknown[0], file=source
-        )
+        raise ConfigError(f"unknown key (expected one of: {', '.join(_TOP_KEYS)})", path=unknown[0], file=source)
     default_model = data.get("default_model")
     if default_model is not None:
         default_model = _structure_value(str, default_model, "default_model", source)
@@ -205,10 +200,14 @@ def structure_fields(cls: type[T], table: Mapping[str, Any], *, path: str, file:
             )
         kwargs[key] = _structure_value(hints[key], value, f"{path}.{key}", file)
     for key, value in kwargs.items():
-        attribute = fields[key]
-        if attribute.validator is not None:
-            _wrap(lambda: attribute.validator(None, attribute, value), f"{path}.{key}", file)  # type: ignore[misc]
+        _validate_field(fields[key], value, f"{path}.{key}", file)
     return _wrap(lambda: cls(**kwargs), path, file)
+
+
+def _validate_field(attribute: attrs.Attribute[Any], value: Any, path: str, file: str | None) -> None:
+    validator = attribute.validator
+    if validator is not None:
+        _wrap(lambda: validator(None, attribute, value), path, file)
 
 
 def _wrap(thunk: typing.Callable[[], T], path: str, file: str | None) -> T:
@@ -291,7 +290,3 @@ def _describe(value: object, *, secret: bool = False) -> str:
     if len(shown) > 40:
         shown = shown[:37] + "..."
     return f"{kind} ({shown})"
-
-
-if sys.version_info < (3, 11):  # pragma: no cover - tomllib is 3.11+, as is this package
-    raise ImportError("clawdesk needs Python 3.11 or newer")

@@ -21,19 +21,19 @@ import cattrs
 from cattrs.strategies import configure_tagged_union
 
 from ._types import (
-    FinishReason,
-    ResponseFormatKind,
-    Role,
-    ToolChoiceMode,
     Capability,
     ContentPart,
     Finish,
+    FinishReason,
     ImagePart,
     ReasoningDelta,
+    ResponseFormatKind,
+    Role,
     StreamEvent,
     TextDelta,
     TextPart,
     ToolCallEvent,
+    ToolChoiceMode,
     UsageEvent,
 )
 

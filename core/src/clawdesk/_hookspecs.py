@@ -24,6 +24,8 @@ Rules that hold for every hook:
 - Never put the API key in a message, a log line or a repr.
 """
 
+# Hookspecs are contracts, never called: their bodies are docstrings only.
+# mypy: disable-error-code="empty-body"
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
@@ -37,7 +39,7 @@ if TYPE_CHECKING:
     from ._provider_config import ProviderConfig
     from ._types import Capability, ChatRequest, ChatResponse, ModelInfo, StreamEvent
 
-__all__ = ["PROJECT", "hookimpl", "hookspec", "REQUIRED_HOOKS"]
+__all__ = ["PROJECT", "REQUIRED_HOOKS", "hookimpl", "hookspec"]
 
 PROJECT = "clawdesk"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -55,7 +57,7 @@ REQUIRED_HOOKS = (
 
 
 @hookspec
-def provider_name() -> str:  # type: ignore[empty-body]
+def provider_name() -> str:
     """The provider's name, e.g. ``"mistral"`` (sync).
 
     Lower-case letters, digits, ``-`` and ``_``; no ``/``. It is the first part
@@ -66,7 +68,7 @@ def provider_name() -> str:  # type: ignore[empty-body]
 
 
 @hookspec
-def provider_config_type() -> type[ProviderConfig]:  # type: ignore[empty-body]
+def provider_config_type() -> type[ProviderConfig]:
     """The provider's config class, a subclass of :class:`~clawdesk.ProviderConfig` (sync, optional).
 
     Core structures the ``[providers.<name>]`` table into it. Without this hook
@@ -75,9 +77,7 @@ def provider_config_type() -> type[ProviderConfig]:  # type: ignore[empty-body]
 
 
 @hookspec
-async def provider_models(
-    config: ProviderConfig, http: httpx.AsyncClient, refresh: bool
-) -> Sequence[ModelInfo]:  # type: ignore[empty-body]
+async def provider_models(config: ProviderConfig, http: httpx.AsyncClient, refresh: bool) -> Sequence[ModelInfo]:
     """The models this provider offers (async).
 
     With ``refresh=False`` answer from built-in knowledge or a cache without
@@ -89,7 +89,7 @@ async def provider_models(
 
 
 @hookspec
-def provider_capabilities(config: ProviderConfig, model: str) -> frozenset[Capability] | None:  # type: ignore[empty-body]
+def provider_capabilities(config: ProviderConfig, model: str) -> frozenset[Capability] | None:
     """What ``model`` (provider-local id) can do (sync, no I/O).
 
     Answer from built-in knowledge or from what ``provider_models`` learnt.
@@ -99,9 +99,7 @@ def provider_capabilities(config: ProviderConfig, model: str) -> frozenset[Capab
 
 
 @hookspec
-async def provider_chat(
-    config: ProviderConfig, http: httpx.AsyncClient, request: ChatRequest
-) -> ChatResponse:  # type: ignore[empty-body]
+async def provider_chat(config: ProviderConfig, http: httpx.AsyncClient, request: ChatRequest) -> ChatResponse:
     """Send one chat request and return the whole answer (async).
 
     ``request.model`` is the provider-local id (already without the
@@ -116,7 +114,7 @@ async def provider_chat(
 @hookspec
 def provider_stream(
     config: ProviderConfig, http: httpx.AsyncClient, request: ChatRequest
-) -> AsyncIterator[StreamEvent]:  # type: ignore[empty-body]
+) -> AsyncIterator[StreamEvent]:
     """Stream one chat request as typed events (an async generator).
 
     Yields :class:`~clawdesk.TextDelta`, :class:`~clawdesk.ReasoningDelta`,

@@ -6,7 +6,7 @@ import re
 
 from ._errors import InvalidModelId
 
-__all__ = ["parse_model_id", "PROVIDER_NAME_RE"]
+__all__ = ["PROVIDER_NAME_RE", "parse_model_id"]
 
 #: What a provider name may look like (also checked when a plugin loads).
 PROVIDER_NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]*")
@@ -24,9 +24,7 @@ def parse_model_id(model_id: str) -> tuple[str, str | None]:
     text = model_id.strip()
     provider, sep, model = text.partition("/")
     if not provider or not PROVIDER_NAME_RE.fullmatch(provider):
-        raise InvalidModelId(
-            f"invalid model id {model_id!r}: expected 'provider/model', e.g. 'ollama/llama3.2'"
-        )
+        raise InvalidModelId(f"invalid model id {model_id!r}: expected 'provider/model', e.g. 'ollama/llama3.2'")
     if sep and not model.strip():
         raise InvalidModelId(f"invalid model id {model_id!r}: no model after '{provider}/'")
     return provider, (model if sep else None)

@@ -12,33 +12,33 @@ Field validators raise ``ValueError`` with a short reason; core adds the path.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from attrs import field, frozen
 
 from ._secret import Secret
 
-__all__ = ["ProviderConfig", "check_http_url", "check_timeout", "check_non_negative"]
+__all__ = ["ProviderConfig", "check_http_url", "check_non_negative", "check_timeout"]
 
 # An hour is already far longer than any sane wait for a chat answer; larger
 # values are almost always a unit mistake (milliseconds written as seconds).
 MAX_TIMEOUT_SECS = 3600.0
 
 
-def check_http_url(_inst: object, attribute: object, value: str) -> None:
+def check_http_url(_inst: Any, attribute: Any, value: str) -> None:
     """Validator: an absolute ``http://`` or ``https://`` URL with a host."""
     scheme, sep, rest = value.partition("://")
     if not sep or scheme.lower() not in ("http", "https") or not rest.strip("/"):
         raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
 
 
-def check_timeout(_inst: object, attribute: object, value: float) -> None:
+def check_timeout(_inst: Any, attribute: Any, value: float) -> None:
     """Validator: a timeout in seconds, above 0 and at most an hour."""
     if not (0 < value <= MAX_TIMEOUT_SECS):
         raise ValueError(f"expected seconds between 0 (exclusive) and {MAX_TIMEOUT_SECS:g}, got {value!r}")
 
 
-def check_non_negative(_inst: object, attribute: object, value: int) -> None:
+def check_non_negative(_inst: Any, attribute: Any, value: float) -> None:
     """Validator: a count of at least 0."""
     if value < 0:
         raise ValueError(f"expected a number >= 0, got {value!r}")

@@ -62,7 +62,7 @@ class Provider:
     broadcast over every plugin.
     """
 
-    __slots__ = ("name", "plugin", "config_type", "_impls", "distribution", "version")
+    __slots__ = ("_impls", "config_type", "distribution", "name", "plugin", "version")
 
     def __init__(
         self,
@@ -121,28 +121,27 @@ class Registry:
     def discover(self) -> None:
         """Load every plugin of the ``clawdesk.providers`` entry-point group."""
         for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
-            dist = ep.dist
-            dist_name = dist.metadata["Name"] if dist is not None else None
-            version = dist.version if dist is not None else None
-            info = {"distribution": dist_name, "version": version}
-            if not self._allowed(ep.name, dist_name):
-                self._statuses.append(
-                    PluginStatus(ep.name, "disabled", f"disabled by {PLUGINS_ENV}", **info)
-                )
-                continue
-            if ep.name in self._providers:
-                other = self._providers[ep.name].distribution
-                self._statuses.append(
-                    PluginStatus(ep.name, "error", f"duplicate provider name {ep.name!r}, already provided by {other}", **info)
-                )
-                continue
-            try:
-                plugin = self._import(ep)
-                self._add(plugin, expected_name=ep.name, distribution=dist_name, version=version)
-            except PluginError as exc:
-                self._statuses.append(PluginStatus(ep.name, "error", exc.detail, **info))
-            else:
-                self._statuses.append(PluginStatus(ep.name, "ok", **info))
+            self._statuses.append(self._discover_one(ep))
+
+    def _discover_one(self, ep: metadata.EntryPoint) -> PluginStatus:
+        dist = ep.dist
+        dist_name = dist.metadata["Name"] if dist is not None else None
+        version = dist.version if dist is not None else None
+
+        def status(state: Literal["ok", "error", "disabled"], error: str | None = None) -> PluginStatus:
+            return PluginStatus(ep.name, state, error, distribution=dist_name, version=version)
+
+        if not self._allowed(ep.name, dist_name):
+            return status("disabled", f"disabled by {PLUGINS_ENV}")
+        if ep.name in self._providers:
+            other = self._providers[ep.name].distribution
+            return status("error", f"duplicate provider name {ep.name!r}, already provided by {other}")
+        try:
+            plugin = self._import(ep)
+            self._add(plugin, expected_name=ep.name, distribution=dist_name, version=version)
+        except PluginError as exc:
+            return status("error", exc.detail)
+        return status("ok")
 
     def _import(self, ep: metadata.EntryPoint) -> object:
         # Import in a worker thread so that a plugin stuck at import (a sleep,
@@ -227,7 +226,9 @@ class Registry:
         if "provider_config_type" in impls:
             config_type = _call_plain(label, "provider_config_type", impls["provider_config_type"][0])
             if not (isinstance(config_type, type) and issubclass(config_type, ProviderConfig)):
-                raise PluginError(label, f"provider_config_type returned {config_type!r}, expected a ProviderConfig subclass")
+                raise PluginError(
+                    label, f"provider_config_type returned {config_type!r}, expected a ProviderConfig subclass"
+                )
         provider = Provider(name, plugin, config_type, impls, distribution, version)
         self._providers[name] = provider
         return provider

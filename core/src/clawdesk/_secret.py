@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from typing import Final
 
-__all__ = ["Secret", "redact", "RedactingFilter"]
+__all__ = ["RedactingFilter", "Secret", "redact"]
 
 _MASK: Final = "***"
 # Keys shorter than this are not scrubbed from free text: "a" would mangle every
@@ -29,7 +29,7 @@ class Secret:
 
     __slots__ = ("_value",)
 
-    def __init__(self, value: str) -> None:
+    def __init__(self, value: str | Secret) -> None:
         if isinstance(value, Secret):
             value = value.reveal()
         if not isinstance(value, str):

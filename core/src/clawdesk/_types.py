@@ -11,8 +11,8 @@ Shapes follow what both first backends (Mistral's chat completions and Ollama's
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
-from typing import Any, Union
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from attrs import field, frozen
 
@@ -44,7 +44,7 @@ __all__ = [
 ]
 
 
-class Role(str, enum.Enum):
+class Role(enum.StrEnum):
     """Who wrote a message."""
 
     SYSTEM = "system"
@@ -53,7 +53,7 @@ class Role(str, enum.Enum):
     TOOL = "tool"
 
 
-class Capability(str, enum.Enum):
+class Capability(enum.StrEnum):
     """What a model can do; the negotiator matches requests against these."""
 
     CHAT = "chat"
@@ -66,7 +66,7 @@ class Capability(str, enum.Enum):
     EMBEDDING = "embedding"
 
 
-class FinishReason(str, enum.Enum):
+class FinishReason(enum.StrEnum):
     """Why a model stopped, normalised across providers.
 
     The provider's own spelling is always kept next to it (``finish_reason_raw``
@@ -91,13 +91,6 @@ class TextPart:
     text: str
 
 
-def _image_check(inst: ImagePart, _attr: object, _value: object) -> None:
-    if (inst.url is None) == (inst.data is None):
-        raise ValueError("ImagePart needs exactly one of url= or data=")
-    if inst.data is not None and not inst.media_type:
-        raise ValueError("ImagePart(data=...) needs media_type=, e.g. 'image/png'")
-
-
 @frozen
 class ImagePart:
     """An image: either a URL (``https:`` or ``data:``) or inline bytes.
@@ -106,17 +99,35 @@ class ImagePart:
     ``data:`` URL carries its own. Plugins convert to whatever their wire wants.
     """
 
-    url: str | None = field(default=None, kw_only=True, validator=_image_check)
+    url: str | None = field(default=None, kw_only=True)
     data: bytes | None = field(default=None, kw_only=True)
     media_type: str | None = field(default=None, kw_only=True)
 
+    def __attrs_post_init__(self) -> None:
+        if (self.url is None) == (self.data is None):
+            raise ValueError("ImagePart needs exactly one of url= or data=")
+        if self.data is not None and not self.media_type:
+            raise ValueError("ImagePart(data=...) needs media_type=, e.g. 'image/png'")
 
-ContentPart = Union[TextPart, ImagePart]
+
+ContentPart = TextPart | ImagePart
 
 
 def _to_parts(value: str | tuple[ContentPart, ...] | list[ContentPart]) -> tuple[ContentPart, ...]:
     if isinstance(value, str):
         return (TextPart(value),) if value else ()
+    return tuple(value)
+
+
+def _calls(value: Iterable[ToolCall]) -> tuple[ToolCall, ...]:
+    return tuple(value)
+
+
+def _messages(value: Iterable[Message]) -> tuple[Message, ...]:
+    return tuple(value)
+
+
+def _tools(value: Iterable[Tool]) -> tuple[Tool, ...]:
     return tuple(value)
 
 
@@ -145,7 +156,7 @@ class ToolCall:
     arguments: Mapping[str, Any] = field(factory=dict)
 
 
-class ToolChoiceMode(str, enum.Enum):
+class ToolChoiceMode(enum.StrEnum):
     """How the model may use the tools it was given."""
 
     AUTO = "auto"
@@ -186,7 +197,7 @@ class Message:
 
     role: Role = field(converter=Role)
     content: tuple[ContentPart, ...] = field(default=(), converter=_to_parts)
-    tool_calls: tuple[ToolCall, ...] = field(default=(), converter=tuple, kw_only=True)
+    tool_calls: tuple[ToolCall, ...] = field(default=(), converter=_calls, kw_only=True)
     tool_call_id: str | None = field(default=None, kw_only=True)
     name: str | None = field(default=None, kw_only=True)
     reasoning: str | None = field(default=None, kw_only=True)
@@ -223,7 +234,7 @@ class Message:
 # --- options -----------------------------------------------------------------
 
 
-class ResponseFormatKind(str, enum.Enum):
+class ResponseFormatKind(enum.StrEnum):
     TEXT = "text"
     JSON = "json"
     JSON_SCHEMA = "json_schema"
@@ -275,7 +286,7 @@ class ChatOptions:
     max_tokens: int | None = None
     stop: tuple[str, ...] = field(default=(), converter=_opt_stop)
     seed: int | None = None
-    tools: tuple[Tool, ...] = field(default=(), converter=tuple)
+    tools: tuple[Tool, ...] = field(default=(), converter=_tools)
     tool_choice: ToolChoice | None = None
     response_format: ResponseFormat | None = None
     timeout: float | None = None
@@ -287,7 +298,7 @@ class ChatRequest:
     """What a provider hook receives: the provider-local model id, the messages, the options."""
 
     model: str
-    messages: tuple[Message, ...] = field(converter=tuple)
+    messages: tuple[Message, ...] = field(converter=_messages)
     options: ChatOptions = field(factory=ChatOptions)
 
 
@@ -373,4 +384,4 @@ class Finish:
     raw: str | None = None
 
 
-StreamEvent = Union[TextDelta, ReasoningDelta, ToolCallEvent, UsageEvent, Finish]
+StreamEvent = TextDelta | ReasoningDelta | ToolCallEvent | UsageEvent | Finish

@@ -270,7 +270,11 @@ def map_transport_error(provider: str, exc: Exception, *, url: str | None = None
         return Timeout(f"timed out {phase}{where}", **kw)
     if isinstance(exc, httpx.HTTPStatusError):
         return error_for_status(
-            provider, exc.response.status_code, f"HTTP {exc.response.status_code}", headers=exc.response.headers, url=url
+            provider,
+            exc.response.status_code,
+            f"HTTP {exc.response.status_code}",
+            headers=exc.response.headers,
+            url=url,
         )
     if isinstance(exc, httpx.UnsupportedProtocol):
         return ConnectionFailed(f"unsupported URL{where}: {exc}", retryable=False, **kw)

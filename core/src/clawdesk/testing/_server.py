@@ -80,15 +80,17 @@ class Reply:
     action: str = "reply"
 
     @classmethod
-    def json(
-        cls, data: Any, *, status: int = 200, headers: Iterable[tuple[str, str]] = ()
-    ) -> Reply:
+    def json(cls, data: Any, *, status: int = 200, headers: Iterable[tuple[str, str]] = ()) -> Reply:
         body = json.dumps(data).encode()
         return cls(status=status, headers=(("content-type", "application/json"), *headers), chunks=(body,))
 
     @classmethod
     def text(
-        cls, body: str | bytes, *, status: int = 200, content_type: str = "text/plain; charset=utf-8",
+        cls,
+        body: str | bytes,
+        *,
+        status: int = 200,
+        content_type: str = "text/plain; charset=utf-8",
         headers: Iterable[tuple[str, str]] = (),
     ) -> Reply:
         data = body.encode() if isinstance(body, str) else body
@@ -96,13 +98,23 @@ class Reply:
 
     @classmethod
     def stream(
-        cls, pieces: Iterable[bytes], *, content_type: str, status: int = 200, delay: float = 0.0,
-        cut_after: int | None = None, headers: Iterable[tuple[str, str]] = (),
+        cls,
+        pieces: Iterable[bytes],
+        *,
+        content_type: str,
+        status: int = 200,
+        delay: float = 0.0,
+        cut_after: int | None = None,
+        headers: Iterable[tuple[str, str]] = (),
     ) -> Reply:
         """A chunked streaming body, one HTTP chunk per piece."""
         return cls(
-            status=status, headers=(("content-type", content_type), *headers), chunks=tuple(pieces),
-            chunked=True, delay=delay, cut_after=cut_after,
+            status=status,
+            headers=(("content-type", content_type), *headers),
+            chunks=tuple(pieces),
+            chunked=True,
+            delay=delay,
+            cut_after=cut_after,
         )
 
     @classmethod
@@ -305,8 +317,20 @@ async def _read_request(reader: asyncio.StreamReader) -> RecordedRequest | None:
 
 
 _REASONS = {
-    200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-    408: "Request Timeout", 409: "Conflict", 413: "Payload Too Large", 422: "Unprocessable Entity",
-    429: "Too Many Requests", 499: "Client Closed Request", 500: "Internal Server Error", 502: "Bad Gateway",
-    503: "Service Unavailable", 504: "Gateway Timeout", 529: "Site Overloaded",
+    200: "OK",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    408: "Request Timeout",
+    409: "Conflict",
+    413: "Payload Too Large",
+    422: "Unprocessable Entity",
+    429: "Too Many Requests",
+    499: "Client Closed Request",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+    529: "Site Overloaded",
 }
