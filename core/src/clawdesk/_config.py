@@ -24,6 +24,7 @@ path (``providers.mistral.timeout_secs``) and saying what was expected.
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 import types
@@ -47,6 +48,7 @@ __all__ = [
     "load_config",
     "parse_config",
     "structure_fields",
+    "unsupported_fields",
 ]
 
 CONFIG_ENV = "CLAWDESK_CONFIG"
@@ -63,8 +65,11 @@ def _check_positive(_inst: object, attribute: attrs.Attribute[Any], value: float
 def _check_chain(_inst: object, attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
     from ._modelid import parse_model_id
 
-    for entry in value:
-        parse_model_id(entry)  # raises InvalidModelId, turned into ConfigError by the caller
+    for index, entry in enumerate(value):
+        try:
+            parse_model_id(entry)
+        except ValueError as exc:  # InvalidModelId; the caller adds the key path
+            raise ValueError(f"entry {index}: {exc}") from None
 
 
 @frozen(kw_only=True)
@@ -172,7 +177,13 @@ def parse_config(raw: bytes | str, *, source: str | None = None) -> Config:
     providers = data.get("providers", {})
     if not isinstance(providers, dict):
         raise ConfigError(f"expected a table, got {_describe(providers)}", path="providers", file=source)
+    from ._modelid import PROVIDER_NAME_RE
+
     for name, table in providers.items():
+        if not PROVIDER_NAME_RE.fullmatch(name):
+            raise ConfigError(
+                "not a provider name (lower-case letters, digits, '-' and '_')", path=f"providers.{name}", file=source
+            )
         if not isinstance(table, dict):
             raise ConfigError(f"expected a table, got {_describe(table)}", path=f"providers.{name}", file=source)
     fallback_table = data.get("fallback", {})
@@ -191,7 +202,12 @@ def parse_config(raw: bytes | str, *, source: str | None = None) -> Config:
 def structure_fields(cls: type[T], table: Mapping[str, Any], *, path: str, file: str | None = None) -> T:
     """Build attrs class ``cls`` from a TOML table, checking names, types and validators."""
     fields = {a.name: a for a in attrs.fields(cls) if a.init}  # type: ignore[arg-type]
-    hints = typing.get_type_hints(cls)
+    try:
+        hints = typing.get_type_hints(cls)
+    except Exception as exc:  # noqa: BLE001 - a plugin's config class with an unresolvable annotation
+        raise ConfigError(
+            f"the config class {cls.__qualname__} cannot be read: {type(exc).__name__}: {exc}", path=path, file=file
+        ) from None
     kwargs: dict[str, Any] = {}
     for key, value in table.items():
         if key not in fields:
@@ -208,6 +224,32 @@ def _validate_field(attribute: attrs.Attribute[Any], value: Any, path: str, file
     validator = attribute.validator
     if validator is not None:
         _wrap(lambda: validator(None, attribute, value), path, file)
+
+
+def unsupported_fields(cls: type[Any]) -> list[str]:
+    """The init fields of attrs class ``cls`` whose type a TOML value cannot be structured into.
+
+    Raises whatever :func:`typing.get_type_hints` raises for annotations that
+    cannot be resolved.
+    """
+    hints = typing.get_type_hints(cls)
+    return [a.name for a in attrs.fields(cls) if a.init and not _supported(hints.get(a.name, Any))]
+
+
+def _supported(hint: Any) -> bool:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return all(a is type(None) or _supported(a) for a in args)
+    if origin is Literal:
+        return True
+    if hint in (Secret, bool, int, float, str, dict, Mapping, Any):
+        return True
+    if origin is tuple:
+        return len(args) == 2 and args[1] is Ellipsis and _supported(args[0])
+    if origin is list:
+        return len(args) == 1 and _supported(args[0])
+    return origin in (dict, Mapping)
 
 
 def _wrap(thunk: typing.Callable[[], T], path: str, file: str | None) -> T:
@@ -254,9 +296,13 @@ def _structure_value(hint: Any, value: Any, path: str, file: str | None) -> Any:
         raise ConfigError(f"expected an integer, got {_describe(value)}", path=path, file=file)
     if hint is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            if value != value or value in (float("inf"), float("-inf")):
-                raise ConfigError(f"expected a finite number, got {value!r}", path=path, file=file)
-            return float(value)
+            try:
+                number = float(value)
+            except OverflowError:  # TOML integers may be arbitrarily large
+                number = float("inf")
+            if not math.isfinite(number):
+                raise ConfigError(f"expected a finite number, got {_describe(value)}", path=path, file=file)
+            return number
         raise ConfigError(f"expected a number, got {_describe(value)}", path=path, file=file)
     if hint is str:
         if isinstance(value, str):
@@ -265,7 +311,8 @@ def _structure_value(hint: Any, value: Any, path: str, file: str | None) -> Any:
     if origin in (tuple, list) and args:
         if not isinstance(value, list):
             raise ConfigError(f"expected an array, got {_describe(value)}", path=path, file=file)
-        return tuple(_structure_value(args[0], item, f"{path}[{i}]", file) for i, item in enumerate(value))
+        items = [_structure_value(args[0], item, f"{path}[{i}]", file) for i, item in enumerate(value)]
+        return items if origin is list else tuple(items)
     if origin in (dict, Mapping, typing.Mapping) or hint in (dict, Mapping):
         if not isinstance(value, dict):
             raise ConfigError(f"expected a table, got {_describe(value)}", path=path, file=file)

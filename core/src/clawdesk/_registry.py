@@ -15,7 +15,10 @@ network call is ever made here.
 
 from __future__ import annotations
 
+import difflib
+import inspect
 import os
+import re
 import threading
 from collections.abc import Callable, Mapping
 from importlib import metadata
@@ -33,9 +36,15 @@ __all__ = ["ENTRY_POINT_GROUP", "PLUGINS_ENV", "PluginStatus", "Provider", "Regi
 
 ENTRY_POINT_GROUP = "clawdesk.providers"
 PLUGINS_ENV = "CLAWDESK_PLUGINS"
+#: Overrides the import timeout (seconds) when ``import_timeout`` is not given.
+IMPORT_TIMEOUT_ENV = "CLAWDESK_PLUGIN_IMPORT_TIMEOUT"
 #: A plugin whose import takes longer than this is reported broken and left
 #: behind, so one plugin stuck at import cannot hang every command.
 DEFAULT_IMPORT_TIMEOUT = 10.0
+
+# Hooks that are called and awaited (``async def``), and hooks called plainly.
+_ASYNC_HOOKS = frozenset({"provider_models", "provider_chat"})
+_SYNC_HOOKS = frozenset({"provider_name", "provider_config_type", "provider_capabilities"})
 
 
 @frozen
@@ -96,7 +105,12 @@ class Registry:
     ``plugins`` is an allow/deny list in the form of ``CLAWDESK_PLUGINS``
     (default: that variable): comma-separated names, a leading ``-`` denies
     one (``-acme``), and any plain name turns the list into an allow-list.
-    Names match the entry point's name or the distribution's.
+    Names match the entry point's name or the distribution's (``-``, ``_``
+    and ``.`` count as the same, case does not matter). The list applies to
+    discovered plugins only; :meth:`register` always registers.
+
+    ``import_timeout`` (seconds; default ``$CLAWDESK_PLUGIN_IMPORT_TIMEOUT``,
+    else 10) bounds each plugin's import.
     """
 
     def __init__(
@@ -104,44 +118,54 @@ class Registry:
         *,
         discover: bool = True,
         plugins: str | None = None,
-        import_timeout: float = DEFAULT_IMPORT_TIMEOUT,
+        import_timeout: float | None = None,
     ) -> None:
         self._pm = pluggy.PluginManager(_hookspecs.PROJECT)
         self._pm.add_hookspecs(_hookspecs)
         self._providers: dict[str, Provider] = {}
         self._statuses: list[PluginStatus] = []
+        self._seen: set[tuple[str, str, str | None]] = set()
         spec = os.environ.get(PLUGINS_ENV) if plugins is None else plugins
         self._allow, self._deny = _parse_filter(spec or "")
-        self._import_timeout = import_timeout
+        self._import_timeout = _import_timeout() if import_timeout is None else import_timeout
         if discover:
             self.discover()
 
     # -- discovery ----------------------------------------------------------
 
     def discover(self) -> None:
-        """Load every plugin of the ``clawdesk.providers`` entry-point group."""
+        """Load every plugin of the ``clawdesk.providers`` entry-point group.
+
+        Calling it again loads only entry points that appeared since (a
+        package installed meanwhile); those already seen are left alone.
+        """
         for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
-            self._statuses.append(self._discover_one(ep))
-
-    def _discover_one(self, ep: metadata.EntryPoint) -> PluginStatus:
-        dist = ep.dist
-        dist_name = dist.metadata["Name"] if dist is not None else None
-        version = dist.version if dist is not None else None
-
-        def status(state: Literal["ok", "error", "disabled"], error: str | None = None) -> PluginStatus:
-            return PluginStatus(ep.name, state, error, distribution=dist_name, version=version)
-
-        if not self._allowed(ep.name, dist_name):
-            return status("disabled", f"disabled by {PLUGINS_ENV}")
-        if ep.name in self._providers:
-            other = self._providers[ep.name].distribution
-            return status("error", f"duplicate provider name {ep.name!r}, already provided by {other}")
-        try:
-            plugin = self._import(ep)
-            self._add(plugin, expected_name=ep.name, distribution=dist_name, version=version)
-        except PluginError as exc:
-            return status("error", exc.detail)
-        return status("ok")
+            dist = ep.dist
+            dist_name = dist.metadata["Name"] if dist is not None else None
+            version = dist.version if dist is not None else None
+            key = (ep.name, ep.value, dist_name)
+            if key in self._seen:
+                continue
+            self._seen.add(key)
+            info: dict[str, Any] = {"distribution": dist_name, "version": version}
+            if not self._allowed(ep.name, dist_name):
+                self._statuses.append(PluginStatus(ep.name, "disabled", f"disabled by {PLUGINS_ENV}", **info))
+                continue
+            if ep.name in self._providers:
+                other = self._providers[ep.name].distribution or "a plugin registered at run time"
+                self._statuses.append(
+                    PluginStatus(
+                        ep.name, "error", f"duplicate provider name {ep.name!r}, already provided by {other}", **info
+                    )
+                )
+                continue
+            try:
+                plugin = self._import(ep)
+                self._add(plugin, expected_name=ep.name, distribution=dist_name, version=version)
+            except PluginError as exc:
+                self._statuses.append(PluginStatus(ep.name, "error", exc.detail, **info))
+            else:
+                self._statuses.append(PluginStatus(ep.name, "ok", **info))
 
     def _import(self, ep: metadata.EntryPoint) -> object:
         # Import in a worker thread so that a plugin stuck at import (a sleep,
@@ -159,12 +183,12 @@ class Registry:
         worker.start()
         worker.join(self._import_timeout)
         if worker.is_alive():
-            raise PluginError(ep.name, f"import did not finish within {self._import_timeout:g}s")
+            raise PluginError(ep.name, f"import of {ep.value} did not finish within {self._import_timeout:g}s")
         if failure:
             exc = failure[0]
             if isinstance(exc, KeyboardInterrupt):
                 raise exc
-            raise PluginError(ep.name, f"import of {ep.value} failed: {type(exc).__name__}: {exc}")
+            raise PluginError(ep.name, f"import of {ep.value} failed: {_exc_text(exc)}")
         return result[0]
 
     # -- run-time registration ------------------------------------------------
@@ -174,7 +198,7 @@ class Registry:
 
         ``name``, when given, must equal what ``provider_name`` returns. Raises
         :class:`~clawdesk.PluginError` when the plugin is invalid or its name is
-        taken; the registry is unchanged then.
+        taken; the registry is unchanged then (apart from the error status).
         """
         label = name or getattr(plugin, "__name__", None) or type(plugin).__name__
         try:
@@ -189,10 +213,17 @@ class Registry:
         self, plugin: object, *, expected_name: str | None, distribution: str | None, version: str | None
     ) -> Provider:
         label = expected_name or getattr(plugin, "__name__", None) or type(plugin).__name__
+        if self._pm.is_registered(plugin):
+            raise PluginError(label, "this plugin object is already registered")
+        # Our own check first: it names the hook and the bad argument plainly,
+        # where pluggy's message carries internal plugin ids.
+        problem = self._signature_problem(plugin)
+        if problem is not None:
+            raise PluginError(label, problem)
         try:
             self._pm.register(plugin, name=f"{label}@{id(plugin)}")
         except pluggy.PluginValidationError as exc:
-            raise PluginError(label, f"invalid hook: {exc}") from None
+            raise PluginError(label, f"invalid hook: {_exc_text(exc)}") from None
         except ValueError as exc:  # already registered
             raise PluginError(label, str(exc)) from None
         try:
@@ -200,6 +231,27 @@ class Registry:
         except PluginError:
             self._pm.unregister(plugin)
             raise
+
+    def _signature_problem(self, plugin: object) -> str | None:
+        """Why a plugin's hook implementations cannot be called as the hookspecs say, or ``None``."""
+        for attr in sorted(dir(plugin)):
+            try:
+                opts = self._pm.parse_hookimpl_opts(plugin, attr)
+            except Exception:  # noqa: BLE001 - an odd attribute is pluggy's to judge, at register()
+                continue
+            if opts is None:
+                continue
+            caller = getattr(self._pm.hook, attr, None)
+            spec = getattr(caller, "spec", None)
+            if spec is None:
+                close = difflib.get_close_matches(attr, _ALL_HOOKS, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                return f"implements unknown hook {attr!r}{hint}"
+            function = getattr(plugin, attr)
+            problem = _check_signature(attr, function, spec.argnames)
+            if problem is not None:
+                return problem
+        return None
 
     def _validate(
         self, plugin: object, label: str, expected_name: str | None, distribution: str | None, version: str | None
@@ -210,13 +262,23 @@ class Registry:
                 raise PluginError(label, f"implements unknown hook {caller.name!r} (a typo?)")
             for impl in caller.get_hookimpls():
                 if impl.plugin is plugin:
-                    impls[caller.name] = (impl.function, tuple(impl.argnames))
+                    impls[caller.name] = (impl.function, _call_argnames(impl.function, caller.spec.argnames))
         missing = [hook for hook in _hookspecs.REQUIRED_HOOKS if hook not in impls]
         if missing:
-            raise PluginError(label, f"missing hook{'s' if len(missing) > 1 else ''}: {', '.join(missing)}")
+            unmarked = [hook for hook in missing if callable(getattr(plugin, hook, None))]
+            hint = f" ({', '.join(unmarked)} defined but not marked with @hookimpl)" if unmarked else ""
+            raise PluginError(label, f"missing hook{'s' if len(missing) > 1 else ''}: {', '.join(missing)}{hint}")
+        for hook, (function, _) in impls.items():
+            problem = _check_kind(hook, function)
+            if problem is not None:
+                raise PluginError(label, problem)
         name = _call_plain(label, "provider_name", impls["provider_name"][0])
-        if not isinstance(name, str) or not PROVIDER_NAME_RE.fullmatch(name):
-            raise PluginError(label, f"provider_name returned {name!r}, expected a name like 'my-provider'")
+        if not isinstance(name, str) or not PROVIDER_NAME_RE.fullmatch(name) or len(name) > _MAX_NAME:
+            raise PluginError(
+                label,
+                f"provider_name returned {_short(name)}, expected a name like 'my-provider' "
+                f"(lower-case letters, digits, '-' and '_', at most {_MAX_NAME} characters)",
+            )
         if expected_name is not None and name != expected_name:
             raise PluginError(label, f"provider_name returned {name!r} but the entry point is named {expected_name!r}")
         if name in self._providers:
@@ -227,8 +289,11 @@ class Registry:
             config_type = _call_plain(label, "provider_config_type", impls["provider_config_type"][0])
             if not (isinstance(config_type, type) and issubclass(config_type, ProviderConfig)):
                 raise PluginError(
-                    label, f"provider_config_type returned {config_type!r}, expected a ProviderConfig subclass"
+                    label, f"provider_config_type returned {_short(config_type)}, expected a ProviderConfig subclass"
                 )
+            problem = _config_type_problem(config_type)
+            if problem is not None:
+                raise PluginError(label, f"provider_config_type returned {config_type.__qualname__}: {problem}")
         provider = Provider(name, plugin, config_type, impls, distribution, version)
         self._providers[name] = provider
         return provider
@@ -254,17 +319,114 @@ class Registry:
         return list(self._statuses)
 
     def _allowed(self, name: str, dist: str | None) -> bool:
-        names = {name, dist} if dist else {name}
+        names = {_normalize(name), _normalize(dist)} if dist else {_normalize(name)}
         if names & self._deny:
             return False
         return not self._allow or bool(names & self._allow)
 
 
+_ALL_HOOKS = (*_hookspecs.REQUIRED_HOOKS, "provider_config_type")
+#: Longer provider names are refused: they are typed in model ids and config tables.
+_MAX_NAME = 64
+
+
+def _import_timeout() -> float:
+    text = os.environ.get(IMPORT_TIMEOUT_ENV, "").strip()
+    if not text:
+        return DEFAULT_IMPORT_TIMEOUT
+    try:
+        value = float(text)
+    except ValueError:
+        return DEFAULT_IMPORT_TIMEOUT
+    # A bad value must not turn into "wait forever" or "fail every plugin".
+    return value if 0 < value < float("inf") else DEFAULT_IMPORT_TIMEOUT
+
+
+def _normalize(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _short(value: object, limit: int = 60) -> str:
+    try:
+        text = repr(value)
+    except Exception:  # noqa: BLE001 - a hostile __repr__ must not hide the real problem
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _exc_text(exc: BaseException) -> str:
+    try:
+        text = str(exc)
+    except Exception:  # noqa: BLE001 - a hostile __str__ must not hide the real problem
+        text = ""
+    text = " ".join(text.split())
+    if len(text) > 200:
+        text = text[:197] + "..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _check_signature(hook: str, function: Callable[..., Any], provided: tuple[str, ...]) -> str | None:
+    """A hook implementation may take any of the hook's arguments, by name, and nothing else it needs."""
+    try:
+        signature = inspect.signature(function)
+    except (TypeError, ValueError):
+        return None  # not introspectable (a C function): pluggy decides
+    for param in signature.parameters.values():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        required = param.default is param.empty
+        if param.name not in provided:
+            if required:
+                return (
+                    f"hook {hook!r} takes argument {param.name!r}, which the hook does not provide "
+                    f"(it provides: {', '.join(provided) or 'nothing'})"
+                )
+            continue
+        if param.kind is param.POSITIONAL_ONLY:
+            return f"hook {hook!r}: argument {param.name!r} must not be positional-only (arguments are passed by name)"
+    return None
+
+
+def _call_argnames(function: Callable[..., Any], provided: tuple[str, ...]) -> tuple[str, ...]:
+    """The hook arguments to pass to ``function``: every parameter named like one, defaulted or not."""
+    try:
+        names = inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return tuple(provided)
+    return tuple(name for name in names if name in provided)
+
+
+def _check_kind(hook: str, function: Callable[..., Any]) -> str | None:
+    """Async hooks must be ``async def``-compatible, sync hooks must not be."""
+    target = inspect.unwrap(function)
+    is_coroutine = inspect.iscoroutinefunction(target) or inspect.iscoroutinefunction(function)
+    is_asyncgen = inspect.isasyncgenfunction(target)
+    if hook in _SYNC_HOOKS and (is_coroutine or is_asyncgen):
+        return f"hook {hook!r} must be a plain function, not async"
+    if hook in _ASYNC_HOOKS and is_asyncgen:
+        return f"hook {hook!r} must be an 'async def' function returning its result, not an async generator"
+    if hook == "provider_stream" and is_coroutine:
+        return "hook 'provider_stream' must be an async generator (use 'yield'), not a coroutine function"
+    return None
+
+
+def _config_type_problem(config_type: type[ProviderConfig]) -> str | None:
+    from ._config import unsupported_fields
+
+    try:
+        bad = unsupported_fields(config_type)
+    except Exception as exc:  # noqa: BLE001 - e.g. a NameError in a string annotation
+        return f"its field types cannot be read ({_exc_text(exc)})"
+    if bad:
+        return f"field{'s' if len(bad) > 1 else ''} {', '.join(bad)} cannot be read from config.toml"
+    return None
+
+
 def _call_plain(label: str, hook: str, function: Callable[[], Any]) -> Any:
     try:
         return function()
-    except Exception as exc:  # noqa: BLE001 - a plugin's bug must not take the registry down
-        raise PluginError(label, f"{hook} raised {type(exc).__name__}: {exc}") from None
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - a plugin's bug must not take the registry down
+        raise PluginError(label, f"{hook} raised {_exc_text(exc)}") from None
 
 
 def _parse_filter(spec: str) -> tuple[frozenset[str], frozenset[str]]:
@@ -272,7 +434,8 @@ def _parse_filter(spec: str) -> tuple[frozenset[str], frozenset[str]]:
     deny: set[str] = set()
     for token in (t.strip() for t in spec.split(",")):
         if token.startswith("-"):
-            deny.add(token[1:].strip())
+            if token[1:].strip():
+                deny.add(_normalize(token[1:].strip()))
         elif token:
-            allow.add(token)
+            allow.add(_normalize(token))
     return frozenset(allow), frozenset(deny)
