@@ -331,12 +331,17 @@ class ChatResponse:
     model: str
 
 
+def _to_capabilities(value: Iterable[Capability]) -> frozenset[Capability]:
+    # A typed converter: with the generic ``frozenset`` mypy cannot type the argument.
+    return frozenset(value)
+
+
 @frozen
 class ModelInfo:
     """A model a provider offers. ``context_length`` is ``None`` when unknown."""
 
     id: str
-    capabilities: frozenset[Capability] = field(factory=frozenset, converter=frozenset)
+    capabilities: frozenset[Capability] = field(factory=frozenset, converter=_to_capabilities)
     context_length: int | None = field(default=None, kw_only=True)
     description: str | None = field(default=None, kw_only=True)
 
