@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import ssl
 import struct
 import threading
 from collections import deque
@@ -65,6 +66,10 @@ class Reply:
       chunk when ``chunked``), with ``delay`` seconds before each piece.
     - ``cut_after``: after this many pieces, close the connection without
       finishing the body (a truncated response).
+    - ``reset_on_cut``: make that close an abrupt reset (RST) instead of a
+      clean close (FIN): a peer that crashed mid-body.
+    - ``stall_after``: after this many pieces, send nothing more and keep the
+      connection open (a backend that hangs mid-stream).
     - ``action``: ``"reply"`` (normal), ``"reset"`` (close abruptly, with an
       RST, before any byte is sent), ``"stall"`` (read the request, never
       answer), ``"stall_after_headers"`` (send the headers, then nothing).
@@ -78,6 +83,8 @@ class Reply:
     delay: float = 0.0
     cut_after: int | None = None
     action: str = "reply"
+    reset_on_cut: bool = False
+    stall_after: int | None = None
 
     @classmethod
     def json(cls, data: Any, *, status: int = 200, headers: Iterable[tuple[str, str]] = ()) -> Reply:
@@ -106,6 +113,8 @@ class Reply:
         delay: float = 0.0,
         cut_after: int | None = None,
         headers: Iterable[tuple[str, str]] = (),
+        reset_on_cut: bool = False,
+        stall_after: int | None = None,
     ) -> Reply:
         """A chunked streaming body, one HTTP chunk per piece."""
         return cls(
@@ -115,6 +124,8 @@ class Reply:
             chunked=True,
             delay=delay,
             cut_after=cut_after,
+            reset_on_cut=reset_on_cut,
+            stall_after=stall_after,
         )
 
     @classmethod
@@ -135,8 +146,14 @@ Handler = Callable[[RecordedRequest], Reply]
 
 @define
 class ScriptedServer:
-    """A real HTTP server on ``127.0.0.1`` answering from a script. See the module docstring."""
+    """A real HTTP server on ``127.0.0.1`` answering from a script. See the module docstring.
 
+    ``ssl_context`` (a server-side :class:`ssl.SSLContext`) makes it speak
+    HTTPS, for tests of certificate checking; :attr:`url` then starts with
+    ``https://``.
+    """
+
+    ssl_context: ssl.SSLContext | None = field(default=None, kw_only=True)
     requests: list[RecordedRequest] = field(factory=list, init=False)
     port: int = field(default=0, init=False)
     _queue: deque[Reply | Handler] = field(factory=deque, init=False)
@@ -150,7 +167,8 @@ class ScriptedServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        scheme = "https" if self.ssl_context is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
     @property
     def open_connections(self) -> int:
@@ -210,7 +228,7 @@ class ScriptedServer:
 
     async def _serve(self, ready: threading.Event) -> None:
         self._stopping = asyncio.Event()
-        server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        server = await asyncio.start_server(self._handle, "127.0.0.1", 0, ssl=self.ssl_context)
         self.port = server.sockets[0].getsockname()[1]
         ready.set()
         async with server:
@@ -243,10 +261,7 @@ class ScriptedServer:
     async def _write(self, reply: Reply, writer: asyncio.StreamWriter) -> bool:
         assert self._stopping is not None
         if reply.action == "reset":
-            sock = writer.get_extra_info("socket")
-            if sock is not None:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            writer.transport.abort()
+            _cut(writer, reset=True)
             return False
         if reply.action == "stall":
             await self._stopping.wait()
@@ -266,7 +281,10 @@ class ScriptedServer:
             return False
         for index, piece in enumerate(reply.chunks):
             if reply.cut_after is not None and index >= reply.cut_after:
-                writer.close()
+                _cut(writer, reset=reply.reset_on_cut)
+                return False
+            if reply.stall_after is not None and index >= reply.stall_after:
+                await self._stopping.wait()
                 return False
             if reply.delay:
                 await asyncio.sleep(reply.delay)
@@ -277,12 +295,27 @@ class ScriptedServer:
                 writer.write(piece)
             await writer.drain()
         if reply.cut_after is not None and reply.cut_after <= len(reply.chunks):
-            writer.close()
+            _cut(writer, reset=reply.reset_on_cut)
+            return False
+        if reply.stall_after is not None and reply.stall_after <= len(reply.chunks):
+            await self._stopping.wait()
             return False
         if reply.chunked:
             writer.write(b"0\r\n\r\n")
             await writer.drain()
         return True
+
+
+def _cut(writer: asyncio.StreamWriter, *, reset: bool) -> None:
+    """Close the connection: cleanly (FIN), or abruptly with an RST when ``reset``."""
+    if not reset:
+        writer.close()
+        return
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        # SO_LINGER with a zero timeout makes close() send RST and drop unsent data.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()
 
 
 async def _read_request(reader: asyncio.StreamReader) -> RecordedRequest | None:
