@@ -31,6 +31,7 @@ from ._errors import (
 )
 from ._hookspecs import hookimpl
 from ._modelid import parse_model_id
+from ._negotiate import missing_capabilities, required_capabilities
 from ._provider_config import ProviderConfig
 from ._registry import PluginStatus, Provider, Registry
 from ._secret import Secret
@@ -64,17 +65,20 @@ from ._types import (
 if TYPE_CHECKING:
     from ._client import ChatStream, Clawdesk, ProviderModels, Target
     from ._converter import make_converter
+    from ._fallback import Attempt, ChatResult, FallbackEngine, default_candidates
     from ._sync import SyncClawdesk
 
 __all__ = [
     "AllProvidersFailed",
     "ApiError",
+    "Attempt",
     "AuthFailed",
     "Capability",
     "CapabilityMissing",
     "ChatOptions",
     "ChatRequest",
     "ChatResponse",
+    "ChatResult",
     "ChatStream",
     "Clawdesk",
     "ClawdeskError",
@@ -83,6 +87,7 @@ __all__ = [
     "ConnectionFailed",
     "ContentPart",
     "FallbackConfig",
+    "FallbackEngine",
     "Finish",
     "FinishReason",
     "ImagePart",
@@ -120,16 +125,23 @@ __all__ = [
     "ToolChoiceMode",
     "Usage",
     "UsageEvent",
+    "default_candidates",
     "hookimpl",
     "load_config",
     "make_converter",
+    "missing_capabilities",
     "parse_config",
     "parse_model_id",
+    "required_capabilities",
 ]
 
 # Names whose modules import anyio/httpx/cattrs: loaded on first access so that
 # `import clawdesk` (and so `clawdesk plugins`) stays cheap.
 _LAZY = {
+    "Attempt": "._fallback",
+    "ChatResult": "._fallback",
+    "FallbackEngine": "._fallback",
+    "default_candidates": "._fallback",
     "ChatStream": "._client",
     "Clawdesk": "._client",
     "ProviderModels": "._client",

@@ -1,59 +1,28 @@
-"""``clawdesk chat``: stream or fetch one answer and print it."""
+"""``clawdesk chat``: one answer through the fallback engine, streamed or whole.
+
+Without ``-m`` the configured chain is used (:func:`~clawdesk.default_candidates`);
+``-m provider/model`` pins one model (retries still apply). ``--explain``
+prints every attempt and skip on stderr as it happens; ``--json`` prints one
+object at the end (also on failure, with ``error`` instead of the answer).
+Errors are raised to :mod:`clawdesk._cli`, which prints one line and sets the
+exit status.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ._client import Clawdesk
-from ._errors import ConfigError
-from ._types import (
-    ChatResponse,
-    Finish,
-    Message,
-    ReasoningDelta,
-    TextDelta,
-    ToolCall,
-    ToolCallEvent,
-    Usage,
-    UsageEvent,
-)
+from ._errors import AllProvidersFailed, ClawdeskError, ProviderError
+from ._types import Finish, Message, TextDelta, ToolCall, ToolCallEvent, Usage, UsageEvent
 
-__all__ = ["default_candidates", "run_chat"]
+if TYPE_CHECKING:
+    from ._client import Clawdesk
+    from ._fallback import Attempt
 
-
-def default_candidates(client: Clawdesk) -> list[str]:
-    """What ``chat`` tries when no ``-m`` is given.
-
-    The ``[fallback] chain`` if set; else ``default_model``; else the providers
-    that have a ``[providers.*]`` table; else every loaded provider that needs
-    no key (Ollama, the local default) followed by those whose key is set.
-    """
-    config = client.config
-    if config.fallback.chain:
-        return list(config.fallback.chain)
-    if config.default_model:
-        return [config.default_model]
-    loaded = client.providers()
-    configured = [name for name in config.providers if name in loaded]
-    if configured:
-        return configured
-    keyless, keyed = [], []
-    for name in loaded:
-        provider = client.registry.provider(name)
-        if not provider.config_type.requires_api_key:
-            keyless.append(name)
-        elif client.provider_config(name).api_key:
-            keyed.append(name)
-    candidates = keyless + keyed
-    if not candidates:
-        raise ConfigError(
-            "no provider to use: install clawdesk-ollama and start Ollama, or configure a provider "
-            "(e.g. set MISTRAL_API_KEY) and pass -m PROVIDER/MODEL"
-        )
-    return candidates
+__all__ = ["run_chat"]
 
 
 def _messages(args: argparse.Namespace, prompt: str) -> list[Message]:
@@ -63,68 +32,137 @@ def _messages(args: argparse.Namespace, prompt: str) -> list[Message]:
 
 
 async def run_chat(client: Clawdesk, args: argparse.Namespace, prompt: str) -> int:
-    candidates = [args.model] if args.model else default_candidates(client)
-    target = client.resolve(candidates[0])
+    """Run ``clawdesk chat`` with parsed ``args``; returns the exit status or raises a clawdesk error."""
+    seen: list[Attempt] = []
+
+    def on_attempt(attempt: Attempt) -> None:
+        seen.append(attempt)
+        if args.explain:
+            print(f"clawdesk: {attempt}", file=sys.stderr, flush=True)
+
     messages = _messages(args, prompt)
-    request = client._request(target, messages, None)
-    if args.no_stream:
-        response = await client.chat_target(target, request)
-        if not args.json:
-            sys.stdout.write(response.message.text)
-            sys.stdout.write("\n")
-        else:
-            _print_result(
-                response.provider,
-                response.model,
-                response.message.text,
-                response.message.tool_calls,
-                response.finish_reason_raw or response.finish_reason.value,
-                response.usage,
-                [],
-            )
-        return 0
-    text: list[str] = []
-    calls: list[ToolCall] = []
-    usage = Usage()
-    finish = None
-    async with client.stream_target(target, request) as events:
-        async for event in events:
-            if isinstance(event, TextDelta):
-                text.append(event.text)
-                if not args.json:
-                    sys.stdout.write(event.text)
-                    sys.stdout.flush()
-            elif isinstance(event, ReasoningDelta):
-                pass
-            elif isinstance(event, ToolCallEvent):
-                calls.append(event.call)
-            elif isinstance(event, UsageEvent):
-                usage = event.usage
-            elif isinstance(event, Finish):
-                finish = event
+    try:
+        if args.no_stream:
+            return await _whole(client, args, messages, on_attempt)
+        return await _streamed(client, args, messages, on_attempt)
+    except ClawdeskError as exc:
+        if args.json and isinstance(exc, (ProviderError, AllProvidersFailed)):
+            attempts = exc.attempts if isinstance(exc, AllProvidersFailed) else _latest(seen)
+            kind = exc.kind if isinstance(exc, ProviderError) else "all_providers_failed"
+            _dump({"error": {"kind": kind, "message": str(exc)}, "attempts": [a.to_dict() for a in attempts]})
+        raise
+
+
+async def _whole(client: Clawdesk, args: argparse.Namespace, messages: list[Message], on_attempt: Any) -> int:
+    result = await client.engine.chat(args.model, messages, on_attempt=on_attempt)
+    response = result.response
+    if args.explain:
+        print(f"clawdesk: answered by {result.target}", file=sys.stderr)
     if args.json:
         _print_result(
-            target.provider, target.model, "".join(text), calls, finish.reason.value if finish else None, usage, []
+            provider=response.provider,
+            model=response.model,
+            content=response.message.text,
+            calls=response.message.tool_calls,
+            finish=response.finish_reason.value,
+            usage=response.usage,
+            attempts=result.attempts,
         )
     else:
+        sys.stdout.write(response.message.text)
         sys.stdout.write("\n")
     return 0
 
 
+async def _streamed(client: Clawdesk, args: argparse.Namespace, messages: list[Message], on_attempt: Any) -> int:
+    text: list[str] = []
+    calls: list[ToolCall] = []
+    usage = Usage()
+    finish: Finish | None = None
+    open_line = False
+    stream = client.engine.stream(args.model, messages, on_attempt=on_attempt)
+    try:
+        async with stream:
+            async for event in stream:
+                if isinstance(event, TextDelta):
+                    text.append(event.text)
+                    if not args.json and event.text:
+                        sys.stdout.write(event.text)
+                        sys.stdout.flush()
+                        open_line = not event.text.endswith("\n")
+                elif isinstance(event, ToolCallEvent):
+                    calls.append(event.call)
+                elif isinstance(event, UsageEvent):
+                    usage = event.usage
+                elif isinstance(event, Finish):
+                    finish = event
+    finally:
+        if open_line:
+            # What was printed stays; the error line (if any) goes on its own line.
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+            open_line = False
+    target = stream.target
+    assert target is not None  # set once the first event was delivered
+    if args.explain:
+        print(f"clawdesk: answered by {target}", file=sys.stderr)
+    if args.json:
+        _print_result(
+            provider=target.provider,
+            model=target.model,
+            content="".join(text),
+            calls=calls,
+            finish=finish.reason.value if finish else None,
+            usage=usage,
+            attempts=stream.attempts,
+        )
+    elif calls:
+        for call in calls:
+            print(f"[tool call {call.name}({json.dumps(dict(call.arguments), ensure_ascii=False)})]")
+    return 0
+
+
+def _latest(seen: list[Attempt]) -> list[Attempt]:
+    """The attempts as last reported (a started stream that failed reports its try twice)."""
+    result: list[Attempt] = []
+    for attempt in seen:
+        if (
+            result
+            and attempt.outcome == "failed"
+            and result[-1].outcome == "ok"
+            and (result[-1].provider, result[-1].model, result[-1].number)
+            == (attempt.provider, attempt.model, attempt.number)
+        ):
+            result[-1] = attempt
+        else:
+            result.append(attempt)
+    return result
+
+
 def _print_result(
-    provider: str, model: str, content: str, calls: Any, finish: str | None, usage: Usage, attempts: list[Any]
+    *,
+    provider: str,
+    model: str,
+    content: str,
+    calls: Any,
+    finish: str | None,
+    usage: Usage,
+    attempts: Any,
 ) -> None:
-    data = {
-        "provider": provider,
-        "model": model,
-        "content": content,
-        "tool_calls": [{"id": c.id, "name": c.name, "arguments": dict(c.arguments)} for c in calls],
-        "finish_reason": finish,
-        "usage": {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens},
-        "attempts": attempts,
-    }
+    _dump(
+        {
+            "provider": provider,
+            "model": model,
+            "content": content,
+            "tool_calls": [{"id": c.id, "name": c.name, "arguments": dict(c.arguments)} for c in calls],
+            "finish_reason": finish,
+            "usage": {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens},
+            "attempts": [a.to_dict() for a in attempts],
+        }
+    )
+
+
+def _dump(data: object) -> None:
     json.dump(data, sys.stdout, ensure_ascii=False)
     sys.stdout.write("\n")
-
-
-_ = ChatResponse
+    sys.stdout.flush()

@@ -51,6 +51,8 @@ from ._types import (
 if TYPE_CHECKING:
     import httpx
 
+    from ._fallback import Attempt, ChatResult, FallbackEngine
+
 __all__ = ["ChatStream", "Clawdesk", "ProviderModels", "Target"]
 
 _EVENT_TYPES = (TextDelta, ReasoningDelta, ToolCallEvent, UsageEvent, Finish)
@@ -121,6 +123,7 @@ class Clawdesk:
         self._env = env
         self._configs: dict[str, ProviderConfig] = {}
         self._clients: dict[str, httpx.AsyncClient] = {}
+        self._engine: FallbackEngine | None = None
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -235,24 +238,49 @@ class Clawdesk:
 
     # -- chat ----------------------------------------------------------------
 
-    def _request(
-        self, target: Target, messages: str | Message | Iterable[Message], options: ChatOptions | None
-    ) -> ChatRequest:
-        return ChatRequest(target.model, _as_messages(messages), options if options is not None else ChatOptions())
+    @property
+    def engine(self) -> FallbackEngine:
+        """The :class:`~clawdesk.FallbackEngine` that :meth:`chat` and :meth:`stream` go through.
+
+        Made on first use from ``config.fallback`` and kept (it holds the
+        cooldown state). Assign your own, e.g. one with a test clock.
+        """
+        if self._engine is None:
+            from ._fallback import FallbackEngine
+
+            self._engine = FallbackEngine(self)
+        return self._engine
+
+    @engine.setter
+    def engine(self, engine: FallbackEngine) -> None:
+        self._engine = engine
 
     async def chat(
         self,
-        model: str,
+        model: str | None,
         messages: str | Message | Iterable[Message],
         options: ChatOptions | None = None,
     ) -> ChatResponse:
-        """Send ``messages`` to ``model`` (``provider/model``) and return the whole answer.
+        """Send ``messages`` and return the whole answer.
 
-        A plain string is one user message. Raises a
-        :class:`~clawdesk.ProviderError` subclass when the provider fails.
+        ``model`` is ``provider/model`` (or ``provider``: its default model),
+        pinned with retries; ``None`` uses the fallback chain (see
+        :func:`~clawdesk.default_candidates`). A plain string is one user
+        message. Raises :class:`~clawdesk.AllProvidersFailed` when every
+        candidate failed, :class:`~clawdesk.InvalidRequest` as is when the
+        request itself is wrong. :meth:`chat_with_attempts` also returns how
+        the answer was reached.
         """
-        target = self.resolve(model)
-        return await self.chat_target(target, self._request(target, messages, options))
+        return (await self.engine.chat(model, messages, options)).response
+
+    async def chat_with_attempts(
+        self,
+        model: str | None,
+        messages: str | Message | Iterable[Message],
+        options: ChatOptions | None = None,
+    ) -> ChatResult:
+        """Like :meth:`chat`, returning a :class:`~clawdesk.ChatResult`: the response, the target and every attempt."""
+        return await self.engine.chat(model, messages, options)
 
     async def chat_target(self, target: Target, request: ChatRequest) -> ChatResponse:
         """One chat call to one provider, guarded (no retries, no fallback)."""
@@ -272,24 +300,25 @@ class Clawdesk:
 
     def stream(
         self,
-        model: str,
+        model: str | None,
         messages: str | Message | Iterable[Message],
         options: ChatOptions | None = None,
     ) -> ChatStream:
-        """Stream the answer as typed events.
+        """Stream the answer as typed events, falling back before the first event.
 
-        Use as ``async with cd.stream(...) as events: async for event in events``
-        (or iterate directly and call ``aclose()``); leaving early closes the
-        HTTP response. Errors before the first event are raised as they are;
-        after it, as :class:`~clawdesk.StreamInterrupted` carrying what was
-        delivered.
+        ``model`` as for :meth:`chat`. Use as ``async with cd.stream(...) as
+        events: async for event in events`` (or iterate directly and call
+        ``aclose()``); leaving early closes the HTTP response. Errors before
+        the first event move on to the next candidate (or raise
+        :class:`~clawdesk.AllProvidersFailed`); after it, a failure raises
+        :class:`~clawdesk.StreamInterrupted` carrying what was delivered. The
+        stream's ``attempts`` and ``target`` tell what was tried and chosen.
         """
-        target = self.resolve(model)
-        return self.stream_target(target, self._request(target, messages, options))
+        return self.engine.stream(model, messages, options)
 
     def stream_target(self, target: Target, request: ChatRequest) -> ChatStream:
         """One stream from one provider, guarded (no retries, no fallback)."""
-        return ChatStream(self._events(target, request))
+        return ChatStream(self._events(target, request), target=target)
 
     async def _events(self, target: Target, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         provider = self.registry.provider(target.provider)
@@ -340,10 +369,24 @@ class ChatStream:
 
     Leaving the ``async with`` block (or calling :meth:`aclose`) closes the
     provider's HTTP response, also when the stream was not read to the end.
+    ``target`` is the provider/model that answers (``None`` until a stream
+    from a fallback chain has started); ``attempts`` every try and skip so far.
     """
 
-    def __init__(self, events: AsyncIterator[StreamEvent]) -> None:
+    def __init__(self, events: AsyncIterator[StreamEvent], *, target: Target | None = None) -> None:
         self._events = events
+        self._target = target
+        self._attempts: list[Attempt] = []
+
+    @property
+    def target(self) -> Target | None:
+        """Who answers: set when the stream starts (at once for a single-target stream)."""
+        return self._target
+
+    @property
+    def attempts(self) -> tuple[Attempt, ...]:
+        """The :class:`~clawdesk.Attempt` records so far, in order (empty for a single-target stream)."""
+        return tuple(self._attempts)
 
     def __aiter__(self) -> ChatStream:
         return self
