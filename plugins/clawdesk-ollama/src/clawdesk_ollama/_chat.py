@@ -1,0 +1,270 @@
+"""Chat and streaming over ``POST /api/chat``, and the HTTP plumbing they share.
+
+This module imports httpx; the hooks import it on first use.
+
+Timeouts: Ollama sends nothing, not even the response headers, until the
+model is loaded and the prompt is read, which can take minutes when the model
+is cold; after that a stream moves at token speed. So a request waits up to
+``first_byte_timeout_secs`` for the headers (and a non-streaming answer, which
+Ollama sends only when it is complete, up to that long for its body), and a
+stream then waits at most ``timeout_secs`` for each further piece.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import httpx
+
+from clawdesk import (
+    ApiError,
+    ChatRequest,
+    ChatResponse,
+    ConnectionFailed,
+    Finish,
+    Message,
+    ProviderError,
+    ReasoningDelta,
+    Role,
+    StreamEvent,
+    TextDelta,
+    Timeout,
+    ToolCallEvent,
+    Usage,
+    UsageEvent,
+)
+from clawdesk.http import map_transport_error, raise_for_response, safe_url
+
+from ._config import OllamaConfig
+from ._wire import (
+    PROVIDER,
+    build_chat_body,
+    classifier,
+    error_from_message,
+    finish_reason,
+    parse_tool_calls,
+    usage_from,
+)
+
+__all__ = ["chat", "endpoint", "request_headers", "stream", "transport_error"]
+
+_loads = json.loads
+_LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+def endpoint(config: OllamaConfig, path: str) -> str:
+    """``base_url`` joined with an API path such as ``/api/chat``."""
+    return config.base_url.rstrip("/") + path
+
+
+def request_headers(config: OllamaConfig) -> dict[str, str]:
+    """JSON content type, and the bearer key when one is configured (hosted Ollama)."""
+    headers = {"content-type": "application/json"}
+    if config.api_key:
+        headers["authorization"] = f"Bearer {config.api_key.reveal()}"
+    return headers
+
+
+def transport_error(config: OllamaConfig, url: str, exc: Exception, *, first_byte: bool = False) -> ProviderError:
+    """The :class:`~clawdesk.ProviderError` for an httpx failure on ``url``.
+
+    A refused connection names the URL and says how to fix it (the usual
+    case: Ollama is not running). ``first_byte`` marks a wait for the answer
+    to start, whose read timeout is ``first_byte_timeout_secs``.
+    """
+    where = safe_url(url)
+    if isinstance(exc, httpx.ConnectError):
+        host = httpx.URL(url).host
+        if host in _LOOPBACK or host.startswith("127."):
+            hint = "is Ollama running? Start it with `ollama serve`"
+        else:
+            hint = "check OLLAMA_HOST or providers.ollama.base_url"
+        reason = str(exc).strip() or type(exc).__name__
+        return ConnectionFailed(
+            f"could not connect to Ollama at {config.base_url} ({reason}); {hint}, or configure another provider",
+            provider=PROVIDER,
+            url=where,
+        )
+    if first_byte and isinstance(exc, httpx.ReadTimeout):
+        return Timeout(
+            f"no answer from {where} within first_byte_timeout_secs={config.first_byte_timeout_secs:g}s "
+            "(a model can take long to load; raise providers.ollama.first_byte_timeout_secs if it is still loading)",
+            provider=PROVIDER,
+            url=where,
+        )
+    return map_transport_error(PROVIDER, exc, url=where)
+
+
+def _first_byte_timeout(config: OllamaConfig) -> httpx.Timeout:
+    seconds = config.timeout_secs
+    return httpx.Timeout(seconds, read=config.first_byte_timeout_secs)
+
+
+def _after_first_byte(response: httpx.Response, seconds: float) -> None:
+    # The connection reads its timeouts from the request's "timeout"
+    # extension (the same dict the transport holds) when the body starts, so
+    # replacing the read timeout now makes every wait for more of the stream
+    # use timeout_secs, at no cost per line. A transport that ignores the
+    # extension keeps the longer first-byte timeout: bounded still.
+    extensions = response.request.extensions
+    timeouts = extensions.get("timeout")
+    if isinstance(timeouts, dict):
+        extensions["timeout"] = {**timeouts, "read": seconds}
+
+
+def _line_error(value: object, url: str) -> ProviderError:
+    message = value if isinstance(value, str) else json.dumps(value)
+    return error_from_message(message, status=None, url=url) or ApiError(
+        f"Ollama reported an error: {message}", provider=PROVIDER, url=url
+    )
+
+
+class _Decoder:
+    """Turns each NDJSON line of an ``/api/chat`` stream into events (one ``json.loads`` per line)."""
+
+    __slots__ = ("calls", "done", "url")
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.calls = 0
+        self.done = False
+
+    def line(self, raw: bytes) -> Sequence[StreamEvent]:
+        try:
+            data = _loads(raw)
+        except ValueError:
+            if not raw.strip():
+                return ()
+            raise ApiError(
+                f"the stream sent a line that is not JSON ({self.url})", provider=PROVIDER, url=self.url
+            ) from None
+        if type(data) is not dict:
+            raise ApiError(f"the stream sent a line that is not a JSON object ({self.url})", provider=PROVIDER)
+        if self.done:
+            return ()
+        error = data.get("error")
+        if error is not None:
+            raise _line_error(error, self.url)
+        events: list[StreamEvent] = []
+        message = data.get("message")
+        if message:
+            if type(message) is not dict:
+                raise ApiError("malformed stream line: 'message' is not an object", provider=PROVIDER)
+            thinking = message.get("thinking")
+            if thinking:
+                events.append(ReasoningDelta(_text(thinking, "thinking")))
+            content = message.get("content")
+            if content:
+                events.append(TextDelta(_text(content, "content")))
+            raw_calls = message.get("tool_calls")
+            if raw_calls:
+                calls = parse_tool_calls(raw_calls, self.calls, str(data.get("created_at") or ""))
+                self.calls += len(calls)
+                events.extend(ToolCallEvent(call) for call in calls)
+        if data.get("done"):
+            self.done = True
+            usage = usage_from(data)
+            if usage is not None:
+                events.append(UsageEvent(usage))
+            reason = data.get("done_reason")
+            events.append(Finish(finish_reason(reason, self.calls > 0), reason if isinstance(reason, str) else None))
+        return events
+
+
+def _text(value: object, field: str) -> str:
+    if type(value) is not str:
+        raise ApiError(f"malformed answer: message.{field} is not a string", provider=PROVIDER)
+    return value
+
+
+async def stream(config: OllamaConfig, http: httpx.AsyncClient, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+    """Stream ``request`` as events; see the ``provider_stream`` hook for the contract.
+
+    The body is NDJSON split on ``\\n`` bytes (not ``aiter_lines``, which also
+    splits on U+0085 and U+2028, characters a JSON string may hold as they
+    are). A ``{"error": ...}`` line raises, and so does a body that ends
+    before the ``done: true`` line.
+    """
+    body = build_chat_body(config, request, stream=True)
+    url = endpoint(config, "/api/chat")
+    decoder = _Decoder(safe_url(url))
+    line = decoder.line
+    first_byte = True
+    try:
+        async with http.stream(
+            "POST", url, content=body, headers=request_headers(config), timeout=_first_byte_timeout(config)
+        ) as response:
+            if not response.is_success:
+                await raise_for_response(PROVIDER, response, model=request.model, classify=classifier(decoder.url))
+            first_byte = False
+            _after_first_byte(response, config.timeout_secs)
+            pending = b""
+            async for chunk in response.aiter_bytes():
+                if pending:
+                    chunk = pending + chunk
+                pieces = chunk.split(b"\n")
+                pending = pieces.pop()
+                for piece in pieces:
+                    for event in line(piece):
+                        yield event
+            if pending:
+                for event in line(pending):
+                    yield event
+    except httpx.HTTPError as exc:
+        raise transport_error(config, url, exc, first_byte=first_byte) from exc
+    if not decoder.done:
+        raise ApiError(
+            f"the stream ended before its final done:true line: the answer is truncated ({decoder.url})",
+            provider=PROVIDER,
+            url=decoder.url,
+            retryable=True,
+        )
+
+
+async def chat(config: OllamaConfig, http: httpx.AsyncClient, request: ChatRequest) -> ChatResponse:
+    """Send ``request`` with ``"stream": false`` and return the whole answer."""
+    body = build_chat_body(config, request, stream=False)
+    url = endpoint(config, "/api/chat")
+    where = safe_url(url)
+    try:
+        response = await http.post(
+            url, content=body, headers=request_headers(config), timeout=_first_byte_timeout(config)
+        )
+    except httpx.HTTPError as exc:
+        raise transport_error(config, url, exc, first_byte=True) from exc
+    if not response.is_success:
+        await raise_for_response(PROVIDER, response, model=request.model, classify=classifier(where))
+    try:
+        data: Any = _loads(response.content)
+    except ValueError:
+        raise ApiError(f"the answer is not JSON ({where})", provider=PROVIDER, url=where) from None
+    if type(data) is not dict:
+        raise ApiError(f"the answer is not a JSON object ({where})", provider=PROVIDER, url=where)
+    if data.get("error") is not None:
+        raise _line_error(data["error"], where)
+    if not data.get("done"):
+        raise ApiError(f"the answer has no done:true: it is incomplete ({where})", provider=PROVIDER, url=where)
+    message = data.get("message") or {}
+    if type(message) is not dict:
+        raise ApiError("malformed answer: 'message' is not an object", provider=PROVIDER, url=where)
+    content = message.get("content") or ""
+    thinking = message.get("thinking") or None
+    raw_calls = message.get("tool_calls")
+    calls = parse_tool_calls(raw_calls, 0, str(data.get("created_at") or "")) if raw_calls else []
+    reason = data.get("done_reason")
+    model = data.get("model")
+    return ChatResponse(
+        message=Message(
+            Role.ASSISTANT,
+            _text(content, "content"),
+            tool_calls=tuple(calls),
+            reasoning=_text(thinking, "thinking") if thinking is not None else None,
+        ),
+        finish_reason=finish_reason(reason, bool(calls)),
+        finish_reason_raw=reason if isinstance(reason, str) else None,
+        usage=usage_from(data) or Usage(),
+        provider=PROVIDER,
+        model=model if isinstance(model, str) and model else request.model,
+    )
