@@ -163,7 +163,7 @@ def parse_config(raw: bytes | str, *, source: str | None = None) -> Config:
         raise ConfigError(f"not UTF-8 text (byte {exc.start})", file=source) from None
     try:
         data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+    except ValueError as exc:  # TOMLDecodeError, or int()'s digit limit on a huge integer literal
         raise ConfigError(f"invalid TOML: {exc}", file=source) from None
     unknown = sorted(set(data) - set(_TOP_KEYS))
     if unknown:
@@ -216,14 +216,24 @@ def structure_fields(cls: type[T], table: Mapping[str, Any], *, path: str, file:
             )
         kwargs[key] = _structure_value(hints[key], value, f"{path}.{key}", file)
     for key, value in kwargs.items():
-        _validate_field(fields[key], value, f"{path}.{key}", file)
+        _validate_field(cls, fields[key], value, f"{path}.{key}", file)
     return _wrap(lambda: cls(**kwargs), path, file)
 
 
-def _validate_field(attribute: attrs.Attribute[Any], value: Any, path: str, file: str | None) -> None:
-    validator = attribute.validator
-    if validator is not None:
-        _wrap(lambda: validator(None, attribute, value), path, file)
+def _validate_field(cls: type[Any], attribute: attrs.Attribute[Any], value: Any, path: str, file: str | None) -> None:
+    # A subclass that redeclares a field to change its default (``base_url: str
+    # = "https://..."``) drops the base class's validator with it; run the
+    # validators the field has anywhere in the class hierarchy.
+    validators = []
+    for klass in cls.__mro__:
+        if not attrs.has(klass):
+            continue
+        for candidate in attrs.fields(klass):
+            validator = candidate.validator
+            if candidate.name == attribute.name and validator is not None and validator not in validators:
+                validators.append(validator)
+    for validator in validators:
+        _wrap(lambda: validator(None, attribute, value), path, file)  # noqa: B023 - called at once
 
 
 def unsupported_fields(cls: type[Any]) -> list[str]:
@@ -333,7 +343,10 @@ def _describe(value: object, *, secret: bool = False) -> str:
     }.get(type(value), type(value).__name__)
     if secret or isinstance(value, (list, dict)):
         return kind
-    shown = repr(value)
+    try:
+        shown = repr(value)
+    except ValueError:  # an integer too long to print
+        return kind
     if len(shown) > 40:
         shown = shown[:37] + "..."
     return f"{kind} ({shown})"

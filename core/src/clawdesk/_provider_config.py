@@ -69,3 +69,16 @@ class ProviderConfig:
     max_retries: int = field(default=3, validator=check_non_negative)
     timeout_secs: float = field(default=30.0, validator=check_timeout)
     verify_tls: bool = True
+
+    def __attrs_post_init__(self) -> None:
+        # The base checks hold for subclasses too, also when a subclass
+        # redeclares a field (to change its default) without its validator.
+        for name, check in (
+            ("base_url", check_http_url),
+            ("timeout_secs", check_timeout),
+            ("max_retries", check_non_negative),
+        ):
+            try:
+                check(self, None, getattr(self, name))
+            except ValueError as exc:
+                raise ValueError(f"{name}: {exc}") from None
