@@ -1,0 +1,77 @@
+"""The ``mistral`` provider: clawdesk's hooks for Mistral's La Plateforme.
+
+Importing this module is cheap (no httpx, no I/O): the hooks that talk to the
+network import :mod:`clawdesk_mistral._api` when first called.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import TYPE_CHECKING
+
+from clawdesk import (
+    Capability,
+    ChatRequest,
+    ChatResponse,
+    ModelInfo,
+    ProviderConfig,
+    StreamEvent,
+    hookimpl,
+)
+
+from ._config import MistralConfig
+from ._models import BUILTIN, capabilities_for
+
+if TYPE_CHECKING:
+    import httpx
+
+__all__ = [
+    "provider_capabilities",
+    "provider_chat",
+    "provider_config_type",
+    "provider_models",
+    "provider_name",
+    "provider_stream",
+]
+
+
+@hookimpl
+def provider_name() -> str:
+    return "mistral"
+
+
+@hookimpl
+def provider_config_type() -> type[ProviderConfig]:
+    return MistralConfig
+
+
+@hookimpl
+async def provider_models(config: ProviderConfig, http: httpx.AsyncClient, refresh: bool) -> Sequence[ModelInfo]:
+    """The built-in list, or (``refresh``) what ``GET {base_url}/models`` says."""
+    if not refresh:
+        return list(BUILTIN)
+    from ._api import list_models
+
+    return await list_models(config, http)
+
+
+@hookimpl
+def provider_capabilities(config: ProviderConfig, model: str) -> frozenset[Capability] | None:
+    """What a refresh learnt about ``model``, else the built-in list; ``None`` for a model neither knows."""
+    return capabilities_for(config.base_url, model)
+
+
+@hookimpl
+async def provider_chat(config: ProviderConfig, http: httpx.AsyncClient, request: ChatRequest) -> ChatResponse:
+    from ._api import chat
+
+    return await chat(config, http, request)
+
+
+@hookimpl
+def provider_stream(
+    config: ProviderConfig, http: httpx.AsyncClient, request: ChatRequest
+) -> AsyncIterator[StreamEvent]:
+    from ._api import stream
+
+    return stream(config, http, request)
