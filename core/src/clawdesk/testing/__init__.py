@@ -2,8 +2,44 @@
 
 - :class:`ScriptedServer`, :class:`Reply`: a real HTTP server on 127.0.0.1 that
   answers from a script, byte for byte, and can misbehave on purpose.
+- :class:`ProviderConformance`: the conformance kit, base test classes that
+  check a provider against the contract (needs pytest; loaded on first use).
+- :class:`OpenAICompatibleWire`: the kit's adapter half for OpenAI-compatible backends.
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from ._server import RecordedRequest, Reply, ScriptedServer, unused_port
 
-__all__ = ["RecordedRequest", "Reply", "ScriptedServer", "unused_port"]
+if TYPE_CHECKING:
+    from ._kit import CHECKS, ERROR_STATUSES, OpenAICompatibleWire, ProviderConformance
+
+__all__ = [
+    "CHECKS",
+    "ERROR_STATUSES",
+    "OpenAICompatibleWire",
+    "ProviderConformance",
+    "RecordedRequest",
+    "Reply",
+    "ScriptedServer",
+    "unused_port",
+]
+
+# The kit imports pytest: load it only when asked, so the server works without pytest.
+_KIT = frozenset({"CHECKS", "ERROR_STATUSES", "OpenAICompatibleWire", "ProviderConformance"})
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _KIT:
+        raise AttributeError(f"module 'clawdesk.testing' has no attribute {name!r}")
+    from . import _kit
+
+    value = getattr(_kit, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

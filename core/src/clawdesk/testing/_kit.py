@@ -1,0 +1,773 @@
+"""The conformance kit: base test classes that check a provider against the contract, offline.
+
+A provider author subclasses :class:`ProviderConformance` in their own test
+suite and fills in a small adapter: which plugin to test and how their
+backend's wire format answers a few scripted situations. The kit then runs
+every check against a :class:`~clawdesk.testing.ScriptedServer` on
+127.0.0.1, on asyncio and on trio::
+
+    from clawdesk.testing import OpenAICompatibleWire, ProviderConformance
+
+    import clawdesk_acme._plugin
+
+
+    class TestAcmeConformance(OpenAICompatibleWire, ProviderConformance):
+        plugin = clawdesk_acme._plugin
+        entry_point = "acme"
+
+The hooks are called directly, not through :class:`~clawdesk.Clawdesk`, so
+nothing the client would paper over (an escaped httpx exception, a stream
+without a finish event) goes unnoticed.
+
+Disabling a check needs a reason, as a mapping from the check's name to the
+reason (``disabled_checks = {"test_stream_timeout": "why"}``) or by
+overriding the check with a ``pytest.mark.xfail``/``skip`` mark that carries
+one. A disabled check is run as a strict xfail: once it passes, the kit says
+so and the entry can go. Overriding a check without a reason is an error at
+import time.
+
+This module imports pytest; it is loaded only when a kit name is used, so
+``import clawdesk.testing`` works without pytest for the server alone.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import traceback
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from importlib import metadata
+from typing import Any, ClassVar, NoReturn
+
+import anyio
+import attrs
+import httpx
+import pytest
+
+from .._config import Config
+from .._errors import (
+    ApiError,
+    AuthFailed,
+    ClawdeskError,
+    ConnectionFailed,
+    InvalidRequest,
+    ModelNotFound,
+    PermissionDenied,
+    PluginError,
+    ProviderError,
+    RateLimited,
+    Timeout,
+)
+from .._hookspecs import REQUIRED_HOOKS
+from .._provider_config import ProviderConfig
+from .._registry import ENTRY_POINT_GROUP, Provider, Registry
+from .._types import (
+    Capability,
+    ChatRequest,
+    ChatResponse,
+    Finish,
+    FinishReason,
+    Message,
+    ModelInfo,
+    ReasoningDelta,
+    Role,
+    TextDelta,
+    ToolCallEvent,
+    Usage,
+    UsageEvent,
+)
+from ._server import Reply, ScriptedServer, unused_port
+
+__all__ = ["CHECKS", "ERROR_STATUSES", "OpenAICompatibleWire", "ProviderConformance"]
+
+#: The user message every check sends; the kit looks for it in the request body.
+PROMPT = "clawdesk conformance check: say hello"
+#: The answer text the scripted replies carry.
+ANSWER = "Hello from the conformance kit"
+STREAM_TEXTS = ("Hello", " from", " the", " kit")
+#: What the scripted error bodies say; the kit expects it in the raised error.
+ERROR_MESSAGE = "scripted failure for the conformance kit"
+RETRY_AFTER = 7
+
+#: Each status the kit scripts, and the error it must become.
+ERROR_STATUSES: Mapping[int, type[ProviderError]] = {
+    400: InvalidRequest,
+    401: AuthFailed,
+    403: PermissionDenied,
+    404: ModelNotFound,
+    429: RateLimited,
+    500: ApiError,
+    503: ApiError,
+}
+_RETRYABLE = {429, 500, 503}
+_EVENT_TYPES = (TextDelta, ReasoningDelta, ToolCallEvent, UsageEvent, Finish)
+# Capabilities that only make sense for a model one can chat with.
+_NEEDS_CHAT = frozenset(Capability) - {Capability.CHAT, Capability.EMBEDDING}
+_SYNC_HOOKS = ("provider_name", "provider_config_type", "provider_capabilities")
+_ASYNC_HOOKS = ("provider_models", "provider_chat")
+
+try:  # trio is optional for authors; without it the kit says so instead of failing.
+    import trio  # noqa: F401
+
+    _HAVE_TRIO = True
+except ImportError:  # pragma: no cover - the dev environment has trio
+    _HAVE_TRIO = False
+
+
+def _fail(message: str) -> NoReturn:
+    pytest.fail(message, pytrace=False)
+
+
+@attrs.frozen
+class _Outcome:
+    """What one hook call did: its result, the exception it raised, or that it hung."""
+
+    result: Any = None
+    error: BaseException | None = None
+    hung: bool = False
+    events: tuple[Any, ...] = ()
+
+
+@attrs.define
+class _Harness:
+    provider: Provider
+    config: ProviderConfig
+    http: httpx.AsyncClient
+    server: ScriptedServer
+
+
+def _mark_reason(function: Callable[..., Any]) -> str | None:
+    """The reason of an xfail/skip mark on ``function``, ``""`` for a mark without one, ``None`` for no mark."""
+    found: str | None = None
+    for mark in getattr(function, "pytestmark", ()):
+        if mark.name not in ("xfail", "skip", "skipif"):
+            continue
+        reason = mark.kwargs.get("reason")
+        if reason is None and mark.name == "skip" and mark.args and isinstance(mark.args[0], str):
+            reason = mark.args[0]
+        found = reason.strip() if isinstance(reason, str) else ""
+        if found:
+            return found
+    return found
+
+
+class ProviderConformance:
+    """Checks that a provider honours the contract. Subclass it as ``Test...`` and fill in the adapter.
+
+    The adapter (class attributes and methods an author sets):
+
+    - ``plugin``: the plugin object (usually the ``_plugin`` module), or
+      ``None`` to load it from ``entry_point``;
+    - ``entry_point``: the name in the ``clawdesk.providers`` group, checked
+      against ``provider_name`` when the package is installed;
+    - ``model``: the provider-local model id the checks ask for;
+    - :meth:`config_table`: the ``[providers.<name>]`` table for a base URL;
+    - :meth:`chat_reply`, :meth:`stream_pieces`, :meth:`stream_cut_after`,
+      :meth:`error_reply`, :meth:`script_models`: the backend's wire format;
+    - ``disabled_checks``: check name -> the reason it is disabled.
+    """
+
+    plugin: ClassVar[object | None] = None
+    entry_point: ClassVar[str | None] = None
+    model: ClassVar[str] = "conformance-model"
+    #: A distinctive fake key; the kit looks for it wherever it must not be.
+    api_key: ClassVar[str] = "ck-conformance-5e1f0a9d7c3b"
+    stream_content_type: ClassVar[str] = "text/event-stream"
+    #: ``timeout_secs`` for the timeout checks (the scripted server never answers).
+    timeout_secs: ClassVar[float] = 0.4
+    #: The longest any single check waits for a hook before calling it hung.
+    hang_limit_secs: ClassVar[float] = 10.0
+    disabled_checks: ClassVar[Mapping[str, str]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in CHECKS:
+            override = cls.__dict__.get(name)
+            if override is not None and not _mark_reason(override):
+                raise TypeError(
+                    f"{cls.__name__} overrides the conformance check {name} without a reason: "
+                    f"put it in disabled_checks = {{{name!r}: 'why'}} or mark the override "
+                    f"with @pytest.mark.xfail(reason='why')"
+                )
+
+    # -- the adapter ---------------------------------------------------------------
+
+    def config_table(self, base_url: str) -> dict[str, Any]:
+        """The ``[providers.<name>]`` table that points the provider at ``base_url``.
+
+        The kit adds ``timeout_secs``. Override to add keys your config needs.
+        """
+        return {"base_url": base_url, "api_key": self.api_key}
+
+    def chat_reply(self, text: str) -> Reply:
+        """Your backend's successful, non-streamed answer whose assistant text is ``text`` (finish: stop)."""
+        raise NotImplementedError(f"{type(self).__name__} must define chat_reply(text) -> Reply")
+
+    def stream_pieces(self, texts: Sequence[str]) -> Sequence[bytes]:
+        """Your backend's streamed answer as byte pieces: one text delta per entry of ``texts``, then the end.
+
+        The stream finishes normally (reason: stop). Each piece becomes one
+        HTTP chunk, so a piece may hold several events or part of one.
+        """
+        raise NotImplementedError(f"{type(self).__name__} must define stream_pieces(texts) -> list of bytes")
+
+    def stream_cut_after(self, pieces: Sequence[bytes]) -> int:
+        """After how many of ``pieces`` the server cuts a stream short (before anything marks its end)."""
+        return 1
+
+    def error_reply(self, status: int, message: str) -> Reply:
+        """Your backend's error answer with ``status`` and ``message`` (the kit adds ``Retry-After`` to 429)."""
+        return Reply.json({"error": {"message": message, "code": status}}, status=status)
+
+    def script_models(self, server: ScriptedServer) -> bool:
+        """Script how your backend lists models (``server.route(...)``); return ``True`` when you did.
+
+        Then ``provider_models(refresh=True)`` is checked as well. The default
+        scripts nothing: the provider lists models without its backend.
+        """
+        return False
+
+    # -- plumbing ------------------------------------------------------------------
+
+    @pytest.fixture(params=["asyncio", "trio"])
+    def anyio_backend(self, request: pytest.FixtureRequest) -> str:
+        """Every async check runs on asyncio and on trio."""
+        backend = str(request.param)
+        if backend == "trio" and not _HAVE_TRIO:
+            pytest.skip("trio is not installed: pip install trio to run the kit on trio too")
+        return backend
+
+    @pytest.fixture(autouse=True)
+    def _clawdesk_disabled_check(self, request: pytest.FixtureRequest) -> None:
+        name = getattr(request.node, "originalname", request.node.name)
+        if name not in self.disabled_checks:
+            return
+        reason = self.disabled_checks[name]
+        if not isinstance(reason, str) or not reason.strip():
+            _fail(f"{name} is disabled without a reason: disabled_checks[{name!r}] must say why")
+        request.applymarker(pytest.mark.xfail(reason=f"disabled: {reason}", strict=True))
+
+    def _ck_plugin(self) -> object:
+        if self.plugin is not None:
+            return self.plugin
+        if self.entry_point is None:
+            raise TypeError(f"{type(self).__name__} must set plugin = <your plugin module> or entry_point = 'name'")
+        for ep in metadata.entry_points(group=ENTRY_POINT_GROUP, name=self.entry_point):
+            loaded: object = ep.load()
+            return loaded
+        raise LookupError(
+            f"no entry point {self.entry_point!r} in group {ENTRY_POINT_GROUP!r}: "
+            "is the package installed (pip install -e .)?"
+        )
+
+    def _ck_provider(self) -> Provider:
+        registry = Registry(discover=False)
+        try:
+            return registry.register(self._ck_plugin())
+        except PluginError as exc:
+            _fail(f"the plugin does not register: {exc}")
+
+    def _ck_config(self, provider: Provider, base_url: str, *, timeout_secs: float) -> ProviderConfig:
+        table = dict(self.config_table(base_url))
+        table["timeout_secs"] = timeout_secs
+        config = Config(providers={provider.name: table})
+        result: ProviderConfig = config.provider_config(provider.name, provider.config_type, env={})
+        return result
+
+    @asynccontextmanager
+    async def _ck_harness(
+        self,
+        *,
+        base_url: str | None = None,
+        timeout_secs: float | None = None,
+        limits: httpx.Limits | None = None,
+        pool_timeout: float | None = None,
+    ) -> AsyncIterator[_Harness]:
+        provider = self._ck_provider()
+        server = ScriptedServer().start()
+        try:
+            secs = self.hang_limit_secs / 2 if timeout_secs is None else timeout_secs
+            config = self._ck_config(provider, base_url or server.url, timeout_secs=secs)
+            timeout = httpx.Timeout(config.timeout_secs, pool=pool_timeout or config.timeout_secs)
+            async with httpx.AsyncClient(timeout=timeout, limits=limits or httpx.Limits()) as http:
+                yield _Harness(provider, config, http, server)
+        finally:
+            server.stop()
+
+    def _ck_request(self, model: str | None = None) -> ChatRequest:
+        return ChatRequest(model or self.model, (Message.user(PROMPT),))
+
+    async def _ck_chat(self, h: _Harness, *, limit: float | None = None) -> _Outcome:
+        outcome = _Outcome(hung=True)
+        with anyio.move_on_after(limit or self.hang_limit_secs):
+            try:
+                result = await h.provider.call(
+                    "provider_chat", config=h.config, http=h.http, request=self._ck_request()
+                )
+            except Exception as exc:  # noqa: BLE001 - every exception is judged by the check
+                outcome = _Outcome(error=exc)
+            else:
+                outcome = _Outcome(result=result)
+        return outcome
+
+    async def _ck_stream(self, h: _Harness, *, limit: float | None = None, close_after: int | None = None) -> _Outcome:
+        events: list[Any] = []
+        error: BaseException | None = None
+        hung = True
+        with anyio.move_on_after(limit or self.hang_limit_secs):
+            try:
+                agen = h.provider.call("provider_stream", config=h.config, http=h.http, request=self._ck_request())
+                try:
+                    while close_after is None or len(events) < close_after:
+                        try:
+                            events.append(await agen.__anext__())
+                        except StopAsyncIteration:
+                            break
+                finally:
+                    aclose = getattr(agen, "aclose", None)
+                    if aclose is not None:
+                        with anyio.CancelScope(shield=True):
+                            await aclose()
+            except Exception as exc:  # noqa: BLE001 - every exception is judged by the check
+                error = exc
+            hung = False
+        return _Outcome(error=error, hung=hung, events=tuple(events))
+
+    def _ck_expect_error(
+        self, outcome: _Outcome, expected: type[ProviderError], what: str, provider: Provider
+    ) -> ProviderError:
+        if outcome.hung:
+            _fail(f"{what}: no answer within {self.hang_limit_secs:g}s, expected {expected.__name__}")
+        error = outcome.error
+        if error is None:
+            got = f"yielded {len(outcome.events)} events" if outcome.events else "returned normally"
+            _fail(f"{what}: expected {expected.__name__}, but the call {got}")
+        if not isinstance(error, ClawdeskError):
+            _fail(
+                f"{what}: raised {type(error).__module__}.{type(error).__name__} ({error}), "
+                f"expected clawdesk.{expected.__name__}; map it with clawdesk.http"
+            )
+        if not isinstance(error, expected):
+            _fail(f"{what}: raised {type(error).__name__} ({error}), expected {expected.__name__}")
+        assert isinstance(error, ProviderError)
+        if error.provider != provider.name:
+            _fail(f"{what}: the {type(error).__name__} names provider {error.provider!r}, not {provider.name!r}")
+        return error
+
+    def _ck_leaks(self, text: str) -> bool:
+        return self.api_key in text
+
+    def _ck_error_leak(self, error: BaseException) -> str | None:
+        """Where ``error`` shows the API key, or ``None``."""
+        if self._ck_leaks(repr(error)) or self._ck_leaks(str(error)):
+            return "its message"
+        for key, value in vars(error).items():
+            if isinstance(value, str) and self._ck_leaks(value):
+                return f"its {key} attribute"
+        if self._ck_leaks("".join(traceback.format_exception(error))):
+            return "its traceback (the exception chain)"
+        return None
+
+    # -- registration ----------------------------------------------------------------
+
+    def test_hooks_register(self) -> None:
+        """The plugin registers: every required hook is there, with valid signatures and the right sync/async kind."""
+        provider = self._ck_provider()
+        plugin = provider.plugin
+        for hook in REQUIRED_HOOKS:
+            function = getattr(plugin, hook, None)
+            if function is None:
+                continue  # registered under another attribute name (pluggy's specname): trust the registry
+            if hook in _SYNC_HOOKS and (inspect.iscoroutinefunction(function) or inspect.isasyncgenfunction(function)):
+                _fail(f"{hook} must be a plain (sync) function")
+            if hook in _ASYNC_HOOKS and not inspect.iscoroutinefunction(function):
+                _fail(f"{hook} must be an async def coroutine function")
+            if hook == "provider_stream" and not inspect.isasyncgenfunction(function):
+                _fail("provider_stream must be an async generator function (async def with yield)")
+        if not issubclass(provider.config_type, ProviderConfig):  # pragma: no cover - the registry checks it
+            _fail("provider_config_type must return a ProviderConfig subclass")
+
+    def test_name_matches_entry_point(self) -> None:
+        """The entry point that installs the plugin has the name ``provider_name`` returns."""
+        provider = self._ck_provider()
+        module = getattr(provider.plugin, "__name__", None)
+        found = [
+            ep
+            for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)
+            if (self.entry_point is not None and ep.name == self.entry_point)
+            or (module is not None and ep.value.split(":")[0] == module)
+        ]
+        if not found:
+            if self.entry_point is not None:
+                _fail(
+                    f"no entry point {self.entry_point!r} in group {ENTRY_POINT_GROUP!r}: "
+                    "declare it in pyproject.toml and install the package (pip install -e .)"
+                )
+            pytest.skip("the plugin is not installed through an entry point, so there is no name to compare")
+        for ep in found:
+            if ep.name != provider.name:
+                _fail(f"the entry point is named {ep.name!r} but provider_name returns {provider.name!r}")
+            if module is not None and ep.value.split(":")[0] != module:
+                _fail(f"the entry point {ep.name!r} loads {ep.value!r}, not the tested plugin {module!r}")
+
+    @pytest.mark.anyio
+    async def test_models_are_well_formed(self) -> None:
+        """``provider_models`` returns unique, well-formed ModelInfo, with and without refresh."""
+        async with self._ck_harness() as h:
+            scripted = self.script_models(h.server)
+            for refresh in (False, True) if scripted else (False,):
+                models = await self._ck_models(h, refresh=refresh)
+                where = f"provider_models(refresh={refresh})"
+                if not models:
+                    _fail(f"{where} listed no models")
+                seen: set[str] = set()
+                for model in models:
+                    if not isinstance(model, ModelInfo):
+                        _fail(f"{where} returned a {type(model).__name__}, expected ModelInfo")
+                    if not isinstance(model.id, str) or not model.id.strip():
+                        _fail(f"{where} returned a model with an empty id: {model!r}")
+                    if model.id in seen:
+                        _fail(f"{where} lists model {model.id!r} twice")
+                    seen.add(model.id)
+                    wrong = [c for c in model.capabilities if not isinstance(c, Capability)]
+                    if wrong:
+                        _fail(f"{where}: model {model.id!r} has capabilities that are not Capability: {wrong!r}")
+                    if model.capabilities & _NEEDS_CHAT and Capability.CHAT not in model.capabilities:
+                        _fail(f"{where}: model {model.id!r} has {sorted(model.capabilities)} but not chat")
+                    length = model.context_length
+                    if length is not None and (not isinstance(length, int) or isinstance(length, bool) or length <= 0):
+                        _fail(f"{where}: model {model.id!r} has context_length {length!r}, expected None or an int > 0")
+
+    async def _ck_models(self, h: _Harness, *, refresh: bool) -> list[ModelInfo]:
+        where = f"provider_models(refresh={refresh})"
+        try:
+            with anyio.fail_after(self.hang_limit_secs):
+                result = await h.provider.call("provider_models", config=h.config, http=h.http, refresh=refresh)
+        except TimeoutError:
+            _fail(f"{where} did not return within {self.hang_limit_secs:g}s")
+        except ClawdeskError as exc:
+            hint = "" if refresh else " (script the backend's listing in script_models)"
+            _fail(f"{where} raised {type(exc).__name__}: {exc}{hint}")
+        if not isinstance(result, (list, tuple)):
+            _fail(f"{where} returned a {type(result).__name__}, expected a list of ModelInfo")
+        return list(result)
+
+    @pytest.mark.anyio
+    async def test_capabilities_agree_with_models(self) -> None:
+        """``provider_capabilities`` gives a set of Capability or None, and agrees with what the listing says."""
+        async with self._ck_harness() as h:
+            scripted = self.script_models(h.server)
+            models = await self._ck_models(h, refresh=scripted)
+            for model in models:
+                caps = self._ck_capabilities(h, model.id)
+                if caps is not None and caps != model.capabilities:
+                    _fail(
+                        f"provider_capabilities(model={model.id!r}) returns {sorted(caps)} "
+                        f"but provider_models lists {sorted(model.capabilities)}"
+                    )
+            for model_id in (self.model, "clawdesk-conformance-no-such-model"):
+                self._ck_capabilities(h, model_id)
+
+    def _ck_capabilities(self, h: _Harness, model: str) -> frozenset[Capability] | None:
+        where = f"provider_capabilities(model={model!r})"
+        try:
+            caps = h.provider.call("provider_capabilities", config=h.config, model=model)
+        except Exception as exc:  # noqa: BLE001 - the check reports it
+            _fail(f"{where} raised {type(exc).__name__}: {exc}; it must answer without I/O and return None if unsure")
+        if caps is None:
+            return None
+        if not isinstance(caps, (set, frozenset)) or not all(isinstance(c, Capability) for c in caps):
+            _fail(f"{where} returned {caps!r}, expected a frozenset of Capability or None")
+        return frozenset(caps)
+
+    # -- chat and stream ---------------------------------------------------------------
+
+    @pytest.mark.anyio
+    async def test_chat_round_trip(self) -> None:
+        """A scripted answer comes back as a ChatResponse with its text, finish reason and provider."""
+        async with self._ck_harness() as h:
+            h.server.add(self.chat_reply(ANSWER))
+            outcome = await self._ck_chat(h)
+            if outcome.hung:
+                _fail(f"provider_chat did not return within {self.hang_limit_secs:g}s")
+            if outcome.error is not None:
+                _fail(f"provider_chat failed on a successful answer: {type(outcome.error).__name__}: {outcome.error}")
+            response = outcome.result
+            if not isinstance(response, ChatResponse):
+                _fail(f"provider_chat returned {type(response).__name__}, expected ChatResponse")
+            if response.message.role is not Role.ASSISTANT:
+                _fail(f"the answer's role is {response.message.role!r}, expected assistant")
+            if response.message.text != ANSWER:
+                _fail(f"the answer's text is {response.message.text!r}, expected {ANSWER!r}")
+            if response.finish_reason is not FinishReason.STOP:
+                _fail(f"finish_reason is {response.finish_reason!r}, expected FinishReason.STOP")
+            if response.provider != h.provider.name:
+                _fail(f"ChatResponse.provider is {response.provider!r}, expected {h.provider.name!r}")
+            if not isinstance(response.model, str) or not response.model:
+                _fail(f"ChatResponse.model is {response.model!r}, expected the model id")
+            if not isinstance(response.usage, Usage):
+                _fail(f"ChatResponse.usage is {response.usage!r}, expected Usage")
+            self._ck_check_sent(h, "provider_chat")
+
+    def _ck_check_sent(self, h: _Harness, hook: str) -> None:
+        if not h.server.requests:
+            _fail(f"{hook} sent no request to the configured base_url")
+        request = h.server.requests[-1]
+        if PROMPT.encode() not in request.body and json.dumps(PROMPT).encode() not in request.body:
+            _fail(f"{hook} did not send the user's message (not found in the request body)")
+        if self.model.encode() not in request.body and self.model not in request.path:
+            _fail(f"{hook} did not send the model id {self.model!r} (not in the request body or path)")
+
+    @pytest.mark.anyio
+    async def test_stream_round_trip(self) -> None:
+        """A scripted stream yields typed events: the text deltas, at most one usage, and exactly one Finish last."""
+        async with self._ck_harness() as h:
+            h.server.add(Reply.stream(self.stream_pieces(STREAM_TEXTS), content_type=self.stream_content_type))
+            outcome = await self._ck_stream(h)
+            if outcome.hung:
+                _fail(f"provider_stream did not finish within {self.hang_limit_secs:g}s")
+            if outcome.error is not None:
+                _fail(f"provider_stream failed on a successful stream: {type(outcome.error).__name__}: {outcome.error}")
+            events = outcome.events
+            wrong = [e for e in events if not isinstance(e, _EVENT_TYPES)]
+            if wrong:
+                _fail(f"provider_stream yielded {type(wrong[0]).__name__}, which is not a stream event")
+            finishes = [e for e in events if isinstance(e, Finish)]
+            if len(finishes) != 1:
+                _fail(f"the stream yielded {len(finishes)} Finish events, expected exactly one")
+            if not isinstance(events[-1], Finish):
+                _fail(f"the stream's last event is {type(events[-1]).__name__}, expected Finish")
+            if finishes[0].reason is not FinishReason.STOP:
+                _fail(f"Finish.reason is {finishes[0].reason!r}, expected FinishReason.STOP")
+            if sum(isinstance(e, UsageEvent) for e in events) > 1:
+                _fail("the stream yielded more than one UsageEvent")
+            text = "".join(e.text for e in events if isinstance(e, TextDelta))
+            if text != "".join(STREAM_TEXTS):
+                _fail(f"the stream's text is {text!r}, expected {''.join(STREAM_TEXTS)!r}")
+            self._ck_check_sent(h, "provider_stream")
+
+    # -- errors ----------------------------------------------------------------------
+
+    def _ck_error_reply(self, status: int) -> Reply:
+        reply = self.error_reply(status, ERROR_MESSAGE)
+        if status == 429:
+            reply = attrs.evolve(reply, headers=(*reply.headers, ("retry-after", str(RETRY_AFTER))))
+        return reply
+
+    def _ck_check_status_error(self, error: ProviderError, status: int, what: str) -> None:
+        if error.status != status:
+            _fail(f"{what}: the {type(error).__name__} has status {error.status!r}, expected {status}")
+        if error.retryable != (status in _RETRYABLE):
+            _fail(
+                f"{what}: the {type(error).__name__} has retryable={error.retryable}, expected {status in _RETRYABLE}"
+            )
+        if isinstance(error, RateLimited) and error.retry_after != RETRY_AFTER:
+            _fail(f"{what}: retry_after is {error.retry_after!r}, expected {RETRY_AFTER} from the Retry-After header")
+        if ERROR_MESSAGE not in str(error):
+            _fail(f"{what}: the error does not carry the backend's message {ERROR_MESSAGE!r}: {error}")
+
+    @pytest.mark.anyio
+    @pytest.mark.parametrize("status", sorted(ERROR_STATUSES))
+    async def test_chat_error_status(self, status: int) -> None:
+        """An error status becomes the right ProviderError, with status, retryable, retry_after and the message."""
+        async with self._ck_harness() as h:
+            h.server.add(self._ck_error_reply(status))
+            what = f"chat answered with HTTP {status}"
+            error = self._ck_expect_error(await self._ck_chat(h), ERROR_STATUSES[status], what, h.provider)
+            self._ck_check_status_error(error, status, what)
+
+    @pytest.mark.anyio
+    @pytest.mark.parametrize("status", sorted(ERROR_STATUSES))
+    async def test_stream_error_status(self, status: int) -> None:
+        """An error status on a stream raises the right ProviderError before any event."""
+        async with self._ck_harness() as h:
+            h.server.add(self._ck_error_reply(status))
+            what = f"stream answered with HTTP {status}"
+            outcome = await self._ck_stream(h)
+            error = self._ck_expect_error(outcome, ERROR_STATUSES[status], what, h.provider)
+            if outcome.events:
+                _fail(f"{what}: yielded {len(outcome.events)} events before raising; an error status raises first")
+            self._ck_check_status_error(error, status, what)
+
+    @pytest.mark.anyio
+    async def test_chat_connection_refused(self) -> None:
+        """A backend nobody listens on gives ConnectionFailed for chat."""
+        async with self._ck_harness(base_url=f"http://127.0.0.1:{unused_port()}") as h:
+            self._ck_expect_error(await self._ck_chat(h), ConnectionFailed, "chat to a refused port", h.provider)
+
+    @pytest.mark.anyio
+    async def test_stream_connection_refused(self) -> None:
+        """A backend nobody listens on gives ConnectionFailed for a stream."""
+        async with self._ck_harness(base_url=f"http://127.0.0.1:{unused_port()}") as h:
+            self._ck_expect_error(await self._ck_stream(h), ConnectionFailed, "stream to a refused port", h.provider)
+
+    @pytest.mark.anyio
+    async def test_chat_timeout(self) -> None:
+        """A backend that never answers gives Timeout for chat, within about ``timeout_secs``."""
+        async with self._ck_harness(timeout_secs=self.timeout_secs) as h:
+            h.server.add(Reply.stall())
+            outcome = await self._ck_chat(h, limit=self.timeout_secs + 5)
+            what = f"chat to a backend that never answers (timeout_secs={self.timeout_secs:g})"
+            self._ck_expect_error(outcome, Timeout, what, h.provider)
+
+    @pytest.mark.anyio
+    async def test_stream_timeout(self) -> None:
+        """A backend that never answers gives Timeout for a stream, within about ``timeout_secs``."""
+        async with self._ck_harness(timeout_secs=self.timeout_secs) as h:
+            h.server.add(Reply.stall())
+            outcome = await self._ck_stream(h, limit=self.timeout_secs + 5)
+            what = f"stream from a backend that never answers (timeout_secs={self.timeout_secs:g})"
+            self._ck_expect_error(outcome, Timeout, what, h.provider)
+
+    @pytest.mark.anyio
+    async def test_stream_cut_short_is_an_error(self) -> None:
+        """A stream the server cuts off before its end raises a ProviderError; it never ends as a success."""
+        async with self._ck_harness() as h:
+            pieces = list(self.stream_pieces(STREAM_TEXTS))
+            cut = self.stream_cut_after(pieces)
+            h.server.add(Reply.stream(pieces, content_type=self.stream_content_type, cut_after=cut))
+            outcome = await self._ck_stream(h)
+            what = f"a stream the server cut short after {cut} of {len(pieces)} pieces"
+            if outcome.hung:
+                _fail(f"{what}: did not end within {self.hang_limit_secs:g}s")
+            if outcome.error is None:
+                finished = any(isinstance(e, Finish) for e in outcome.events)
+                how = "with a Finish event" if finished else "without raising"
+                _fail(f"{what} was reported as a success ({how}); a truncated stream must raise a ProviderError")
+            self._ck_expect_error(outcome, ProviderError, what, h.provider)
+
+    @pytest.mark.anyio
+    async def test_stream_early_close_releases_connection(self) -> None:
+        """Closing a stream after its first event frees its connection for the next request (one-connection pool)."""
+        async with self._ck_harness(limits=httpx.Limits(max_connections=1), pool_timeout=1.0) as h:
+            # Many slow pieces, so the stream is still open when the check closes it.
+            texts = [f"piece {i} " for i in range(40)]
+            h.server.add(
+                Reply.stream(self.stream_pieces(texts), content_type=self.stream_content_type, delay=0.02),
+                self.chat_reply(ANSWER),
+            )
+            first = await self._ck_stream(h, close_after=1)
+            if first.error is not None or first.hung or len(first.events) != 1:
+                problem = "hung" if first.hung else f"raised {first.error!r}" if first.error else "yielded nothing"
+                _fail(f"the stream {problem} before its first event")
+            second = await self._ck_chat(h, limit=5.0)
+            if second.error is not None or second.hung:
+                _fail(
+                    "closing a stream early (aclose() after the first event) did not release its HTTP connection: "
+                    "the next request found no free connection in a one-connection pool; "
+                    "hold the response in `async with http.stream(...)` inside the generator"
+                )
+
+    # -- secrets -----------------------------------------------------------------------
+
+    @pytest.mark.anyio
+    async def test_api_key_never_leaks(self, caplog: pytest.LogCaptureFixture) -> None:
+        """The API key appears in no error (message, attributes, traceback), no repr and no log record at DEBUG."""
+        caplog.set_level(logging.DEBUG)
+        errors: list[tuple[str, BaseException]] = []
+        texts: list[tuple[str, str]] = []
+        async with self._ck_harness() as h:
+            texts.append(("repr(config)", repr(h.config)))
+            texts.append(("str(config)", str(h.config)))
+            h.server.add(self.chat_reply(ANSWER))
+            outcome = await self._ck_chat(h)
+            texts.append(("repr(ChatResponse)", repr(outcome.result)))
+            h.server.add(Reply.stream(self.stream_pieces(STREAM_TEXTS), content_type=self.stream_content_type))
+            outcome = await self._ck_stream(h)
+            texts.append(("repr(stream events)", repr(outcome.events)))
+            for status in (400, 401, 403, 429, 500):
+                h.server.add(self._ck_error_reply(status))
+                outcome = await self._ck_chat(h)
+                if outcome.error is not None:
+                    errors.append((f"the error raised for HTTP {status} (chat)", outcome.error))
+                h.server.add(self._ck_error_reply(status))
+                outcome = await self._ck_stream(h)
+                if outcome.error is not None:
+                    errors.append((f"the error raised for HTTP {status} (stream)", outcome.error))
+            pieces = list(self.stream_pieces(STREAM_TEXTS))
+            h.server.add(
+                Reply.stream(pieces, content_type=self.stream_content_type, cut_after=self.stream_cut_after(pieces))
+            )
+            outcome = await self._ck_stream(h)
+            if outcome.error is not None:
+                errors.append(("the error raised for a stream cut short", outcome.error))
+        async with self._ck_harness(base_url=f"http://127.0.0.1:{unused_port()}") as h:
+            outcome = await self._ck_chat(h)
+            if outcome.error is not None:
+                errors.append(("the error raised for a refused connection", outcome.error))
+        problems = [f"{what} shows it in {where}" for what, e in errors if (where := self._ck_error_leak(e))]
+        problems += [f"{what} shows it" for what, text in texts if self._ck_leaks(text)]
+        for record in caplog.records:
+            text = record.getMessage()
+            if record.exc_info and record.exc_info[1] is not None:
+                text += "".join(traceback.format_exception(record.exc_info[1]))
+            if self._ck_leaks(text):
+                problems.append(f"the log record of {record.name!r} at {record.levelname} shows it")
+        if problems:
+            _fail("the API key leaks: " + "; ".join(dict.fromkeys(problems)))
+
+    # -- the kit itself ----------------------------------------------------------------
+
+    def test_disabled_checks_name_real_checks(self) -> None:
+        """Every entry of ``disabled_checks`` names a check of the kit and gives a reason."""
+        problems = []
+        for name, reason in self.disabled_checks.items():
+            if name not in CHECKS:
+                problems.append(f"disabled_checks names {name!r}, which is not a check of the kit")
+            elif not isinstance(reason, str) or not reason.strip():
+                problems.append(f"disabled_checks[{name!r}] gives no reason; say why the check is disabled")
+        if problems:
+            _fail("; ".join(problems) + f" (checks: {', '.join(CHECKS)})")
+
+
+#: The names of every check, in the order they are defined.
+CHECKS: tuple[str, ...] = tuple(name for name in vars(ProviderConformance) if name.startswith("test_"))
+
+
+class OpenAICompatibleWire:
+    """The adapter half for an OpenAI-compatible chat completions backend (SSE streaming).
+
+    Mix it in before :class:`ProviderConformance`. Streams send one chunk per
+    text piece, a chunk with ``finish_reason`` and usage, and ``data: [DONE]``.
+    """
+
+    stream_content_type: ClassVar[str] = "text/event-stream"
+
+    def chat_reply(self, text: str) -> Reply:
+        """A ``chat.completion`` with one choice whose content is ``text``."""
+        return Reply.json(
+            {
+                "id": "cmpl-conformance",
+                "object": "chat.completion",
+                "created": 0,
+                "model": "conformance-model",
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 9, "completion_tokens": 5, "total_tokens": 14},
+            }
+        )
+
+    def stream_pieces(self, texts: Sequence[str]) -> Sequence[bytes]:
+        """``chat.completion.chunk`` events: one per text, the finish, then ``[DONE]``."""
+
+        def event(delta: Mapping[str, Any], finish: str | None = None, **extra: Any) -> bytes:
+            chunk = {
+                "id": "cmpl-conformance",
+                "object": "chat.completion.chunk",
+                "created": 0,
+                "model": "conformance-model",
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+                **extra,
+            }
+            return b"data: " + json.dumps(chunk).encode() + b"\n\n"
+
+        pieces = [event({"role": "assistant", "content": t} if i == 0 else {"content": t}) for i, t in enumerate(texts)]
+        usage = {"prompt_tokens": 9, "completion_tokens": len(texts), "total_tokens": 9 + len(texts)}
+        pieces.append(event({}, "stop", usage=usage))
+        pieces.append(b"data: [DONE]\n\n")
+        return pieces
+
+    def error_reply(self, status: int, message: str) -> Reply:
+        """An OpenAI-style error object."""
+        return Reply.json({"error": {"message": message, "type": "conformance", "code": str(status)}}, status=status)

@@ -1,0 +1,69 @@
+"""Smaller checks of the kit's own logic, run in-process."""
+
+from __future__ import annotations
+
+import echo_provider
+import pytest
+from echo_wire import EchoWire
+
+from clawdesk.testing import ProviderConformance
+
+
+class _Kit(EchoWire, ProviderConformance):
+    plugin = echo_provider
+
+
+def test_missing_entry_point_is_reported() -> None:
+    """An entry point name that is not installed fails the name check with an install hint."""
+
+    class Kit(_Kit):
+        entry_point = "no-such-provider"
+
+    with pytest.raises(pytest.fail.Exception, match=r"no entry point 'no-such-provider'.*pip install -e"):
+        Kit().test_name_matches_entry_point()
+
+
+def test_wrong_entry_point_name_is_reported() -> None:
+    """An installed entry point whose name differs from provider_name fails the name check."""
+
+    class Kit(_Kit):
+        entry_point = "ollama"
+
+    with pytest.raises(pytest.fail.Exception, match="entry point is named 'ollama' but provider_name returns 'echo'"):
+        Kit().test_name_matches_entry_point()
+
+
+def test_sync_chat_hook_is_reported() -> None:
+    """A provider_chat written as a plain function fails the registration check."""
+    from types import ModuleType
+
+    from clawdesk import hookimpl
+
+    plugin = ModuleType("sync_chat_provider")
+    for name in ("provider_name", "provider_models", "provider_capabilities", "provider_stream"):
+        setattr(plugin, name, getattr(echo_provider, name))
+
+    @hookimpl
+    def provider_chat(config: object, http: object, request: object) -> None:
+        return None
+
+    plugin.provider_chat = provider_chat  # type: ignore[attr-defined]
+
+    class Kit(_Kit):
+        pass
+
+    Kit.plugin = plugin
+    with pytest.raises(pytest.fail.Exception, match="provider_chat must be an async def"):
+        Kit().test_hooks_register()
+
+
+def test_unregistrable_plugin_is_reported() -> None:
+    """A plugin missing required hooks fails with the registry's reason."""
+    from types import ModuleType
+
+    class Kit(_Kit):
+        pass
+
+    Kit.plugin = ModuleType("empty_provider")
+    with pytest.raises(pytest.fail.Exception, match=r"does not register: .*missing hooks: provider_name"):
+        Kit().test_hooks_register()
