@@ -160,7 +160,8 @@ class Framework:
         self.fallback = subject in ("fallback-one", "fallback-refused")
         config = clawdesk.parse_config(config_toml(spec))
         self.cd = clawdesk.Clawdesk(config=config, transport=transport)
-        missing = {"mistral", "ollama"} - set(self.cd.providers())
+        needed = {self.provider, "ollama"} if subject == "fallback-refused" else {self.provider}
+        missing = needed - set(self.cd.providers())
         if missing:
             statuses = {s.name: s.error for s in self.cd.registry.statuses()}
             raise RuntimeError("; ".join(f"{name}: {statuses.get(name, 'not installed')}" for name in sorted(missing)))
@@ -219,7 +220,8 @@ async def _measure(spec: dict[str, Any], work: Callable[[], Awaitable[int]]) -> 
     return {
         "seconds": seconds,
         "items": items,
-        "client_cpu": time.process_time() - cpu_before,
+        "client_cpu": (client_cpu := time.process_time() - cpu_before),
+        "cpu_per_item": client_cpu / items,
         "server_cpu": _server_cpu(spec["server_pid"]) - server_before,
     }
 

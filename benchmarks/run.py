@@ -174,11 +174,13 @@ class Row:
         target: Target = None,
         note: str = "",
         server_busy: list[float] | None = None,
+        cpu_ratios: list[float] | None = None,
     ) -> None:
         self.key, self.label, self.unit, self.values = key, label, unit, values
         self.errors, self.ratios, self.ratio_kind, self.target = errors, ratios, ratio_kind, target
         self.note = note
         self.server_busy = server_busy or []
+        self.cpu_ratios = cpu_ratios
 
     def value_text(self) -> str:
         if not self.values:
@@ -190,6 +192,12 @@ class Row:
         if not self.ratios:
             return "" if self.ratios is None else "n/a"
         med, lo, hi = _spread(self.ratios)
+        return f"{med:.2f}x [{lo:.2f}-{hi:.2f}]"
+
+    def cpu_ratio_text(self) -> str:
+        if not self.cpu_ratios:
+            return ""
+        med, lo, hi = _spread(self.cpu_ratios)
         return f"{med:.2f}x [{lo:.2f}-{hi:.2f}]"
 
     def met(self) -> str:
@@ -216,11 +224,14 @@ class Row:
             "errors": self.errors,
             "note": self.note,
             "server_busy": self.server_busy,
+            "cpu_ratios": self.cpu_ratios,
         }
         if self.values:
             out["median"], out["min"], out["max"] = _spread(self.values)
         if self.ratios:
             out["ratio_median"], out["ratio_min"], out["ratio_max"] = _spread(self.ratios)
+        if self.cpu_ratios:
+            out["cpu_ratio_median"], out["cpu_ratio_min"], out["cpu_ratio_max"] = _spread(self.cpu_ratios)
         return out
 
 
@@ -261,6 +272,10 @@ def _errors(results: list[dict[str, Any]]) -> list[str]:
 
 def _throughput(r: dict[str, Any]) -> float:
     return float(r["items"] / r["seconds"])
+
+
+def _cpu(r: dict[str, Any]) -> float:
+    return float(r["cpu_per_item"])
 
 
 def _busy(results: list[dict[str, Any]]) -> list[float]:
@@ -356,6 +371,7 @@ def bench_pairs(args: argparse.Namespace, server: Server, log: Callable[[str], N
         rows.append(Row(f"{bench}/clawdesk-{name}", f"{what}: clawdesk-{name}", unit,
                         [_throughput(r) for r in _ok(ours)], errors=_errors(ours),
                         ratios=_paired(raw, ours, _throughput, invert=False), ratio_kind="throughput",
+                        cpu_ratios=_paired(raw, ours, _cpu, invert=True),
                         target=target, server_busy=_busy(ours)))  # fmt: skip
         if bench == "concurrent":
             rss: Callable[[dict[str, Any]], float] = lambda r: float(r["rss_mib"])  # noqa: E731
@@ -396,6 +412,7 @@ def bench_fallback(args: argparse.Namespace, server: Server, log: Callable[[str]
     for subject in subjects:
         own = results[subject]
         ratios = None if subject == "fallback-target" else _paired(direct, own, _throughput, invert=False)
+        cpu_ratios = None if subject == "fallback-target" else _paired(direct, own, _cpu, invert=True)
         note = ""
         if subject != "fallback-target" and _ok(direct) and _ok(own):
             extra = [1e6 * (o["seconds"] - d["seconds"]) / o["items"] for d, o in zip(direct, own, strict=True)
@@ -403,7 +420,7 @@ def bench_fallback(args: argparse.Namespace, server: Server, log: Callable[[str]
             note = f"+{statistics.median(extra):.0f} us per call"
         rows.append(Row(f"fallback/{subject.removeprefix('fallback-')}", labels[subject], "req/s",
                         [_throughput(r) for r in _ok(own)], errors=_errors(own), ratios=ratios,
-                        ratio_kind="throughput", note=note, server_busy=_busy(own)))  # fmt: skip
+                        ratio_kind="throughput", note=note, server_busy=_busy(own), cpu_ratios=cpu_ratios))  # fmt: skip
     return rows
 
 
@@ -436,7 +453,7 @@ def machine() -> dict[str, str]:
     }
 
 
-HEADER = ("benchmark", "median [min-max]", "unit", "vs baseline", "target", "met", "server CPU", "note")
+HEADER = ("benchmark", "median [min-max]", "unit", "vs baseline", "target", "met", "by CPU time", "server CPU", "note")
 
 
 def table(rows: Sequence[Row], *, markdown: bool) -> str:
@@ -448,6 +465,7 @@ def table(rows: Sequence[Row], *, markdown: bool) -> str:
             (f"{r.ratio_text()} {r.ratio_kind}".strip() if r.ratios is not None else ""),
             r.target[0] if r.target else "",
             r.met(),
+            r.cpu_ratio_text(),
             r.busy_text(),
             _short("; ".join([*r.errors, r.note] if r.note else r.errors)),
         )
@@ -515,6 +533,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     pin = not args.no_pin and hasattr(os, "sched_setaffinity") and len(os.sched_getaffinity(0)) >= 2
     cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     info = machine()
+    load_before = os.getloadavg()
     rows: list[Row] = []
     with Server(cpus[-1] if pin else None) as server:
         if pin:
@@ -530,11 +549,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if pin:
         os.sched_setaffinity(0, cpus)
     elapsed = time.perf_counter() - started
+    load = f"load average {load_before[0]:.2f} at the start, {os.getloadavg()[0]:.2f} at the end"
     print(f"clawdesk benchmarks ({'quick' if args.quick else 'full'} run, {elapsed:.0f}s)")
     print(
         f"machine: {info['cpu']}, {info['cores']} cores, Python {info['python']}, httpx {info['httpx']} "
         f"(httpcore {info['httpcore']}, h11 {info['h11']}), {info['os']}; "
         + ("server pinned to its own CPU" if pin else "not pinned")
+        + f"; {load}"
     )
     print(table(rows, markdown=args.markdown))
     if args.json:
