@@ -18,6 +18,7 @@ module level.
 
 from __future__ import annotations
 
+import datetime
 import email.utils
 import json
 import math
@@ -57,6 +58,8 @@ __all__ = [
 #: 10 MiB HTML page from a proxy is not pulled into memory.
 ERROR_BODY_LIMIT = 64 * 1024
 _MESSAGE_LIMIT = 300
+#: Where an HTML page's <title> is looked for.
+_HTML_HEAD_LIMIT = 8 * 1024
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
@@ -85,8 +88,11 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
         when = email.utils.parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    if when is None or when.tzinfo is None:
+    if when is None:
         return None
+    if when.tzinfo is None:
+        # HTTP dates are always GMT; only the asctime form leaves the zone out.
+        when = when.replace(tzinfo=datetime.UTC)
     reference = time.time() if now is None else now
     return max(0.0, when.timestamp() - reference)
 
@@ -159,14 +165,29 @@ def message_from_body(body: bytes, content_type: str | None = None) -> str:
     if message is None:
         lowered = text[:512].lower()
         if "<html" in lowered or "<!doctype" in lowered or (content_type or "").startswith("text/html"):
-            found = re.search(r"<title[^>]*>(.*?)</title>", text, re.I | re.S)
-            message = f"HTML error page: {found.group(1).strip()}" if found else "HTML error page"
+            title = _html_title(text)
+            message = f"HTML error page: {title}" if title else "HTML error page"
         else:
             message = text
     message = " ".join(message.split())
     if len(message) > _MESSAGE_LIMIT:
         message = message[: _MESSAGE_LIMIT - 1] + "…"
     return message
+
+
+def _html_title(text: str) -> str:
+    # Plain string searches over a bounded head of the page: a regex with a
+    # lazy ``.*?`` goes quadratic on a page of many unclosed ``<title`` tags.
+    head = text[:_HTML_HEAD_LIMIT]
+    lowered = head.lower()
+    start = lowered.find("<title")
+    if start < 0:
+        return ""
+    start = lowered.find(">", start)
+    end = lowered.find("</title", start)
+    if start < 0 or end < 0:
+        return ""
+    return head[start + 1 : end].strip()
 
 
 def _message_from_json(data: object) -> str | None:
@@ -251,6 +272,12 @@ def map_transport_error(provider: str, exc: Exception, *, url: str | None = None
     :func:`error_for_status`; decoding, redirect and stream-state errors to
     :class:`~clawdesk.ApiError`. Raise the result ``from exc``.
     """
+    if type(exc).__module__.startswith("httpcore"):
+        # httpx normally wraps httpcore's errors; one that escaped unwrapped
+        # has a same-named httpx counterpart that says what kind it is.
+        counterpart = getattr(httpx, type(exc).__name__, None)
+        if isinstance(counterpart, type) and issubclass(counterpart, httpx.TransportError):
+            exc = counterpart(_reason(exc))
     if url is None:
         try:
             request = getattr(exc, "request", None)
@@ -280,7 +307,7 @@ def map_transport_error(provider: str, exc: Exception, *, url: str | None = None
         return ConnectionFailed(f"unsupported URL{where}: {exc}", retryable=False, **kw)
     if isinstance(exc, httpx.ConnectError):
         return ConnectionFailed(f"could not connect{where}: {_reason(exc)}", **kw)
-    if isinstance(exc, (httpx.NetworkError, httpx.ProtocolError, httpx.ProxyError)):
+    if isinstance(exc, httpx.TransportError):  # network, protocol and proxy failures
         return ConnectionFailed(f"connection broken{where}: {_reason(exc)}", **kw)
     if isinstance(exc, httpx.DecodingError):
         return ApiError(f"could not decode the response{where}: {_reason(exc)}", retryable=False, **kw)
