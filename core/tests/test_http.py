@@ -413,10 +413,9 @@ async def test_raise_for_response_reads_a_bounded_body() -> None:
     with ScriptedServer() as server:
         huge = b'{"message": "overloaded"}' + b" " * (10 * 1024 * 1024)
         server.add(Reply(status=503, headers=(("content-type", "application/json"),), chunks=(huge,)))
-        async with httpx.AsyncClient() as client:
-            async with client.stream("GET", server.url + "/x") as response:
-                with pytest.raises(ApiError) as info:
-                    await raise_for_response("acme", response)
+        async with httpx.AsyncClient() as client, client.stream("GET", server.url + "/x") as response:
+            with pytest.raises(ApiError) as info:
+                await raise_for_response("acme", response)
     assert info.value.status == 503
     assert info.value.retryable
     assert "overloaded" in str(info.value)

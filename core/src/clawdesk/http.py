@@ -88,8 +88,6 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
         when = email.utils.parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    if when is None:
-        return None
     if when.tzinfo is None:
         # HTTP dates are always GMT; only the asctime form leaves the zone out.
         when = when.replace(tzinfo=datetime.UTC)
