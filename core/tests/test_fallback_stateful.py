@@ -21,7 +21,7 @@ from __future__ import annotations
 import itertools
 import random
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import anyio
@@ -101,7 +101,7 @@ OK = Step("ok")
 def error_for(step: Step, name: str) -> Exception:
     if step.kind == "rate_limited":
         return RateLimited("", provider=name, status=429, retry_after=step.retry_after)
-    return {
+    makers: dict[str, Callable[[], Exception]] = {
         "connection_failed": lambda: ConnectionFailed("reset", provider=name),
         "timeout": lambda: Timeout("slow", provider=name),
         "api_error_503": lambda: ApiError("down", provider=name, status=503),
@@ -112,7 +112,8 @@ def error_for(step: Step, name: str) -> Exception:
         "capability_missing": lambda: CapabilityMissing("no", provider=name),
         "invalid_request": lambda: InvalidRequest("bad", provider=name, status=422),
         "plugin_bug": lambda: RuntimeError("oops"),
-    }[step.kind]()
+    }
+    return makers[step.kind]()
 
 
 class FakeProvider:
@@ -432,13 +433,13 @@ class TrioFallbackMachine(FallbackMachine):
     backend = "trio"
 
 
-class TestFallbackAsyncio(FallbackMachine.TestCase):  # type: ignore[name-defined,misc]
+class TestFallbackAsyncio(FallbackMachine.TestCase):  # type: ignore[misc,valid-type]
     """The engine keeps its invariants over random scripts on asyncio."""
 
     settings = settings(max_examples=60, stateful_step_count=20, deadline=None)
 
 
-class TestFallbackTrio(TrioFallbackMachine.TestCase):  # type: ignore[name-defined,misc]
+class TestFallbackTrio(TrioFallbackMachine.TestCase):  # type: ignore[misc,valid-type]
     """The engine keeps its invariants over random scripts on trio."""
 
     settings = settings(max_examples=25, stateful_step_count=15, deadline=None)
