@@ -186,6 +186,9 @@ def parse_config(raw: bytes | str, *, source: str | None = None) -> Config:
             )
         if not isinstance(table, dict):
             raise ConfigError(f"expected a table, got {_describe(table)}", path=f"providers.{name}", file=source)
+        if isinstance(table.get("api_key"), str):
+            # Hidden from here on: nothing that prints the raw tables can show the key.
+            table["api_key"] = Secret(table["api_key"])
     fallback_table = data.get("fallback", {})
     if not isinstance(fallback_table, dict):
         raise ConfigError(f"expected a table, got {_describe(fallback_table)}", path="fallback", file=source)
@@ -293,7 +296,7 @@ def _structure_value(hint: Any, value: Any, path: str, file: str | None) -> Any:
         choices = ", ".join(repr(a) for a in args)
         raise ConfigError(f"expected one of {choices}, got {_describe(value)}", path=path, file=file)
     if hint is Secret:
-        if isinstance(value, str):
+        if isinstance(value, (str, Secret)):
             return Secret(value)
         raise ConfigError(f"expected a string, got {_describe(value, secret=True)}", path=path, file=file)
     if hint is bool:

@@ -24,7 +24,13 @@ def parse_model_id(model_id: str) -> tuple[str, str | None]:
     text = model_id.strip()
     provider, sep, model = text.partition("/")
     if not provider or not PROVIDER_NAME_RE.fullmatch(provider):
-        raise InvalidModelId(f"invalid model id {model_id!r}: expected 'provider/model', e.g. 'ollama/llama3.2'")
+        raise InvalidModelId(f"invalid model id {_shown(model_id)}: expected 'provider/model', e.g. 'ollama/llama3.2'")
     if sep and not model.strip():
-        raise InvalidModelId(f"invalid model id {model_id!r}: no model after '{provider}/'")
+        raise InvalidModelId(f"invalid model id {_shown(model_id)}: no model after '{provider}/'")
     return provider, (model if sep else None)
+
+
+def _shown(model_id: str) -> str:
+    # An id can come from anywhere (a 1 MiB argument, a config value): keep the message short.
+    text = repr(model_id)
+    return text if len(text) <= 80 else text[:76] + "...'"

@@ -37,6 +37,7 @@ class Secret:
         self._value = value
         if len(value) >= _MIN_SCRUB_LEN:
             _known.add(value)
+            _guard_loggers()
 
     def reveal(self) -> str:
         """The secret value, for an ``Authorization`` header and nothing else."""
@@ -60,6 +61,12 @@ class Secret:
     def __bool__(self) -> bool:
         return bool(self._value)
 
+    def __copy__(self) -> Secret:
+        return self  # immutable: a copy may be the same object (and copying must not go through pickling)
+
+    def __deepcopy__(self, memo: object) -> Secret:
+        return self
+
     def __reduce__(self) -> tuple[object, ...]:
         # Pickling would write the key to wherever the pickle goes.
         raise TypeError("a Secret cannot be pickled")
@@ -73,6 +80,34 @@ def redact(text: str) -> str:
         if value in text:
             text = text.replace(value, _MASK)
     return text
+
+
+#: Loggers of the HTTP stack that may print what a server sent (httpcore logs
+#: response headers at DEBUG, and a server may echo the key back in one).
+_HTTP_LOGGERS: Final = (
+    "httpx",
+    "httpcore.connection",
+    "httpcore.connection_pool",
+    "httpcore.http11",
+    "httpcore.http2",
+    "httpcore.proxy",
+    "httpcore.socks",
+)
+_guarded = False
+
+
+def _guard_loggers() -> None:
+    # A filter on a logger runs only for records made by that very logger (not
+    # for its children's), so each HTTP logger gets one. It runs only when
+    # that logger is enabled for the record's level: free unless debugging.
+    global _guarded
+    if _guarded:
+        return
+    _guarded = True
+    for name in _HTTP_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactingFilter) for f in logger.filters):
+            logger.addFilter(RedactingFilter())
 
 
 class RedactingFilter(logging.Filter):
