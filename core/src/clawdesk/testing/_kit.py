@@ -128,6 +128,7 @@ class _Outcome:
     error: BaseException | None = None
     hung: bool = False
     events: tuple[Any, ...] = ()
+    closeable: bool = True
 
 
 @attrs.define
@@ -194,12 +195,14 @@ class ProviderConformance:
 
     # -- the adapter ---------------------------------------------------------------
 
-    def config_table(self, base_url: str) -> dict[str, Any]:
+    def config_table(self, base_url: str, timeout_secs: float) -> dict[str, Any]:
         """The ``[providers.<name>]`` table that points the provider at ``base_url``.
 
-        The kit adds ``timeout_secs``. Override to add keys your config needs.
+        ``timeout_secs`` is how long the check is willing to wait (short in the
+        timeout checks): apply it to every timeout your config has. Override to
+        add keys your config needs.
         """
-        return {"base_url": base_url, "api_key": self.api_key}
+        return {"base_url": base_url, "api_key": self.api_key, "timeout_secs": timeout_secs}
 
     def chat_reply(self, text: str) -> Reply:
         """Your backend's successful, non-streamed answer whose assistant text is ``text`` (finish: stop)."""
@@ -270,8 +273,7 @@ class ProviderConformance:
             _fail(f"the plugin does not register: {exc}")
 
     def _ck_config(self, provider: Provider, base_url: str, *, timeout_secs: float) -> ProviderConfig:
-        table = dict(self.config_table(base_url))
-        table["timeout_secs"] = timeout_secs
+        table = dict(self.config_table(base_url, timeout_secs))
         config = Config(providers={provider.name: table})
         result: ProviderConfig = config.provider_config(provider.name, provider.config_type, env={})
         return result
@@ -316,9 +318,13 @@ class ProviderConformance:
         events: list[Any] = []
         error: BaseException | None = None
         hung = True
+        closeable = True
         with anyio.move_on_after(limit or self.hang_limit_secs):
             try:
                 agen = h.provider.call("provider_stream", config=h.config, http=h.http, request=self._ck_request())
+                if not hasattr(agen, "__anext__"):
+                    raise TypeError(f"provider_stream returned {type(agen).__name__}, expected an async iterator")
+                closeable = hasattr(agen, "aclose")
                 try:
                     while close_after is None or len(events) < close_after:
                         try:
@@ -333,7 +339,7 @@ class ProviderConformance:
             except Exception as exc:  # noqa: BLE001 - every exception is judged by the check
                 error = exc
             hung = False
-        return _Outcome(error=error, hung=hung, events=tuple(events))
+        return _Outcome(error=error, hung=hung, events=tuple(events), closeable=closeable)
 
     def _ck_expect_error(
         self, outcome: _Outcome, expected: type[ProviderError], what: str, provider: Provider
@@ -384,8 +390,11 @@ class ProviderConformance:
                 _fail(f"{hook} must be a plain (sync) function")
             if hook in _ASYNC_HOOKS and not inspect.iscoroutinefunction(function):
                 _fail(f"{hook} must be an async def coroutine function")
-            if hook == "provider_stream" and not inspect.isasyncgenfunction(function):
-                _fail("provider_stream must be an async generator function (async def with yield)")
+            if hook == "provider_stream" and inspect.iscoroutinefunction(function):
+                _fail(
+                    "provider_stream must give an async iterator when called (an async generator function, "
+                    "or a plain function returning an async generator), not a coroutine"
+                )
         if not issubclass(provider.config_type, ProviderConfig):  # pragma: no cover - the registry checks it
             _fail("provider_config_type must return a ProviderConfig subclass")
 
@@ -652,6 +661,8 @@ class ProviderConformance:
             if first.error is not None or first.hung or len(first.events) != 1:
                 problem = "hung" if first.hung else f"raised {first.error!r}" if first.error else "yielded nothing"
                 _fail(f"the stream {problem} before its first event")
+            if not first.closeable:
+                _fail("provider_stream returned an iterator without aclose(): return an async generator")
             second = await self._ck_chat(h, limit=5.0)
             if second.error is not None or second.hung:
                 _fail(
