@@ -145,10 +145,8 @@ def test_all_failed_json_reports_error_and_attempts(cli: Any, capsys: pytest.Cap
     out, err = capsys.readouterr()
     data = json.loads(out)
     assert status == 1
-    assert (
-        err
-        == "clawdesk: error: all 2 providers failed: first/m: api_error (HTTP 500) x2; second/m: model_not_found (HTTP 404)\n"
-    )
+    expected = "all 2 providers failed: first/m: api_error (HTTP 500) x2; second/m: model_not_found (HTTP 404)"
+    assert err == f"clawdesk: error: {expected}\n"
     assert data["error"]["kind"] == "all_providers_failed"
     assert [(a["provider"], a["kind"]) for a in data["attempts"]] == [
         ("first", "api_error"),
