@@ -27,7 +27,7 @@ from ._errors import (
     ProviderError,
     ProviderNotFound,
 )
-from ._secret import RedactingFilter
+from ._secret import RedactingFilter, redact
 
 if TYPE_CHECKING:
     from ._client import Clawdesk
@@ -107,7 +107,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if args.debug:
             raise
-        print(f"clawdesk: internal error: {type(exc).__name__}: {exc} (run with --debug for details)", file=sys.stderr)
+        # Not one of ours, so nothing made it one line or scrubbed it yet.
+        text = " ".join(redact(str(exc)).split())
+        print(f"clawdesk: internal error: {type(exc).__name__}: {text} (run with --debug for details)", file=sys.stderr)
         return EXIT_PROVIDER
 
 

@@ -33,6 +33,7 @@ import uuid
 import zipfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 ENTRY_POINT_GROUP = "clawdesk.providers"
 
@@ -286,3 +287,64 @@ def fake_site(path: Path) -> Iterator[FakeSite]:
         except ValueError:
             pass
         importlib.invalidate_caches()
+
+
+def cli_env(
+    tmp: Path, *, site: Path | None = None, plugins: str | None = None, extra: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """An environment for running ``clawdesk`` in a subprocess, isolated from the developer's own setup.
+
+    ``site`` goes on ``PYTHONPATH`` (fake distributions); ``plugins`` becomes
+    ``CLAWDESK_PLUGINS``; no ``CLAWDESK_*`` or provider key variable leaks in.
+    """
+    import os
+
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("CLAWDESK_") and not k.endswith("_API_KEY") and k != "PYTHONPATH"
+    }
+    env.update(HOME=str(tmp), XDG_CONFIG_HOME=str(tmp / "xdg-config"), PYTHONIOENCODING="utf-8", NO_COLOR="1")
+    if site is not None:
+        env["PYTHONPATH"] = str(site)
+    if plugins is not None:
+        env["CLAWDESK_PLUGINS"] = plugins
+    env.update(extra or {})
+    return env
+
+
+def run_cli(
+    args: list[str],
+    env: Mapping[str, str],
+    *,
+    stdin: bytes | None = None,
+    timeout: float = 60,
+    python: str | None = None,
+) -> Any:
+    """Run ``python -m clawdesk ARGS``; returns the CompletedProcess (text stdout/stderr)."""
+    import subprocess
+
+    result = subprocess.run(
+        [python or sys.executable, "-m", "clawdesk", *args],
+        input=stdin if stdin is not None else b"",
+        capture_output=True,
+        env=dict(env),
+        timeout=timeout,
+        check=False,
+    )
+    result.stdout = result.stdout.decode("utf-8", errors="replace")
+    result.stderr = result.stderr.decode("utf-8", errors="replace")
+    return result
+
+
+def assert_one_line_error(result: Any, status: int, *words: str) -> str:
+    """The process exited with ``status`` and wrote exactly one line to stderr, with no traceback."""
+    assert result.returncode == status, (result.returncode, result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    line = lines[0]
+    assert line.startswith("clawdesk: error: "), line
+    for word in words:
+        assert word in line, (word, line)
+    return line
