@@ -13,7 +13,6 @@ so the HTTP clients are closed at the end.
 
 from __future__ import annotations
 
-import math
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -289,11 +288,14 @@ class Clawdesk:
         _require_key(provider, config)
         http = self.http_client(target.provider)
         deadline = request.options.timeout
-        try:
-            with anyio.fail_after(deadline if deadline is not None else math.inf):
-                result = await _guard_async(provider, "provider_chat", config=config, http=http, request=request)
-        except TimeoutError:
-            raise Timeout(f"no answer within {deadline:g}s", provider=target.provider) from None
+        if deadline is None:
+            result = await _guard_async(provider, "provider_chat", config=config, http=http, request=request)
+        else:
+            try:
+                with anyio.fail_after(deadline):
+                    result = await _guard_async(provider, "provider_chat", config=config, http=http, request=request)
+            except TimeoutError:
+                raise Timeout(f"no answer within {deadline:g}s", provider=target.provider) from None
         if not isinstance(result, ChatResponse):
             raise PluginError(provider.name, f"provider_chat returned {type(result).__name__}, expected ChatResponse")
         return result

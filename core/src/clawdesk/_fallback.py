@@ -393,9 +393,10 @@ class FallbackEngine:
             on_attempt=on_attempt,
         )
         stream._target = target
+        events = inner._events  # the guarded generator itself: one layer less per event
         try:
             yield first
-            async for event in inner:
+            async for event in events:
                 yield event
         except StreamInterrupted as exc:
             # The committed try turns out to have failed after all: correct its record.
@@ -436,7 +437,11 @@ class FallbackEngine:
         message_tuple = _as_messages(messages)
         opts = options if options is not None else ChatOptions()
         pinned = model is not None
-        needed = required_capabilities(ChatRequest("", message_tuple, opts), stream=stream)
+        needed = (
+            required_capabilities(ChatRequest("", message_tuple, opts), stream=stream)
+            if cfg.strategy == "capability-match"
+            else frozenset()
+        )
 
         def record(attempt: Attempt) -> None:
             attempts.append(attempt)
