@@ -221,7 +221,18 @@ def _read_prompt(args: argparse.Namespace) -> str:
     elif sys.stdin is None or sys.stdin.isatty():
         raise ConfigError("no prompt: give one as an argument or on stdin")
     else:
-        prompt = sys.stdin.read()
+        # Bytes, decoded here: the locale's codec must not decide, and bad
+        # bytes must be a clear usage error rather than a UnicodeDecodeError.
+        buffer = getattr(sys.stdin, "buffer", None)
+        raw = buffer.read() if buffer is not None else sys.stdin.read().encode("utf-8", "surrogateescape")
+        try:
+            prompt = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"the prompt on stdin is not UTF-8 text (bad byte at offset {exc.start})") from None
+    try:
+        prompt.encode("utf-8")
+    except UnicodeEncodeError as exc:  # an argument with undecodable bytes (surrogate escapes)
+        raise ConfigError(f"the prompt is not UTF-8 text (bad character at offset {exc.start})") from None
     if not prompt.strip():
         raise ConfigError("the prompt is empty")
     return prompt

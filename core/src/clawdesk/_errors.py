@@ -29,6 +29,7 @@ one place, :mod:`clawdesk._http`, and raised ``from`` the original.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -58,8 +59,18 @@ __all__ = [
 ]
 
 
+# C0 and C1 control characters (escape sequences from a hostile error body
+# must not reach a terminal), and DEL.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
 def _one_line(text: str) -> str:
-    return " ".join(redact(str(text)).split())
+    return " ".join(_CONTROL.sub(" ", redact(str(text))).split())
+
+
+def _shown(name: str, limit: int = 60) -> str:
+    text = repr(name)
+    return text if len(text) <= limit else text[: limit - 4] + "...'"
 
 
 class ClawdeskError(Exception):
@@ -94,7 +105,7 @@ class ProviderNotFound(ClawdeskError, LookupError):
         self.name = name
         self.known = tuple(known)
         hint = f"; loaded providers: {', '.join(self.known)}" if self.known else "; no providers are loaded"
-        super().__init__(f"no provider named {name!r}{hint}")
+        super().__init__(f"no provider named {_shown(name)}{hint}")
 
 
 class PluginError(ClawdeskError):

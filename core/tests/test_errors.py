@@ -1,0 +1,126 @@
+"""The error tree: shape, one-line messages, retryable defaults."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import clawdesk
+from clawdesk import (
+    AllProvidersFailed,
+    ApiError,
+    AuthFailed,
+    CapabilityMissing,
+    ClawdeskError,
+    ConfigError,
+    ConnectionFailed,
+    InvalidModelId,
+    InvalidRequest,
+    ModelNotFound,
+    PermissionDenied,
+    PluginError,
+    ProviderError,
+    ProviderNotFound,
+    RateLimited,
+    StreamInterrupted,
+    TextDelta,
+    Timeout,
+)
+
+TREE = {
+    ConfigError: ClawdeskError,
+    InvalidModelId: ClawdeskError,
+    ProviderNotFound: ClawdeskError,
+    PluginError: ClawdeskError,
+    ProviderError: ClawdeskError,
+    AllProvidersFailed: ClawdeskError,
+    AuthFailed: ProviderError,
+    PermissionDenied: ProviderError,
+    RateLimited: ProviderError,
+    InvalidRequest: ProviderError,
+    CapabilityMissing: ProviderError,
+    ModelNotFound: ProviderError,
+    ConnectionFailed: ProviderError,
+    Timeout: ProviderError,
+    ApiError: ProviderError,
+    StreamInterrupted: ProviderError,
+}
+
+
+@pytest.mark.parametrize(("cls", "parent"), TREE.items(), ids=[c.__name__ for c in TREE])
+def test_tree(cls: type[Exception], parent: type[Exception]) -> None:
+    """Each error sits where the module docstring draws it, and the docstring names it."""
+    assert cls.__bases__[0] is parent
+    assert cls.__name__ in clawdesk._errors.__doc__
+
+
+def test_every_exported_error_is_in_the_tree() -> None:
+    """Every exception clawdesk exports is a ClawdeskError listed above."""
+    exported = {getattr(clawdesk, n) for n in clawdesk.__all__ if n != "make_converter"}
+    errors = {e for e in exported if isinstance(e, type) and issubclass(e, BaseException)}
+    assert errors == set(TREE) | {ClawdeskError}
+
+
+@pytest.mark.parametrize(
+    ("error", "retryable"),
+    [
+        (AuthFailed("x", provider="p"), False),
+        (PermissionDenied("x", provider="p"), False),
+        (RateLimited("x", provider="p"), True),
+        (InvalidRequest("x", provider="p"), False),
+        (CapabilityMissing("x", provider="p"), False),
+        (ModelNotFound("x", provider="p"), False),
+        (ConnectionFailed("x", provider="p"), True),
+        (Timeout("x", provider="p"), True),
+        (ApiError("x", provider="p"), False),
+        (ApiError("x", provider="p", status=502), True),
+        (ApiError("x", provider="p", status=409), True),
+        (ApiError("x", provider="p", status=418), False),
+        (ApiError("x", provider="p", status=502, retryable=False), False),
+        (ConnectionFailed("x", provider="p", retryable=False), False),
+    ],
+)
+def test_retryable_defaults(error: ProviderError, retryable: bool) -> None:
+    """Each kind has the documented retryable default, which an explicit flag overrides."""
+    assert error.retryable is retryable
+
+
+def test_provider_error_message_shape() -> None:
+    """'<provider>: <kind> (HTTP <status>): <detail>', in one line."""
+    error = ApiError("upstream\n  said\tno", provider="acme", status=503, url="https://h/x")
+    assert str(error) == "acme: api_error (HTTP 503): upstream said no"
+    assert error.detail == "upstream said no"
+    assert RateLimited("", provider="acme", retry_after=2.5).message == "acme: rate_limited: retry after 2.5s"
+
+
+def test_config_and_plugin_error_shapes() -> None:
+    """ConfigError names file and key path; PluginError names the plugin."""
+    error = ConfigError("expected a number", path="providers.a.timeout_secs", file="/c.toml")
+    assert str(error) == "/c.toml: providers.a.timeout_secs: expected a number"
+    assert (error.path, error.file) == ("providers.a.timeout_secs", "/c.toml")
+    assert str(PluginError("acme", "boom\nbang")) == "plugin 'acme': boom bang"
+
+
+def test_stream_interrupted_carries_delivered_and_cause() -> None:
+    """StreamInterrupted keeps the delivered events, the cause and its status; it is never retryable."""
+    cause = ApiError("cut", provider="acme", status=502)
+    error = StreamInterrupted(provider="acme", delivered=[TextDelta("a"), TextDelta("b")], cause=cause)
+    assert error.delivered == (TextDelta("a"), TextDelta("b"))
+    assert error.cause is cause
+    assert error.status == 502
+    assert not error.retryable
+    assert "after 2 events" in str(error)
+
+
+def test_provider_not_found_is_bounded() -> None:
+    """A huge unknown name gives a short message."""
+    assert len(str(ProviderNotFound("x" * 100_000, ["a", "b"]))) < 150
+
+
+@given(st.text(max_size=300))
+def test_messages_are_one_printable_line(text: str) -> None:
+    """Whatever text goes in, the message has no line breaks and no control characters."""
+    message = str(ApiError(text, provider="p"))
+    assert message == " ".join(message.split())
+    assert not any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in message)
