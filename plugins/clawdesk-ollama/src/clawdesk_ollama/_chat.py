@@ -12,6 +12,7 @@ stream then waits at most ``timeout_secs`` for each further piece.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -98,8 +99,13 @@ def transport_error(config: OllamaConfig, url: str, exc: Exception, *, first_byt
 
 
 def _first_byte_timeout(config: OllamaConfig) -> httpx.Timeout:
-    seconds = config.timeout_secs
-    return httpx.Timeout(seconds, read=config.first_byte_timeout_secs)
+    return _timeouts(config.timeout_secs, config.first_byte_timeout_secs)
+
+
+@functools.lru_cache(maxsize=32)
+def _timeouts(seconds: float, first_byte: float) -> httpx.Timeout:
+    # A pure function of two numbers, cached so a request builds nothing here.
+    return httpx.Timeout(seconds, read=first_byte)
 
 
 def _after_first_byte(response: httpx.Response, seconds: float) -> None:
@@ -116,8 +122,9 @@ def _after_first_byte(response: httpx.Response, seconds: float) -> None:
 
 def _line_error(value: object, url: str) -> ProviderError:
     message = value if isinstance(value, str) else json.dumps(value)
-    return error_from_message(message, status=None, url=url) or ApiError(
-        f"Ollama reported an error: {message}", provider=PROVIDER, url=url
+    where = safe_url(url)
+    return error_from_message(message, status=None, url=where) or ApiError(
+        f"Ollama reported an error: {message}", provider=PROVIDER, url=where
     )
 
 
@@ -137,11 +144,9 @@ class _Decoder:
         except ValueError:
             if not raw.strip():
                 return ()
-            raise ApiError(
-                f"the stream sent a line that is not JSON ({self.url})", provider=PROVIDER, url=self.url
-            ) from None
+            raise _malformed("the stream sent a line that is not JSON", self.url) from None
         if type(data) is not dict:
-            raise ApiError(f"the stream sent a line that is not a JSON object ({self.url})", provider=PROVIDER)
+            raise _malformed("the stream sent a line that is not a JSON object", self.url)
         if self.done:
             return ()
         error = data.get("error")
@@ -173,6 +178,11 @@ class _Decoder:
         return events
 
 
+def _malformed(what: str, url: str) -> ApiError:
+    where = safe_url(url)
+    return ApiError(f"{what} ({where})", provider=PROVIDER, url=where)
+
+
 def _text(value: object, field: str) -> str:
     if type(value) is not str:
         raise ApiError(f"malformed answer: message.{field} is not a string", provider=PROVIDER)
@@ -189,7 +199,7 @@ async def stream(config: OllamaConfig, http: httpx.AsyncClient, request: ChatReq
     """
     body = build_chat_body(config, request, stream=True)
     url = endpoint(config, "/api/chat")
-    decoder = _Decoder(safe_url(url))
+    decoder = _Decoder(url)
     line = decoder.line
     first_byte = True
     try:
@@ -197,7 +207,7 @@ async def stream(config: OllamaConfig, http: httpx.AsyncClient, request: ChatReq
             "POST", url, content=body, headers=request_headers(config), timeout=_first_byte_timeout(config)
         ) as response:
             if not response.is_success:
-                await raise_for_response(PROVIDER, response, model=request.model, classify=classifier(decoder.url))
+                await raise_for_response(PROVIDER, response, model=request.model, classify=classifier(safe_url(url)))
             first_byte = False
             _after_first_byte(response, config.timeout_secs)
             pending = b""
@@ -215,10 +225,11 @@ async def stream(config: OllamaConfig, http: httpx.AsyncClient, request: ChatReq
     except httpx.HTTPError as exc:
         raise transport_error(config, url, exc, first_byte=first_byte) from exc
     if not decoder.done:
+        where = safe_url(url)
         raise ApiError(
-            f"the stream ended before its final done:true line: the answer is truncated ({decoder.url})",
+            f"the stream ended before its final done:true line: the answer is truncated ({where})",
             provider=PROVIDER,
-            url=decoder.url,
+            url=where,
             retryable=True,
         )
 
@@ -227,7 +238,6 @@ async def chat(config: OllamaConfig, http: httpx.AsyncClient, request: ChatReque
     """Send ``request`` with ``"stream": false`` and return the whole answer."""
     body = build_chat_body(config, request, stream=False)
     url = endpoint(config, "/api/chat")
-    where = safe_url(url)
     try:
         response = await http.post(
             url, content=body, headers=request_headers(config), timeout=_first_byte_timeout(config)
@@ -235,20 +245,20 @@ async def chat(config: OllamaConfig, http: httpx.AsyncClient, request: ChatReque
     except httpx.HTTPError as exc:
         raise transport_error(config, url, exc, first_byte=True) from exc
     if not response.is_success:
-        await raise_for_response(PROVIDER, response, model=request.model, classify=classifier(where))
+        await raise_for_response(PROVIDER, response, model=request.model, classify=classifier(safe_url(url)))
     try:
         data: Any = _loads(response.content)
     except ValueError:
-        raise ApiError(f"the answer is not JSON ({where})", provider=PROVIDER, url=where) from None
+        raise _malformed("the answer is not JSON", url) from None
     if type(data) is not dict:
-        raise ApiError(f"the answer is not a JSON object ({where})", provider=PROVIDER, url=where)
+        raise _malformed("the answer is not a JSON object", url)
     if data.get("error") is not None:
-        raise _line_error(data["error"], where)
+        raise _line_error(data["error"], url)
     if not data.get("done"):
-        raise ApiError(f"the answer has no done:true: it is incomplete ({where})", provider=PROVIDER, url=where)
+        raise _malformed("the answer has no done:true: it is incomplete", url)
     message = data.get("message") or {}
     if type(message) is not dict:
-        raise ApiError("malformed answer: 'message' is not an object", provider=PROVIDER, url=where)
+        raise _malformed("malformed answer: 'message' is not an object", url)
     content = message.get("content") or ""
     thinking = message.get("thinking") or None
     raw_calls = message.get("tool_calls")
