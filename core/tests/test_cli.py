@@ -268,3 +268,14 @@ def test_internal_error_is_one_line_and_secret_free(monkeypatch: pytest.MonkeyPa
     assert key not in err
     with pytest.raises(RuntimeError):
         _cli.main(["plugins", "--debug"])
+
+
+def test_models_with_a_bad_provider_table_exits_2(cli: Any, fake_site: Any, tmp_path: Path) -> None:
+    """models: a provider whose table is invalid is an error line (exit 2); the other provider is still listed."""
+    fake_site.add("alpha")
+    fake_site.add("beta")
+    config = write_config(tmp_path, "[providers.alpha]\ntimeout_secs = 'soon'\n")
+    result = cli(["models", "--config", config], plugins="alpha,beta")
+    line = assert_one_line_error(result, 2, "providers.alpha.timeout_secs", "expected a number")
+    assert config in line
+    assert [row.split()[0] for row in result.stdout.splitlines()] == ["beta/small"]

@@ -190,8 +190,13 @@ async def _cmd_models(args: argparse.Namespace) -> int:
     async with _client(args) as client:
         listings = await client.models(args.provider, refresh=args.refresh)
     rows: list[dict[str, Any]] = []
+    status = EXIT_OK
     for listing in listings:
-        if listing.error is not None:
+        if isinstance(listing.error, ConfigError):
+            # A broken [providers.x] table is the user's to fix, not a backend that is down.
+            print(f"clawdesk: error: {listing.error}", file=sys.stderr)
+            status = EXIT_USAGE
+        elif listing.error is not None:
             print(f"clawdesk: warning: {listing.error}", file=sys.stderr)
         for model in listing.models:
             rows.append(
@@ -209,7 +214,7 @@ async def _cmd_models(args: argparse.Namespace) -> int:
         for row in rows:
             ctx = f"{row['context_length']:>8}" if row["context_length"] else " " * 8
             print(f"{row['id']:<44} {ctx}  {', '.join(row['capabilities'])}")
-    return EXIT_OK
+    return status
 
 
 # -- chat --------------------------------------------------------------------------
