@@ -140,7 +140,7 @@ class _Decoder:
 
     def line(self, raw: bytes) -> Sequence[StreamEvent]:
         try:
-            data = _loads(raw)
+            data = _loads(raw.decode())  # json.loads(bytes) would sniff the encoding first
         except ValueError:
             if not raw.strip():
                 return ()
