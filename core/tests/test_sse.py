@@ -156,7 +156,7 @@ def _streams(draw: st.DrawFn) -> tuple[bytes, list[str]]:
                 data_lines.append(value)
             elif kind == "data_nospace":
                 pieces.append(f"data:{value}{end}")
-                data_lines.append(value)
+                data_lines.append(value[1:] if value.startswith(" ") else value)  # one leading space is syntax
             elif kind == "comment":
                 pieces.append(f":{value}{end}")
             else:
@@ -233,3 +233,17 @@ async def test_aiter_sse_events() -> None:
 
     events = [e async for e in aiter_sse(body())]
     assert events == [ServerSentEvent("1", "a"), ServerSentEvent("2")]
+
+
+def test_single_event_chunks_respect_pending_state() -> None:
+    """A chunk that is one whole ``data:`` event still joins what earlier chunks left pending."""
+    decoder = SSEDecoder()
+    assert decoder.feed(b"data: a\n") == []
+    assert decoder.feed(b"data: b\n\n") == ["a\nb"]
+    assert decoder.feed(b"data: c") == []
+    assert decoder.feed(b"data: d\n\n") == ["cdata: d"]
+    assert decoder.feed(b"data: e\r") == []
+    assert decoder.feed(b"\ndata: f\n\n") == ["e\nf"]
+    assert decoder.feed(b"event: x\n") == []
+    assert decoder.feed(b"data: g\n\n") == ["g"]
+    assert decoder.feed_events(b"data: h\n\n") == [ServerSentEvent("h")]

@@ -167,6 +167,19 @@ class SSEDecoder:
 
         Event types are not reported here; use :meth:`feed_events` when they matter.
         """
+        # The usual chunk is exactly one event, ``data: <payload>\n\n``, with
+        # nothing pending before it: answer it without splitting lines.
+        end = len(chunk) - 2
+        if (
+            chunk.startswith(b"data: ")
+            and chunk.find(b"\n", 6) == end
+            and chunk.endswith(b"\n\n")
+            and b"\r" not in chunk
+            and not (self._parts or self._data or self._skip_lf)
+        ):
+            self._started = True
+            self._event = ""
+            return [chunk[6:end].decode("utf-8", "replace")]
         out: list[str] = []
         data = self._data
         for line in self._lines(chunk):

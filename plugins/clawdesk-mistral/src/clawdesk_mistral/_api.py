@@ -5,6 +5,7 @@ Imported by the hooks on first use (it imports httpx), never at plugin import.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
@@ -29,7 +30,8 @@ from clawdesk import (
     ToolCallEvent,
     UsageEvent,
 )
-from clawdesk.http import client_timeout, map_transport_error, raise_for_response, safe_url
+from clawdesk.http import map_transport_error, raise_for_response
+from clawdesk.http import safe_url as _safe_url
 from clawdesk.sse import DONE, SSEDecoder
 
 from ._models import learn, model_from_card
@@ -48,6 +50,16 @@ __all__ = ["chat", "list_models", "stream"]
 
 _KEY_HINT = "set MISTRAL_API_KEY or providers.mistral.api_key"
 _loads = json.loads
+
+
+# Both are pure and called per request; parsing a URL with httpx costs tens of µs.
+safe_url = functools.lru_cache(maxsize=64)(_safe_url)
+
+
+@functools.lru_cache(maxsize=16)
+def _timeout(seconds: float) -> httpx.Timeout:
+    # Passed on every request so that timeout_secs holds whatever client the hook is given.
+    return httpx.Timeout(seconds)
 
 
 def _url(config: ProviderConfig, path: str) -> str:
@@ -107,7 +119,7 @@ async def chat(config: ProviderConfig, http: httpx.AsyncClient, request: ChatReq
     content = _body(request, stream=False)
     url = _url(config, "/chat/completions")
     try:
-        response = await http.post(url, content=content, headers=headers, timeout=client_timeout(config))
+        response = await http.post(url, content=content, headers=headers, timeout=_timeout(config.timeout_secs))
     except httpx.HTTPError as exc:
         raise map_transport_error(PROVIDER, exc, url=safe_url(url)) from exc
     await raise_for_response(
@@ -143,7 +155,7 @@ async def stream(config: ProviderConfig, http: httpx.AsyncClient, request: ChatR
     answering = False
     try:
         async with http.stream(
-            "POST", url, content=content, headers=headers, timeout=client_timeout(config)
+            "POST", url, content=content, headers=headers, timeout=_timeout(config.timeout_secs)
         ) as response:
             await raise_for_response(
                 PROVIDER, response, model=request.model, classify=_classifier(request.model, where)
@@ -227,7 +239,7 @@ async def list_models(config: ProviderConfig, http: httpx.AsyncClient) -> list[M
     headers = _headers(config, "application/json")
     url = _url(config, "/models")
     try:
-        response = await http.get(url, headers=headers, timeout=client_timeout(config))
+        response = await http.get(url, headers=headers, timeout=_timeout(config.timeout_secs))
     except httpx.HTTPError as exc:
         raise map_transport_error(PROVIDER, exc, url=safe_url(url)) from exc
     await raise_for_response(PROVIDER, response, classify=_classifier(None, safe_url(url)))
