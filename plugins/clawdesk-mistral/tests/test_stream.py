@@ -424,12 +424,17 @@ class _Body(httpx.AsyncByteStream):
     cuts=st.lists(st.integers(0, 2000), max_size=15),
     crlf=st.booleans(),
     comments=st.booleans(),
+    multiline=st.booleans(),
 )
 async def test_plugin_stream_any_chunking(
-    helpers: Any, texts: list[str], cuts: list[int], crlf: bool, comments: bool
+    helpers: Any, texts: list[str], cuts: list[int], crlf: bool, comments: bool, multiline: bool
 ) -> None:
-    """The plugin yields the same events whatever the chunk boundaries, line ends and comment lines."""
+    """The plugin yields the same events whatever the chunk boundaries, line ends, comment lines and data lines."""
     body = b"".join(helpers.text_stream(*texts))
+    if multiline:
+        # Each payload over several data lines, split where JSON allows whitespace (a quote in
+        # text is escaped, so ',"' only occurs between members).
+        body = body.replace(b',"', b',\ndata: "')
     if comments:
         body = body.replace(b"\n\n", b"\n: keep-alive\n\n")
     if crlf:

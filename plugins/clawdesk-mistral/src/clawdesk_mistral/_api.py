@@ -104,6 +104,11 @@ def _classifier(model: str | None, url: str) -> Callable[[int, bytes, str], Prov
             return ModelNotFound(
                 message or f"unknown model {model!r}", model=model, provider=PROVIDER, status=status, url=url
             )
+        if status == 404 and model is not None:
+            detail = f": {message}" if message else ""
+            return ModelNotFound(
+                f"model {model!r} not found{detail}", model=model, provider=PROVIDER, status=404, url=url
+            )
         if status == 401:
             return AuthFailed(
                 f"{message or 'the API key was refused'} ({_KEY_HINT})", provider=PROVIDER, status=401, url=url

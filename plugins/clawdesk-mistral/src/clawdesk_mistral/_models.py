@@ -61,10 +61,13 @@ def capabilities_for(base_url: str, model: str) -> frozenset[Capability] | None:
 
 def learn(base_url: str, models: Iterable[ModelInfo], aliases: Mapping[str, Iterable[str]]) -> None:
     """Remember what a refresh said, also under each model's aliases."""
+    models = list(models)
+    # Aliases first, so that a model listed under its own id wins over an alias of the same name.
+    for model in models:
+        for alias in aliases.get(model.id, ()):
+            _learnt[(base_url, alias)] = model.capabilities
     for model in models:
         _learnt[(base_url, model.id)] = model.capabilities
-        for alias in aliases.get(model.id, ()):
-            _learnt.setdefault((base_url, alias), model.capabilities)
 
 
 def _capabilities_from(model_id: str, flags: Mapping[str, Any]) -> frozenset[Capability]:
