@@ -212,6 +212,22 @@ async def test_crlf_comments_and_split_frames(server: ScriptedServer, make_clien
     assert events == [TextDelta("a"), TextDelta("b"), UsageEvent(Usage(7, 3)), Finish(FinishReason.STOP, "stop")]
 
 
+@pytest.mark.anyio
+async def test_usage_in_a_chunk_without_choices(server: ScriptedServer, make_client: Make, helpers: Any) -> None:
+    """Usage sent in its own last chunk with empty choices (as OpenAI-style servers do) is still reported."""
+    usage_only = {"id": "c", "object": "chat.completion.chunk", "model": "m", "choices": [], "usage": helpers.USAGE}
+    frames = [
+        b"id: 1\nevent: message\n" + helpers.frame(helpers.chunk("a", role="assistant")),
+        helpers.frame(helpers.chunk(None, finish="stop")),
+        helpers.frame(usage_only),
+        helpers.DONE,
+    ]
+    server.add(helpers.sse_reply(frames))
+    async with make_client() as cd:
+        events = await _collect(cd)
+    assert events == [TextDelta("a"), UsageEvent(Usage(7, 3)), Finish(FinishReason.STOP, "stop")]
+
+
 # -- failures -----------------------------------------------------------------------
 
 
