@@ -362,7 +362,7 @@ async def test_capability_match_skips_candidates_lacking_a_capability() -> None:
     _client, engine, _ = make(a, b, strategy="capability-match")
     options = ChatOptions(tools=[Tool("lookup")])
     result = await engine.chat(None, [Message.user([ImagePart(url="https://x/y.png")])], options)
-    assert outcomes(result.attempts) == [("a", "skipped", None), ("b", "ok", None)]
+    assert outcomes(result.attempts) == [("a", "skipped", "capability_missing"), ("b", "ok", None)]
     assert result.attempts[0].reason == "lacks function_calling, vision"
     assert a.calls == []
 
@@ -401,7 +401,7 @@ async def test_cooldown_skips_a_failing_provider_then_tries_it_again() -> None:
         result = await engine.chat(None, "hi")
         assert outcomes(result.attempts) == [("a", "failed", "connection_failed"), ("b", "ok", None)]
     result = await engine.chat(None, "hi")
-    assert outcomes(result.attempts)[0] == ("a", "skipped", None)
+    assert outcomes(result.attempts)[0] == ("a", "skipped", "cooling_down")
     assert (result.attempts[0].reason or "").startswith("cooling down for another 30.0s")
     assert engine.cooldown_remaining("a") == 30.0
     time.now += 30.5
@@ -464,7 +464,7 @@ async def test_deadline_cancels_the_running_attempt() -> None:
     with anyio.fail_after(5):
         with pytest.raises(AllProvidersFailed) as info:
             await engine.chat(None, "hi")
-    assert outcomes(info.value.attempts) == [("a", "failed", "timeout"), ("b", "skipped", None)]
+    assert outcomes(info.value.attempts) == [("a", "failed", "timeout"), ("b", "skipped", "deadline")]
     assert "deadline of 0.2s" in (info.value.attempts[0].reason or "")
     assert b.calls == []
 

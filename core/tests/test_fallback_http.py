@@ -241,7 +241,7 @@ async def test_deadline_cancels_a_stalled_request_and_closes_its_connection() ->
             await _until(lambda: first.open_connections == 0)
     assert [(a.provider, a.outcome, a.kind) for a in info.value.attempts] == [
         ("first", "failed", "timeout"),
-        ("second", "skipped", None),
+        ("second", "skipped", "deadline"),
     ]
     assert second.requests == []
 

@@ -90,8 +90,11 @@ class Attempt:
     - ``provider``/``model``: the candidate (``model`` is ``None`` when the
       chain entry could not be resolved to a model);
     - ``outcome``: ``"ok"``, ``"failed"`` or ``"skipped"`` (never tried);
-    - ``kind``: the error kind (``rate_limited``, ``plugin_error``,
-      ``config_error``, ...) for a failure, ``None`` otherwise;
+    - ``kind``: for a failure, the error kind (``rate_limited``,
+      ``plugin_error``, ...); for a skip, why: ``capability_missing``,
+      ``cooling_down``, ``deadline``, or the kind of the error that made the
+      entry unusable (``provider_not_found``, ``config_error``,
+      ``invalid_model_id``); ``None`` for success;
     - ``status``: the HTTP status of the failure, when there was one;
     - ``reason``: the one-line error message, or why the candidate was skipped;
     - ``number``: 1 for a candidate's first try, 2 for its first retry, ...;
@@ -465,20 +468,20 @@ class FallbackEngine:
                 continue
             if left() <= 0:
                 for rest in entries[index:]:
-                    record(_skip_entry(rest, None, reason="the deadline was reached first"))
+                    record(_skip_entry(rest, None, kind="deadline", reason="the deadline was reached first"))
                 break
             cooling = self.cooldown_remaining(target.provider)
             if cooling > 0:
-                record(_skipped(target, f"cooling down for another {cooling:.1f}s"))
+                record(_skipped(target, "cooling_down", f"cooling down for another {cooling:.1f}s"))
                 continue
             if cfg.strategy == "capability-match":
                 try:
                     lacking = missing_capabilities(needed, self.client.capabilities(target))
                 except ClawdeskError as exc:
-                    record(_skipped(target, f"capabilities unknown: {exc}", error=exc))
+                    record(_skipped(target, _kind(exc), f"capabilities unknown: {exc}", error=exc))
                     continue
                 if lacking:
-                    record(_skipped(target, describe_missing(lacking)))
+                    record(_skipped(target, "capability_missing", describe_missing(lacking)))
                     continue
             request = ChatRequest(target.model, message_tuple, opts)
             number, wait = 0, 0.0
@@ -496,7 +499,7 @@ class FallbackEngine:
                     self._note_failure(target.provider, error.kind)
                     record(_failed(target, error, number, wait, self._clock() - began))
                     for rest in entries[index + 1 :]:
-                        record(_skip_entry(rest, None, reason="the deadline was reached first"))
+                        record(_skip_entry(rest, None, kind="deadline", reason="the deadline was reached first"))
                     raise AllProvidersFailed(summarize(attempts), attempts=attempts) from None
                 except StreamInterrupted:
                     raise  # cannot happen before the first event; never retried or failed over anyway
@@ -563,18 +566,15 @@ async def _close(stream: ChatStream) -> None:
         await stream.aclose()
 
 
-def _skipped(target: Target, reason: str, *, error: ClawdeskError | None = None) -> Attempt:
+def _skipped(target: Target, kind: str, reason: str, *, error: ClawdeskError | None = None) -> Attempt:
     return Attempt(
-        provider=target.provider,
-        model=target.model,
-        outcome="skipped",
-        kind=_kind(error) if error is not None else None,
-        reason=reason,
-        error=error,
+        provider=target.provider, model=target.model, outcome="skipped", kind=kind, reason=reason, error=error
     )
 
 
-def _skip_entry(entry: str, error: ClawdeskError | None, *, reason: str | None = None) -> Attempt:
+def _skip_entry(
+    entry: str, error: ClawdeskError | None, *, kind: str | None = None, reason: str | None = None
+) -> Attempt:
     try:
         provider, model = parse_model_id(entry)
     except InvalidModelId:
@@ -583,7 +583,7 @@ def _skip_entry(entry: str, error: ClawdeskError | None, *, reason: str | None =
         provider=provider,
         model=model,
         outcome="skipped",
-        kind=_kind(error) if error is not None else None,
+        kind=kind if error is None else _kind(error),
         reason=reason if reason is not None else (error.message if error is not None else None),
         error=error,
     )
