@@ -228,6 +228,15 @@ async def test_usage_in_a_chunk_without_choices(server: ScriptedServer, make_cli
     assert events == [TextDelta("a"), UsageEvent(Usage(7, 3)), Finish(FinishReason.STOP, "stop")]
 
 
+@pytest.mark.anyio
+async def test_unicode_line_separators_in_text(server: ScriptedServer, make_client: Make, helpers: Any) -> None:
+    """Raw U+2028/U+0085 inside the JSON (which httpx's aiter_lines would split at) reach the caller intact."""
+    server.add(helpers.sse_reply(helpers.text_stream("a\u2028b", "c\u0085d")))
+    async with make_client() as cd:
+        events = await _collect(cd)
+    assert [e.text for e in events if isinstance(e, TextDelta)] == ["a\u2028b", "c\u0085d"]
+
+
 # -- failures -----------------------------------------------------------------------
 
 
