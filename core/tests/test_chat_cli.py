@@ -235,3 +235,17 @@ def test_ctrl_c_exits_130_with_one_line(tmp_path: Path) -> None:
     assert proc.returncode == 130
     assert err == "clawdesk: interrupted\n"
     assert out == ""
+
+
+def test_interrupted_stream_json_keeps_the_delivered_content(cli: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """With --json a stream cut mid-answer reports the error, the content delivered before the cut and the attempts."""
+    with ScriptedServer() as server:
+        server.add(Reply.stream(http_tests.ndjson("par", "tial", "more"), content_type=NDJSON, cut_after=2))
+        status = cli({"first": server.url}, "hi", "--json")
+    data = json.loads(capsys.readouterr().out)
+    assert status == 1
+    assert data["error"]["kind"] == "stream_interrupted"
+    assert data["content"] == "partial"
+    assert [(a["provider"], a["outcome"], a["kind"]) for a in data["attempts"]] == [
+        ("first", "failed", "stream_interrupted")
+    ]

@@ -3,7 +3,8 @@
 Without ``-m`` the configured chain is used (:func:`~clawdesk.default_candidates`);
 ``-m provider/model`` pins one model (retries still apply). ``--explain``
 prints every attempt and skip on stderr as it happens; ``--json`` prints one
-object at the end (also on failure, with ``error`` instead of the answer).
+object at the end (also on failure: ``error``, the ``attempts`` and, for a
+stream cut short, the ``content`` delivered before the cut).
 Errors are raised to :mod:`clawdesk._cli`, which prints one line and sets the
 exit status.
 """
@@ -15,7 +16,7 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
-from ._errors import AllProvidersFailed, ClawdeskError, ProviderError
+from ._errors import AllProvidersFailed, ClawdeskError, ProviderError, StreamInterrupted
 from ._types import Finish, Message, TextDelta, ToolCall, ToolCallEvent, Usage, UsageEvent
 
 if TYPE_CHECKING:
@@ -49,7 +50,11 @@ async def run_chat(client: Clawdesk, args: argparse.Namespace, prompt: str) -> i
         if args.json and isinstance(exc, (ProviderError, AllProvidersFailed)):
             attempts = exc.attempts if isinstance(exc, AllProvidersFailed) else _latest(seen)
             kind = exc.kind if isinstance(exc, ProviderError) else "all_providers_failed"
-            _dump({"error": {"kind": kind, "message": str(exc)}, "attempts": [a.to_dict() for a in attempts]})
+            data: dict[str, Any] = {"error": {"kind": kind, "message": str(exc)}}
+            if isinstance(exc, StreamInterrupted):
+                data["content"] = "".join(e.text for e in exc.delivered if isinstance(e, TextDelta))
+            data["attempts"] = [a.to_dict() for a in attempts]
+            _dump(data)
         raise
 
 
