@@ -163,3 +163,12 @@ def test_cli_reference_lists_every_command_and_option() -> None:
             # Options every command shares are documented once, at the top.
             where = text[: text.index("## ")] if longest in ("--config", "--debug", "--help") else section
             assert f"`{longest}" in where, f"{command}: {longest} is not documented"
+
+
+def test_conformance_page_lists_every_check() -> None:
+    """Every check of the kit has a row in the checks table of conformance.md."""
+    from clawdesk.testing import CHECKS
+
+    section = _section((DOCS / "conformance.md").read_text(encoding="utf-8"), "## The checks")
+    for name in CHECKS:
+        assert f"| `{name}" in section or f", `{name}`" in section, f"{name} is not in conformance.md"

@@ -16,11 +16,13 @@ from typing import Any
 
 from clawdesk import (
     ApiError,
+    AuthFailed,
     Capability,
     ChatRequest,
     ChatResponse,
     Finish,
     FinishReason,
+    InvalidRequest,
     Message,
     ModelInfo,
     ProviderConfig,
@@ -76,11 +78,14 @@ def provider_capabilities(config: ProviderConfig, model: str) -> frozenset[Capab
 
 
 def _headers(config: ProviderConfig) -> dict[str, str]:
-    key = config.api_key.reveal() if config.api_key else ""
-    return {"authorization": f"Bearer {key}"}
+    if not config.api_key:
+        raise AuthFailed("no API key: set ECHO_API_KEY or providers.echo.api_key", provider=NAME)
+    return {"authorization": f"Bearer {config.api_key.reveal()}"}
 
 
 def _payload(request: ChatRequest, stream: bool) -> dict[str, Any]:
+    if request.options.extra:
+        raise InvalidRequest(f"unknown options: {', '.join(sorted(request.options.extra))}", provider=NAME)
     messages = [{"role": m.role.value, "content": m.text} for m in request.messages]
     return {"model": request.model, "messages": messages, "stream": stream}
 

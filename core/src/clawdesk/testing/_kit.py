@@ -65,6 +65,7 @@ from .._provider_config import ProviderConfig
 from .._registry import ENTRY_POINT_GROUP, Provider, Registry
 from .._types import (
     Capability,
+    ChatOptions,
     ChatRequest,
     ChatResponse,
     Finish,
@@ -272,8 +273,12 @@ class ProviderConformance:
         except PluginError as exc:
             _fail(f"the plugin does not register: {exc}")
 
-    def _ck_config(self, provider: Provider, base_url: str, *, timeout_secs: float) -> ProviderConfig:
+    def _ck_config(
+        self, provider: Provider, base_url: str, *, timeout_secs: float, without_key: bool = False
+    ) -> ProviderConfig:
         table = dict(self.config_table(base_url, timeout_secs))
+        if without_key:
+            table.pop("api_key", None)
         config = Config(providers={provider.name: table})
         result: ProviderConfig = config.provider_config(provider.name, provider.config_type, env={})
         return result
@@ -286,42 +291,52 @@ class ProviderConformance:
         timeout_secs: float | None = None,
         limits: httpx.Limits | None = None,
         pool_timeout: float | None = None,
+        without_key: bool = False,
     ) -> AsyncIterator[_Harness]:
         provider = self._ck_provider()
         server = ScriptedServer().start()
         try:
             secs = self.hang_limit_secs / 2 if timeout_secs is None else timeout_secs
-            config = self._ck_config(provider, base_url or server.url, timeout_secs=secs)
+            config = self._ck_config(provider, base_url or server.url, timeout_secs=secs, without_key=without_key)
             timeout = httpx.Timeout(config.timeout_secs, pool=pool_timeout or config.timeout_secs)
             async with httpx.AsyncClient(timeout=timeout, limits=limits or httpx.Limits()) as http:
                 yield _Harness(provider, config, http, server)
         finally:
             server.stop()
 
-    def _ck_request(self, model: str | None = None) -> ChatRequest:
-        return ChatRequest(model or self.model, (Message.user(PROMPT),))
+    def _ck_request(self, options: ChatOptions | None = None) -> ChatRequest:
+        return ChatRequest(self.model, (Message.user(PROMPT),), options or ChatOptions())
 
-    async def _ck_chat(self, h: _Harness, *, limit: float | None = None) -> _Outcome:
+    async def _ck_chat(
+        self, h: _Harness, *, limit: float | None = None, request: ChatRequest | None = None
+    ) -> _Outcome:
         outcome = _Outcome(hung=True)
+        request = request or self._ck_request()
         with anyio.move_on_after(limit or self.hang_limit_secs):
             try:
-                result = await h.provider.call(
-                    "provider_chat", config=h.config, http=h.http, request=self._ck_request()
-                )
+                result = await h.provider.call("provider_chat", config=h.config, http=h.http, request=request)
             except Exception as exc:  # noqa: BLE001 - every exception is judged by the check
                 outcome = _Outcome(error=exc)
             else:
                 outcome = _Outcome(result=result)
         return outcome
 
-    async def _ck_stream(self, h: _Harness, *, limit: float | None = None, close_after: int | None = None) -> _Outcome:
+    async def _ck_stream(
+        self,
+        h: _Harness,
+        *,
+        limit: float | None = None,
+        close_after: int | None = None,
+        request: ChatRequest | None = None,
+    ) -> _Outcome:
+        request = request or self._ck_request()
         events: list[Any] = []
         error: BaseException | None = None
         hung = True
         closeable = True
         with anyio.move_on_after(limit or self.hang_limit_secs):
             try:
-                agen = h.provider.call("provider_stream", config=h.config, http=h.http, request=self._ck_request())
+                agen = h.provider.call("provider_stream", config=h.config, http=h.http, request=request)
                 if not hasattr(agen, "__anext__"):
                     raise TypeError(f"provider_stream returned {type(agen).__name__}, expected an async iterator")
                 closeable = hasattr(agen, "aclose")
@@ -670,6 +685,48 @@ class ProviderConformance:
                     "the next request found no free connection in a one-connection pool; "
                     "hold the response in `async with http.stream(...)` inside the generator"
                 )
+
+    @pytest.mark.anyio
+    async def test_stream_stalled_midway_times_out(self) -> None:
+        """A stream whose backend goes silent after its first piece raises Timeout within about ``timeout_secs``."""
+        async with self._ck_harness(timeout_secs=self.timeout_secs) as h:
+            pieces = list(self.stream_pieces(STREAM_TEXTS))
+            cut = self.stream_cut_after(pieces)
+            h.server.add(Reply.stream(pieces, content_type=self.stream_content_type, stall_after=cut))
+            outcome = await self._ck_stream(h, limit=self.timeout_secs + 5)
+            what = f"a stream that goes silent after {cut} of {len(pieces)} pieces (timeout_secs={self.timeout_secs:g})"
+            self._ck_expect_error(outcome, Timeout, what, h.provider)
+
+    @pytest.mark.anyio
+    @pytest.mark.parametrize("hook", ["chat", "stream"])
+    async def test_unknown_extra_option_is_refused(self, hook: str) -> None:
+        """An option in ``ChatOptions.extra`` the provider does not know raises InvalidRequest before any request."""
+        async with self._ck_harness() as h:
+            h.server.add(self.chat_reply(ANSWER))
+            request = self._ck_request(ChatOptions(extra={"clawdesk_conformance_no_such_option": True}))
+            if hook == "chat":
+                outcome = await self._ck_chat(h, request=request)
+            else:
+                outcome = await self._ck_stream(h, request=request)
+            what = f"{hook} with an unknown option in ChatOptions.extra"
+            self._ck_expect_error(outcome, InvalidRequest, what, h.provider)
+            if h.server.requests:
+                _fail(f"{what}: a request was sent; refuse unknown options before sending anything")
+
+    @pytest.mark.anyio
+    @pytest.mark.parametrize("hook", ["chat", "stream"])
+    async def test_missing_key_is_refused(self, hook: str) -> None:
+        """Without a key, a provider whose config requires one raises AuthFailed before any request."""
+        provider = self._ck_provider()
+        if not provider.config_type.requires_api_key:
+            pytest.skip(f"{provider.config_type.__name__}.requires_api_key is false: the provider works without a key")
+        async with self._ck_harness(without_key=True) as h:
+            h.server.add(self.chat_reply(ANSWER))
+            outcome = await (self._ck_chat(h) if hook == "chat" else self._ck_stream(h))
+            what = f"{hook} without an API key"
+            self._ck_expect_error(outcome, AuthFailed, what, h.provider)
+            if h.server.requests:
+                _fail(f"{what}: a request was sent; refuse before sending anything")
 
     # -- secrets -----------------------------------------------------------------------
 
