@@ -353,6 +353,25 @@ async def test_unicode_line_separators_inside_content(server, client, wire) -> N
     assert events[:2] == [TextDelta("a\x85b"), TextDelta("c\u2028d")]
 
 
+async def test_lines_after_done_are_ignored(server, client, wire) -> None:
+    """What a server sends after the done:true line (even garbage) is not part of the answer."""
+    pieces = [*wire.ndjson(wire.line("Hi"), wire.final()), *wire.ndjson(wire.line(" extra")), b"{not json\n"]
+    server.add(Reply.stream(pieces, content_type="application/x-ndjson"))
+    async with client() as cd:
+        events = await events_of(cd, request())
+    assert events == [TextDelta("Hi"), UsageEvent(Usage(26, 12)), Finish(FinishReason.STOP, "stop")]
+
+
+async def test_server_keeping_the_body_open_after_done_does_not_hold_the_caller(server, client, wire) -> None:
+    """A body left open after done:true ends the stream after a short grace, not after a timeout."""
+    server.add(wire.stream(wire.line("Hi"), wire.final(), wire.line(" never"), stall_after=2))
+    started = time.monotonic()
+    async with client(timeout_secs=5, first_byte_timeout_secs=5) as cd:
+        events = await events_of(cd, request())
+    assert events[-1] == Finish(FinishReason.STOP, "stop")
+    assert time.monotonic() - started < 2
+
+
 async def test_connection_is_reused_after_a_full_stream(server, client, wire) -> None:
     """A stream read to its end leaves the connection in the pool for the next request."""
     reply = wire.stream(wire.line("x"), wire.final())

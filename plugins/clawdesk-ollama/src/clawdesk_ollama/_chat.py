@@ -17,6 +17,7 @@ import json
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
+import anyio
 import httpx
 
 from clawdesk import (
@@ -52,6 +53,7 @@ from ._wire import (
 __all__ = ["chat", "endpoint", "request_headers", "stream", "transport_error"]
 
 _loads = json.loads
+_DRAIN_SECS = 0.1
 _LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
 
 
@@ -139,6 +141,8 @@ class _Decoder:
         self.done = False
 
     def line(self, raw: bytes) -> Sequence[StreamEvent]:
+        if self.done:  # whatever follows the final line is not part of the answer
+            return ()
         try:
             data = _loads(raw.decode())  # json.loads(bytes) would sniff the encoding first
         except ValueError:
@@ -147,8 +151,6 @@ class _Decoder:
             raise _malformed("the stream sent a line that is not JSON", self.url) from None
         if type(data) is not dict:
             raise _malformed("the stream sent a line that is not a JSON object", self.url)
-        if self.done:
-            return ()
         error = data.get("error")
         if error is not None:
             raise _line_error(error, self.url)
@@ -189,6 +191,19 @@ def _text(value: object, field: str) -> str:
     return value
 
 
+async def _drain(chunks: AsyncIterator[bytes], seconds: float) -> None:
+    # The answer is complete. Reading on to the end of the body (normally just
+    # the chunked terminator, already on its way) puts the connection back in
+    # the pool; a server that keeps the body open gets a short grace and then
+    # loses the connection. Whatever it sends after done:true is ignored.
+    with anyio.move_on_after(min(_DRAIN_SECS, seconds)):
+        try:
+            async for _ in chunks:
+                pass
+        except httpx.HTTPError:
+            pass
+
+
 async def stream(config: OllamaConfig, http: httpx.AsyncClient, request: ChatRequest) -> AsyncIterator[StreamEvent]:
     """Stream ``request`` as events; see the ``provider_stream`` hook for the contract.
 
@@ -210,8 +225,9 @@ async def stream(config: OllamaConfig, http: httpx.AsyncClient, request: ChatReq
                 await raise_for_response(PROVIDER, response, model=request.model, classify=classifier(safe_url(url)))
             first_byte = False
             _after_first_byte(response, config.timeout_secs)
+            chunks = response.aiter_bytes()
             pending = b""
-            async for chunk in response.aiter_bytes():
+            async for chunk in chunks:
                 if pending:
                     chunk = pending + chunk
                 pieces = chunk.split(b"\n")
@@ -219,9 +235,14 @@ async def stream(config: OllamaConfig, http: httpx.AsyncClient, request: ChatReq
                 for piece in pieces:
                     for event in line(piece):
                         yield event
-            if pending:
-                for event in line(pending):
-                    yield event
+                if decoder.done:
+                    break
+            else:
+                if pending:
+                    for event in line(pending):
+                        yield event
+            if decoder.done:
+                await _drain(chunks, config.timeout_secs)
     except httpx.HTTPError as exc:
         raise transport_error(config, url, exc, first_byte=first_byte) from exc
     if not decoder.done:
