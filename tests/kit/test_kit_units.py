@@ -67,3 +67,16 @@ def test_unregistrable_plugin_is_reported() -> None:
     Kit.plugin = ModuleType("empty_provider")
     with pytest.raises(pytest.fail.Exception, match=r"does not register: .*missing hooks: provider_name"):
         Kit().test_hooks_register()
+
+
+def test_config_table_the_config_refuses_is_reported() -> None:
+    """A config_table with a key the provider's config class does not know fails with the key path."""
+
+    class Kit(_Kit):
+        def config_table(self, base_url: str, timeout_secs: float) -> dict[str, object]:
+            return {"base_url": base_url, "timeout": timeout_secs}
+
+    kit = Kit()
+    provider = kit._ck_provider()
+    with pytest.raises(pytest.fail.Exception, match=r"config_table\(\) gives a table EchoConfig refuses: .*providers"):
+        kit._ck_config(provider, "http://127.0.0.1:1", timeout_secs=1.0)

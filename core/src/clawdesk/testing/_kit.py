@@ -51,6 +51,7 @@ from .._errors import (
     ApiError,
     AuthFailed,
     ClawdeskError,
+    ConfigError,
     ConnectionFailed,
     InvalidRequest,
     ModelNotFound,
@@ -280,7 +281,10 @@ class ProviderConformance:
         if without_key:
             table.pop("api_key", None)
         config = Config(providers={provider.name: table})
-        result: ProviderConfig = config.provider_config(provider.name, provider.config_type, env={})
+        try:
+            result: ProviderConfig = config.provider_config(provider.name, provider.config_type, env={})
+        except ConfigError as exc:
+            _fail(f"config_table() gives a table {provider.config_type.__name__} refuses: {exc}")
         return result
 
     @asynccontextmanager
