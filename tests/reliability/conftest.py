@@ -40,6 +40,7 @@ from clawdesk import (
     ChatResponse,
     Finish,
     Message,
+    ModelInfo,
     ProviderError,
     Registry,
     StreamEvent,
@@ -68,6 +69,8 @@ class Wire:
     base_path: str
     #: The path the provider POSTs chat requests to.
     chat_path: str
+    #: The path the provider GETs to list models.
+    models_path: str
     stream_content_type: str
 
     def chat_body(self, text: str) -> bytes:
@@ -123,6 +126,7 @@ class MistralWire(Wire):
     model = "mistral-small-latest"
     base_path = "/v1"
     chat_path = "/v1/chat/completions"
+    models_path = "/v1/models"
     stream_content_type = "text/event-stream; charset=utf-8"
     _head: ClassVar[dict[str, Any]] = {
         "id": "cmpl-rel-1",
@@ -184,6 +188,7 @@ class OllamaWire(Wire):
     model = "llama3.2"
     base_path = ""
     chat_path = "/api/chat"
+    models_path = "/api/tags"
     stream_content_type = "application/x-ndjson"
 
     def _line(self, data: dict[str, Any]) -> bytes:
@@ -250,6 +255,7 @@ class Outcome:
     timeout: float
     error: BaseException | None = None
     response: ChatResponse | None = None
+    models: tuple[ModelInfo, ...] = ()
     events: list[StreamEvent] = field(factory=list)
     elapsed: float = 0.0
     requests: int = 0
@@ -286,6 +292,8 @@ class Outcome:
             finishes = [e for e in self.events if isinstance(e, Finish)]
             assert len(finishes) == 1, f"{self.describe()}: expected one Finish, got {self.events!r}"
             assert isinstance(self.events[-1], Finish), f"{self.describe()}: Finish is not the last event"
+        elif self.mode == "models":
+            assert self.models, f"{self.describe()}: no models listed"
         else:
             assert self.response is not None
         if text is not None:
@@ -361,17 +369,25 @@ class _Records(logging.Handler):
 
 
 def provider_table(name: str, *, base_url: str, timeout: float = TIMEOUT, **extra: Any) -> dict[str, Any]:
-    """The ``[providers.<name>]`` table a case runs with: the fake key, no retries, a short timeout."""
-    return {
+    """The ``[providers.<name>]`` table a case runs with: the fake key, no retries, a short timeout.
+
+    ``extra`` adds or overrides keys; a key given as ``None`` is left out (so its default applies).
+    """
+    table = {
         "api_key": FAKE_KEY,
         "base_url": base_url,
         "timeout_secs": timeout,
         "max_retries": 0,
         "default_model": WIRES[name].model,
+        # Every case talks plain http:// on loopback, where TLS plays no part; without this each case's
+        # new client would load the CA bundle (~20-70 ms), most of the matrix's run time. Certificate
+        # checking itself is tested in test_secrets_tls.py, with verify_tls left at its default.
+        "verify_tls": False,
         # Ollama waits longer for the first byte (a model may be loading); the matrix wants one short timeout.
         **({"first_byte_timeout_secs": timeout} if name == "ollama" else {}),
         **extra,
     }
+    return {key: value for key, value in table.items() if value is not None}
 
 
 @define
@@ -407,12 +423,19 @@ class Harness:
         limit_events: int | None = None,
         **extra: Any,
     ) -> Outcome:
-        """Answer the provider's chat endpoint with ``reply`` (a Reply or a handler) and make one call."""
+        """Answer the provider's endpoint with ``reply`` (a Reply or a handler) and make one call.
+
+        ``mode`` is ``"chat"``, ``"stream"`` or ``"models"`` (a refreshed model
+        listing: the reply answers the listing endpoint).
+        """
         wire = WIRES[name]
-        self.server.route("POST", wire.chat_path, reply)
+        if mode == "models":
+            self.server.route("GET", wire.models_path, reply)
+        else:
+            self.server.route("POST", wire.chat_path, reply)
         table = provider_table(name, base_url=base_url or self.url(name), timeout=timeout, **extra)
         outcome = Outcome(case=case or name, mode=mode, timeout=timeout)
-        before = self._chat_requests(wire)
+        before = self._requests(wire, mode)
         records = _Records()
         records.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
         root = logging.getLogger()
@@ -427,6 +450,9 @@ class Harness:
             try:
                 if mode == "chat":
                     outcome.response = await cd.chat_target(target, request)
+                elif mode == "models":
+                    (listing,) = await cd.models(name, refresh=True)
+                    outcome.error, outcome.models = listing.error, listing.models
                 else:
                     async with cd.stream_target(target, request) as events:
                         async for event in events:
@@ -442,7 +468,7 @@ class Harness:
             root.removeHandler(records)
             root.setLevel(old_level)
         outcome.logs = records.lines
-        outcome.requests = self._chat_requests(wire) - before
+        outcome.requests = self._requests(wire, mode) - before
         return outcome
 
     @staticmethod
@@ -450,8 +476,9 @@ class Harness:
         """The connections of provider ``name``'s pool that are checked out right now."""
         return _busy(cd.http_client(name))
 
-    def _chat_requests(self, wire: Wire) -> int:
-        return sum(1 for r in list(self.server.requests) if r.path == wire.chat_path)
+    def _requests(self, wire: Wire, mode: str) -> int:
+        path = wire.models_path if mode == "models" else wire.chat_path
+        return sum(1 for r in list(self.server.requests) if r.path == path)
 
 
 def _plugin(package: str) -> object:

@@ -78,7 +78,7 @@ async def test_self_signed_certificate_refused(
     """A server with an untrusted certificate is refused by default, before any request is sent."""
     tls = type(harness)(tls_server, harness.registry)
     wire = harness.wire(provider)
-    outcome = await tls.run(provider, wire.chat_reply(), mode=mode, case=f"{provider} self-signed")
+    outcome = await tls.run(provider, wire.chat_reply(), mode=mode, case=f"{provider} self-signed", verify_tls=None)
     assert type(outcome.error) is ConnectionFailed, outcome.describe()
     assert "certificate" in str(outcome.error).lower(), f"{outcome.describe()}: the reason is not named"
     assert outcome.requests == 0, f"{outcome.describe()}: a request reached the untrusted server"

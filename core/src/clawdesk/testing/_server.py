@@ -162,6 +162,7 @@ class ScriptedServer:
     _thread: threading.Thread | None = field(default=None, init=False)
     _stopping: asyncio.Event | None = field(default=None, init=False)
     _open: set[asyncio.StreamWriter] = field(factory=set, init=False)
+    _handlers: set[asyncio.Task[None]] = field(factory=set, init=False)
     _lock: threading.Lock = field(factory=threading.Lock, init=False)
     connections_opened: int = field(default=0, init=False)
 
@@ -237,11 +238,19 @@ class ScriptedServer:
             await self._stopping.wait()
             for writer in list(self._open):
                 writer.close()
+            # Let stalled handlers see the stop and finish, so the loop closes
+            # with no task pending ("Task was destroyed but it is pending!").
+            if self._handlers:
+                await asyncio.wait(list(self._handlers), timeout=5)
         server.close()
 
     # -- protocol ------------------------------------------------------------
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
+            task.add_done_callback(self._handlers.discard)
         self._open.add(writer)
         self.connections_opened += 1
         try:
