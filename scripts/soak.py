@@ -376,9 +376,9 @@ backoff_base_secs = 0.005
 backoff_max_secs = 0.05
 max_retry_after_secs = 1
 deadline_secs = 30
-cooldown_failures = 25
+cooldown_failures = 6
 cooldown_window_secs = 1
-cooldown_secs = 0.2
+cooldown_secs = 0.05
 """
     )
     registry = clawdesk.Registry(discover=False)
