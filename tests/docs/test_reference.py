@@ -172,3 +172,15 @@ def test_conformance_page_lists_every_check() -> None:
     section = _section((DOCS / "conformance.md").read_text(encoding="utf-8"), "## The checks")
     for name in CHECKS:
         assert f"| `{name}" in section or f", `{name}`" in section, f"{name} is not in conformance.md"
+
+
+def test_contract_page_names_every_data_type_and_error() -> None:
+    """Every public data type and every error class is named in contract.md."""
+    from clawdesk import _errors, _types
+
+    text = (DOCS / "contract.md").read_text(encoding="utf-8")
+    for name in [*_types.__all__, "ProviderConfig", "Secret"]:
+        assert f"`{name}" in text, f"{name} is not described in contract.md"
+    tree = _section(text, "## Errors")
+    for name in _errors.__all__:
+        assert f"── {name} " in tree or f"{name}\n" in tree, f"{name} is not in the error tree"
