@@ -428,6 +428,40 @@ async def test_connection_reused_after_done(server: ScriptedServer, make_client:
     assert server.connections_opened == 1
 
 
+class _StallAfter(httpx.AsyncByteStream):
+    """A body that sends its pieces and then keeps the response open."""
+
+    def __init__(self, pieces: list[bytes]) -> None:
+        self._pieces = pieces
+
+    async def __aiter__(self):  # type: ignore[no-untyped-def]
+        for piece in self._pieces:
+            yield piece
+        await anyio.sleep(30)
+
+
+@pytest.mark.anyio
+async def test_silence_after_done_does_not_hold_the_caller(helpers: Any) -> None:
+    """A server that keeps the body open after [DONE] still gives a finished stream at once."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            200, headers={"content-type": helpers.SSE_TYPE}, stream=_StallAfter(helpers.text_stream("ok"))
+        )
+
+    registry = Registry(discover=False)
+    registry.register(clawdesk_mistral._plugin)
+    config = clawdesk.parse_config(helpers.config_text("http://mistral.test/v1", timeout_secs=20))
+    async with clawdesk.Clawdesk(
+        registry=registry, config=config, env={"MISTRAL_API_KEY": helpers.KEY}, transport=httpx.MockTransport(handler)
+    ) as cd:
+        start = time.monotonic()
+        with anyio.fail_after(10):
+            events = await _collect_once(cd)
+    assert events[-1] == Finish(FinishReason.STOP, "stop")
+    assert time.monotonic() - start < 5
+
+
 # -- property: byte boundaries through the whole plugin ----------------------------
 
 _TEXTS = st.lists(st.text(min_size=1, max_size=8), min_size=1, max_size=5)

@@ -10,6 +10,7 @@ import json
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
+import anyio
 import httpx
 
 from clawdesk import (
@@ -48,6 +49,8 @@ from ._wire import (
 
 __all__ = ["chat", "list_models", "stream"]
 
+#: How long the end of a stream's body is waited for after [DONE].
+_DRAIN_SECS = 0.05
 _KEY_HINT = "set MISTRAL_API_KEY or providers.mistral.api_key"
 _loads = json.loads
 
@@ -210,13 +213,16 @@ async def stream(config: ProviderConfig, http: httpx.AsyncClient, request: ChatR
             if usage is not None:
                 yield UsageEvent(usage_from(usage))
             yield Finish(finish_reason(raw_reason), raw_reason)
-            # Read what is left (normally just the end of the chunked body) so
-            # the connection goes back to the pool instead of being closed.
-            try:
-                async for _ in chunks:
+            # Read what is left (normally just the end of the chunked body,
+            # already on its way) so the connection goes back to the pool. A
+            # server that keeps the body open after [DONE] is not waited for:
+            # the response is closed and the connection dropped instead.
+            with anyio.move_on_after(_DRAIN_SECS):
+                try:
+                    async for _ in chunks:
+                        pass
+                except httpx.HTTPError:
                     pass
-            except httpx.HTTPError:
-                pass
     except httpx.HTTPError as exc:
         raise (_broken(exc, where) if answering else map_transport_error(PROVIDER, exc, url=where)) from exc
 
