@@ -20,7 +20,9 @@ What it answers:
 - ``POST .../api/chat`` (Ollama): NDJSON lines (Ollama streams unless the body
   says ``"stream": false``), the last one ``done: true`` with token counts, or
   one JSON object;
-- ``GET .../models`` and ``GET .../api/tags``: a one-model list.
+- ``GET .../models`` and ``GET .../api/tags``: a one-model list;
+- ``GET /__stats``: open connections and the most open at once since the
+  last ``/__stats`` (how the harness checks that streams really ran concurrently).
 
 The chunk count comes from the model name's trailing digits (``bench-10000``:
 10,000 chunks; no digits: 1), so the plugins need no special support. A model
@@ -206,6 +208,10 @@ class _Http(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
+        self._server.opened()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._server.closed()
 
     def data_received(self, data: bytes) -> None:
         buffer = self._buffer + data if self._buffer else data
@@ -230,6 +236,21 @@ class _Server:
         self._cache = _Cache()
         self._left = max_requests
         self._stop = stop
+        self._open = 0
+        self._peak = 0
+
+    def opened(self) -> None:
+        self._open += 1
+        self._peak = max(self._peak, self._open)
+
+    def closed(self) -> None:
+        self._open -= 1
+
+    def _stats(self) -> bytes:
+        """Open and peak connections since the last ask (the peak restarts from the open count)."""
+        body = _dumps({"open": self._open, "peak": self._peak})
+        self._peak = self._open
+        return _whole(body)
 
     def answer(self, request_line: bytes, body: bytes) -> bytes:
         self._left -= 1
@@ -241,6 +262,8 @@ class _Server:
             return self._cache.chat("mistral", body)
         if method == b"POST" and path.endswith(b"/api/chat"):
             return self._cache.chat("ollama", body)
+        if path == b"/__stats":
+            return self._stats()
         if method == b"GET" and path.endswith(b"/models"):
             return _MODELS
         if method == b"GET" and path.endswith(b"/api/tags"):

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import statistics
 import sys
 import time
@@ -43,6 +44,21 @@ def _server_cpu(pid: int) -> float:
         return float("nan")
     # After the ")" closing the command name: field 3 is index 0, utime is 14, stime 15.
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def server_stats(port: int) -> dict[str, int]:
+    """The loopback server's connection counts (a blocking socket: no client library involved)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(b"GET /__stats HTTP/1.1\r\nhost: bench\r\nconnection: close\r\n\r\n")
+        data = b""
+        while True:  # the server keeps connections open: read exactly one response
+            data += sock.recv(4096)
+            head, _, body = data.partition(b"\r\n\r\n")
+            length = int(head.lower().partition(b"content-length:")[2].split(b"\r\n")[0] or b"-1")
+            if length >= 0 and len(body) >= length:
+                break
+    stats: dict[str, int] = json.loads(body)
+    return stats
 
 
 def _model(chunks: int) -> str:
@@ -83,7 +99,9 @@ class RawMistral:
                     continue
                 data = line[6:]
                 if data == "[DONE]":
-                    break
+                    # Read on to the end of the body (as the plugins do) so the
+                    # connection goes back to the pool instead of being closed.
+                    continue
                 chunk = json.loads(data)
                 chunk["choices"][0]["delta"].get("content")
                 count += 1
@@ -120,8 +138,6 @@ class RawOllama(RawMistral):
                 chunk = json.loads(line)
                 chunk["message"].get("content")
                 count += 1
-                if chunk.get("done"):
-                    break
         return count
 
 
@@ -232,9 +248,12 @@ async def trial(spec: dict[str, Any]) -> dict[str, Any]:
     if bench == "concurrent":
         import httpx
 
-        # Every stream gets its own connection on both sides (httpx's default
-        # pool would let only 100 run at once and queue the rest).
-        limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
+        # Every stream gets its own connection, on both sides alike. httpx's
+        # default pool would run only 100 at once; and a kept-alive idle
+        # connection (the warm-up's) makes httpcore hand every queued request
+        # to that one connection, so they end up sharing a dozen connections
+        # (encode/httpcore#822). No keep-alive avoids both.
+        limits = httpx.Limits(max_connections=None, max_keepalive_connections=None, keepalive_expiry=0.0)
         transport = httpx.AsyncHTTPTransport(limits=limits)
     subject = _subject(spec, transport)
     try:
@@ -277,6 +296,10 @@ async def trial(spec: dict[str, Any]) -> dict[str, Any]:
                 if any(got != chunks for got in counts):
                     raise RuntimeError(f"a stream read {min(counts)} chunks, the server sent {chunks}")
                 return sum(counts)
+
+            server_stats(spec["port"])  # restarts the server's peak count
+            result = await _measure(spec, work)
+            return {**result, "peak_connections": server_stats(spec["port"])["peak"] - 1}
 
         else:
             raise ValueError(f"unknown benchmark {bench!r}")

@@ -6,7 +6,7 @@ Usage (from the repository root)::
     .venv/bin/python benchmarks/hotpaths.py --what stream --provider mistral --top 40
     .venv/bin/python benchmarks/hotpaths.py --dump /tmp/prof   # also write .prof files (snakeviz, pstats)
 
-For each profile it prints the wall time per item without and with the
+For each profile it prints the wall and CPU time per item without and with the
 profiler (cProfile inflates per-call costs, so read the table for *where* the
 time goes and the unprofiled figure for *how much*), then the top functions
 by own time. The raw-httpx baseline is profiled too (``--provider raw-mistral``
@@ -37,7 +37,9 @@ def _subject(name: str, port: int) -> Any:
     return Framework({"subject": f"clawdesk-{name}", "port": port})
 
 
-async def _profile(name: str, what: str, port: int, args: argparse.Namespace) -> tuple[float, float, pstats.Stats]:
+async def _profile(
+    name: str, what: str, port: int, args: argparse.Namespace
+) -> tuple[float, float, float, pstats.Stats]:
     subject = _subject(name, port)
     try:
         if what == "stream":
@@ -57,9 +59,10 @@ async def _profile(name: str, what: str, port: int, args: argparse.Namespace) ->
 
             for _ in range(20):
                 await subject.chat()
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         await work()
         plain = (time.perf_counter() - start) / items
+        plain_cpu = (time.process_time() - cpu) / items
         profiler = cProfile.Profile()
         start = time.perf_counter()
         profiler.enable()
@@ -68,7 +71,7 @@ async def _profile(name: str, what: str, port: int, args: argparse.Namespace) ->
         profiled = (time.perf_counter() - start) / items
     finally:
         await subject.aclose()
-    return plain, profiled, pstats.Stats(profiler)
+    return plain, plain_cpu, profiled, pstats.Stats(profiler)
 
 
 def main() -> None:
@@ -85,9 +88,12 @@ def main() -> None:
     with Server(None) as server:
         for what in args.what.split(","):
             for name in args.provider.split(","):
-                plain, profiled, stats = asyncio.run(_profile(name, what, server.port, args))
+                plain, cpu, profiled, stats = asyncio.run(_profile(name, what, server.port, args))
                 unit = "chunk" if what == "stream" else "request"
-                print(f"\n=== {name} {what}: {plain * 1e6:.1f} us per {unit} ({profiled * 1e6:.1f} us profiled)")
+                print(
+                    f"\n=== {name} {what}: {plain * 1e6:.1f} us per {unit}, {cpu * 1e6:.1f} us CPU "
+                    f"({profiled * 1e6:.1f} us profiled)"
+                )
                 out = io.StringIO()
                 stats.stream = out  # type: ignore[attr-defined]
                 stats.strip_dirs().sort_stats(args.sort).print_stats(args.top)

@@ -58,8 +58,11 @@ def _env() -> dict[str, str]:
     return env
 
 
-def run_process(cmd: Sequence[str], *, timeout: float = 600.0) -> tuple[float, float, int, bytes]:
-    """Run ``cmd``; wall seconds, peak RSS (MiB, from its own rusage), exit code, stdout (stderr merged)."""
+def run_process(cmd: Sequence[str], *, timeout: float = 600.0) -> tuple[float, float, int, bytes, float]:
+    """Run ``cmd``; wall seconds, peak RSS (MiB), exit code, stdout (stderr merged), CPU seconds.
+
+    RSS and CPU time come from the child's own rusage (``wait4``).
+    """
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=_env(), cwd=ROOT)
     assert proc.stdout is not None
@@ -74,7 +77,7 @@ def run_process(cmd: Sequence[str], *, timeout: float = 600.0) -> tuple[float, f
     seconds = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
     proc.stdout.close()
-    return seconds, usage.ru_maxrss / 1024, proc.returncode, out
+    return seconds, usage.ru_maxrss / 1024, proc.returncode, out, usage.ru_utime + usage.ru_stime
 
 
 class Server:
@@ -120,7 +123,7 @@ def unused_port() -> int:
 
 def worker_trial(spec: dict[str, Any]) -> dict[str, Any]:
     """One trial in a fresh process; its result dict with ``rss_mib`` added."""
-    _, rss, code, out = run_process([PY, str(HERE / "_worker.py"), json.dumps(spec)])
+    _, rss, code, out, _ = run_process([PY, str(HERE / "_worker.py"), json.dumps(spec)])
     lines = out.decode(errors="replace").strip().splitlines()
     try:
         result: dict[str, Any] = json.loads(lines[-1])
@@ -132,13 +135,13 @@ def worker_trial(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def cold_trial(cmd: Sequence[str], check: Callable[[bytes], str | None] | None) -> dict[str, Any]:
-    seconds, rss, code, out = run_process(cmd, timeout=60)
+    seconds, rss, code, out, cpu = run_process(cmd, timeout=60)
     if code != 0:
         return {"error": f"exit {code}: {out.decode(errors='replace').strip()[:200]}"}
     problem = check(out) if check is not None else None
     if problem:
         return {"error": problem}
-    return {"seconds": seconds, "rss_mib": rss}
+    return {"seconds": seconds, "rss_mib": rss, "cpu": cpu}
 
 
 def _plugins_ok(out: bytes) -> str | None:
@@ -314,6 +317,7 @@ def bench_cold(args: argparse.Namespace, log: Callable[[str], None]) -> list[Row
         Row("cold/clawdesk", "clawdesk plugins --json", "s", [seconds(r) for r in _ok(results["clawdesk"])],
             errors=_errors(results["clawdesk"]),
             ratios=_paired(results["httpx"], results["clawdesk"], seconds, invert=False), ratio_kind="time",
+            cpu_ratios=_paired(results["httpx"], results["clawdesk"], lambda r: float(r["cpu"]), invert=False),
             target=("<=1.5x (stretch 1.0x)", lambda x: x <= 1.5)),
         Row("cold/httpx-rss", 'python -c "import httpx": peak RSS', "MiB", [rss(r) for r in _ok(results["httpx"])],
             errors=[]),
@@ -489,7 +493,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--runs", type=int, help="runs of the chat and fallback benchmarks (default 5)")
     p.add_argument("--stream-runs", type=int, help="runs of the long stream (default 7)")
     p.add_argument("--repeat", type=int, help="timed streams per long-stream run, median kept (default 5)")
-    p.add_argument("--concurrent-runs", type=int, help="runs of the concurrent streams (default 5)")
+    p.add_argument("--concurrent-runs", type=int, help="runs of the concurrent streams (default 3)")
     p.add_argument("--cold-runs", type=int, help="fresh processes per cold-start command (default 30)")
     p.add_argument("--requests", type=int, help="sequential chats per run (default 1000)")
     p.add_argument("--fallback-requests", type=int, help="sequential chats per fallback run (default 1000)")
@@ -504,7 +508,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     full = {
         "runs": 5,
         "stream_runs": 7,
-        "concurrent_runs": 5,
+        "concurrent_runs": 3,
         "cold_runs": 30,
         "requests": 1000,
         "repeat": 5,
