@@ -86,7 +86,8 @@ def transport_error(config: OllamaConfig, url: str, exc: Exception, *, first_byt
             hint = "check OLLAMA_HOST or providers.ollama.base_url"
         reason = str(exc).strip() or type(exc).__name__
         return ConnectionFailed(
-            f"could not connect to Ollama at {config.base_url} ({reason}); {hint}, or configure another provider",
+            f"could not connect to Ollama at {safe_url(config.base_url)} ({reason}); {hint}, "
+            "or configure another provider",
             provider=PROVIDER,
             url=where,
         )
