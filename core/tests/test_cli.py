@@ -19,12 +19,28 @@ assert_one_line_error = fakedist.assert_one_line_error
 
 
 @pytest.fixture
-def cli(fake_site: Any, tmp_path: Path) -> Any:
-    """Runs clawdesk with the fake site on PYTHONPATH and only the named fake plugins allowed."""
+def cli(fake_site: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Any:
+    """Runs clawdesk with the fake site on the path and only the named fake plugins allowed.
 
-    def run(args: list[str], *, plugins: str = "alpha,beta,broken", stdin: bytes | None = None, **extra: str) -> Any:
-        env = fakedist.cli_env(tmp_path, site=fake_site.path, plugins=plugins, extra=extra)
-        return run_cli(args, env, stdin=stdin)
+    In this process by default (fast); ``subprocess=True`` runs the real
+    command, to see its real exit status and stderr.
+    """
+
+    def run(
+        args: list[str],
+        *,
+        plugins: str = "alpha,beta,broken",
+        stdin: bytes | None = None,
+        subprocess: bool = False,
+        **extra: str,
+    ) -> Any:
+        if subprocess:
+            env = fakedist.cli_env(tmp_path, site=fake_site.path, plugins=plugins, extra=extra)
+            return run_cli(args, env, stdin=stdin)
+        monkeypatch.setenv("CLAWDESK_PLUGINS", plugins)
+        for name, value in extra.items():
+            monkeypatch.setenv(name, value)
+        return fakedist.run_main(args, monkeypatch=monkeypatch, capsys=capsys, stdin=stdin or b"")
 
     return run
 
@@ -42,7 +58,7 @@ def test_plugins_json_lists_each_plugin_with_status(cli: Any, fake_site: Any) ->
     """plugins --json gives name, distribution, version, status and error for every plugin, broken ones too."""
     fake_site.add("alpha", dist="alpha-dist", version="1.2")
     fake_site.add("broken", plugin_source("broken", prelude="raise ImportError('needs libfoo')"), dist="broken-dist")
-    result = cli(["plugins", "--json"])
+    result = cli(["plugins", "--json"], subprocess=True)
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     rows = {row["name"]: row for row in json.loads(result.stdout)}
@@ -62,7 +78,7 @@ def test_plugins_text(cli: Any, fake_site: Any) -> None:
     """plugins prints one line per plugin: name, distribution and version, then ok or the error."""
     fake_site.add("alpha", dist="alpha-dist", version="1.2")
     fake_site.add("broken", plugin_source("broken", hooks={"provider_chat": None}), dist="broken-dist")
-    result = cli(["plugins"])
+    result = cli(["plugins"], subprocess=True)
     assert result.returncode == 0
     lines = {line.split()[0]: line for line in result.stdout.splitlines()}
     assert lines["alpha"].split()[1:] == ["alpha-dist", "1.2", "ok"]
@@ -122,7 +138,7 @@ def test_models_with_a_backend_down_warns_and_lists_the_rest(cli: Any, fake_site
             f'[providers.alpha]\nbase_url = "http://127.0.0.1:{unused_port()}"\ntimeout_secs = 2\n'
             f'[providers.beta]\nbase_url = "{server.url}"\n',
         )
-        result = cli(["models", "--refresh", "--config", config])
+        result = cli(["models", "--refresh", "--config", config], subprocess=True)
     assert result.returncode == 0, result.stderr
     warnings = result.stderr.strip().splitlines()
     assert len(warnings) == 1, result.stderr
@@ -160,7 +176,7 @@ def test_models_of_unknown_provider_is_a_usage_error(cli: Any, fake_site: Any) -
 
 def test_usage_error_exits_2_with_one_line(cli: Any) -> None:
     """An unknown option is a one-line usage error with exit status 2."""
-    result = cli(["plugins", "--frobnicate"])
+    result = cli(["plugins", "--frobnicate"], subprocess=True)
     assert_one_line_error(result, 2, "--frobnicate")
 
 
@@ -189,7 +205,9 @@ def test_successful_chat_exits_0(cli: Any, fake_site: Any, tmp_path: Path) -> No
     with ScriptedServer() as server:
         server.add(Reply.json({"content": "pong", "input_tokens": 1, "output_tokens": 1}))
         config = write_config(tmp_path, f'[providers.alpha]\nbase_url = "{server.url}"\n')
-        result = cli(["chat", "ping", "-m", "alpha/small", "--no-stream", "--config", config], plugins="alpha")
+        result = cli(
+            ["chat", "ping", "-m", "alpha/small", "--no-stream", "--config", config], plugins="alpha", subprocess=True
+        )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "pong"
     assert result.stderr == ""
@@ -244,7 +262,7 @@ def test_debug_shows_the_traceback(cli: Any, fake_site: Any, tmp_path: Path) -> 
     """--debug asks for the traceback, and gets it."""
     fake_site.add("alpha")
     missing = str(tmp_path / "nope.toml")
-    result = cli(["models", "--debug", "--config", missing])
+    result = cli(["models", "--debug", "--config", missing], subprocess=True)
     assert result.returncode == 2
     assert "Traceback" in result.stderr
     assert "ConfigError" in result.stderr

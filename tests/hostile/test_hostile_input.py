@@ -20,18 +20,27 @@ KEY = "sk-hostile-input-abcdef0123456789"
 
 
 @pytest.fixture
-def cli(fake_site: Any, tmp_path: Path) -> Any:
-    """Runs clawdesk with one fake provider, 'alpha', whose key is set in the environment."""
+def cli(fake_site: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Any:
+    """Runs clawdesk with one fake provider, 'alpha', whose key is set in the environment.
+
+    In this process by default (fast); ``subprocess=True`` runs the real
+    command with a real stdin pipe.
+    """
     fake_site.add("alpha")
 
-    def run(args: list[str], *, stdin: bytes | None = None, config: str | None = None) -> Any:
-        extra = {"ALPHA_API_KEY": KEY}
+    def run(args: list[str], *, stdin: bytes | None = None, config: str | None = None, subprocess: bool = False) -> Any:
+        extra = {"ALPHA_API_KEY": KEY, "CLAWDESK_PLUGINS": "alpha"}
         if config is not None:
             path = tmp_path / "config.toml"
             path.write_bytes(config.encode("utf-8", "surrogateescape"))
             extra["CLAWDESK_CONFIG"] = str(path)
-        env = fakedist.cli_env(tmp_path, site=fake_site.path, plugins="alpha", extra=extra)
-        result = fakedist.run_cli(args, env, stdin=stdin)
+        if subprocess:
+            env = fakedist.cli_env(tmp_path, site=fake_site.path, extra=extra)
+            result = fakedist.run_cli(args, env, stdin=stdin)
+        else:
+            for name, value in extra.items():
+                monkeypatch.setenv(name, value)
+            result = fakedist.run_main(args, monkeypatch=monkeypatch, capsys=capsys, stdin=stdin or b"")
         assert KEY not in result.stdout
         assert KEY not in result.stderr
         return result
@@ -103,7 +112,7 @@ def test_one_mebibyte_prompt_on_stdin_reaches_the_provider_intact(cli: Any, tmp_
         server.route("POST", "/stream", Reply.stream([b'{"content": "got it"}\n'], content_type="application/x-ndjson"))
         config = f'[providers.alpha]\nbase_url = "{server.url}"\n'
         args = ["chat", "-m", "alpha/small"] + ([] if stream else ["--no-stream"])
-        result = cli(args, stdin=prompt.encode("utf-8"), config=config)
+        result = cli(args, stdin=prompt.encode("utf-8"), config=config, subprocess=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "got it"
     (request,) = server.requests
@@ -135,7 +144,7 @@ def test_provider_echoing_hostile_body_is_one_clean_line(cli: Any) -> None:
     with ScriptedServer() as server:
         server.route("POST", "/chat", Reply.text(body, status=400))
         config = f'[providers.alpha]\nbase_url = "{server.url}"\n'
-        result = cli(CHAT, config=config)
+        result = cli(CHAT, config=config, subprocess=True)
     line = fakedist.assert_one_line_error(result, 1, "alpha", "invalid_request", "HTTP 400", "line one line two")
     assert len(line) < 500
     assert "\x1b" not in line  # no escape sequence reaches the terminal

@@ -348,3 +348,34 @@ def assert_one_line_error(result: Any, status: int, *words: str) -> str:
     for word in words:
         assert word in line, (word, line)
     return line
+
+
+class CliResult:
+    """What an in-process run of the CLI gave: exit status and captured output."""
+
+    def __init__(self, returncode: int, stdout: str, stderr: str) -> None:
+        self.returncode = returncode
+        self.stdout = stdout
+        self.stderr = stderr
+
+
+def run_main(args: list[str], *, monkeypatch: Any, capsys: Any, stdin: bytes = b"") -> CliResult:
+    """Run ``clawdesk ARGS`` in this process (much faster than a subprocess).
+
+    stdin is a pipe-like stream over ``stdin``; the environment is whatever
+    the test set with ``monkeypatch``. An exception escaping ``main`` fails
+    the test, which is the in-process form of "printed a traceback".
+    """
+    import io
+
+    from clawdesk._cli import main
+
+    stream = io.TextIOWrapper(io.BytesIO(stdin), encoding="utf-8")
+    monkeypatch.setattr(sys, "stdin", stream)
+    capsys.readouterr()
+    try:
+        status = main(args)
+    except SystemExit as exc:  # argparse's usage errors
+        status = exc.code if isinstance(exc.code, int) else 1
+    out, err = capsys.readouterr()
+    return CliResult(status, out, err)
