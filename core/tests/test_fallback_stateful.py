@@ -10,7 +10,10 @@ model of the documented rules, and against the engine's invariants:
 - no candidate is tried more than 1 + max_retries_per_provider times;
 - an invalid request is never retried;
 - no wait is longer than configured (Retry-After waits are exactly the
-  server's value, backoff waits are under the exponential cap);
+  server's value, backoff waits are under the exponential cap) and no wait
+  overshoots the deadline;
+- a provider that keeps failing cools down for the configured time, then is
+  tried again;
 - stream events reach the caller at most once and in order, and an
   interrupted stream's ``delivered`` is exactly what the caller got;
 - every provider call appears as an attempt in the result or the error.
@@ -117,11 +120,14 @@ def error_for(step: Step, name: str) -> Exception:
 
 
 class FakeProvider:
-    """Answers from ``steps`` (an empty queue answers ok); logs every call into the shared ``log``."""
+    """Answers from ``steps`` (an empty queue answers ``default``); logs every call into the shared ``log``."""
 
-    def __init__(self, name: str, caps: frozenset[Capability] | None, log: list[tuple[str, str]]) -> None:
+    def __init__(
+        self, name: str, caps: frozenset[Capability] | None, log: list[tuple[str, str]], default: Step
+    ) -> None:
         self.name = name
         self.caps = caps
+        self.default = default
         self.steps: deque[Step] = deque()
         self.log = log
         self.serial = itertools.count()
@@ -142,7 +148,7 @@ class FakeProvider:
         if self.caps is not None and not required_capabilities(request, stream=stream) <= self.caps:
             self.log.append((self.name, "lacking"))
             raise CapabilityMissing("lacking", provider=self.name)
-        step = self.steps.popleft() if self.steps else OK
+        step = self.steps.popleft() if self.steps else self.default
         self.log.append((self.name, step.kind))
         return step
 
@@ -187,7 +193,8 @@ class FakeTime:
 
 steps = st.builds(
     Step,
-    kind=st.sampled_from(KINDS),
+    # Retryable kinds twice as likely: retries, waits and the deadline get exercised.
+    kind=st.sampled_from(KINDS + sorted(RETRYABLE)),
     retry_after=st.sampled_from([None, 0.0, 0.5, 1.0, 4.0, 120.0]),
     cut=st.sampled_from([0, 0, 1, 2]),
 )
@@ -195,6 +202,8 @@ capability_sets = st.one_of(
     st.none(), st.sets(st.sampled_from(OPTIONAL_CAPS)).map(lambda s: frozenset({Capability.CHAT, *s}))
 )
 REQUESTS = ["plain", "tools", "json", "image"]
+#: What a provider answers when its script is empty: healthy, or persistently failing in some way.
+DEFAULTS = [OK, OK, Step("connection_failed"), Step("rate_limited", 1.0), Step("api_error_503"), Step("auth_failed")]
 
 
 def build_request(kind: str) -> tuple[list[Message], ChatOptions]:
@@ -208,6 +217,122 @@ def build_request(kind: str) -> tuple[list[Message], ChatOptions]:
     return [Message.user("hi")], options
 
 
+class ScriptedJitter(random.Random):
+    """A Random whose ``uniform(a, b)`` walks through given fractions of the range, so the model can follow."""
+
+    def __init__(self, fractions: list[float]) -> None:
+        super().__init__(0)
+        self.fractions = fractions
+        self.drawn = 0
+
+    def uniform(self, a: float, b: float) -> float:
+        fraction = self.fractions[self.drawn % len(self.fractions)]
+        self.drawn += 1
+        return a + (b - a) * fraction
+
+
+#: Failure kinds that never count towards a cooldown (they are about the request, not the provider).
+NOT_HEALTH = {"invalid_request", "capability_missing", "model_not_found"}
+
+
+class Model:
+    """The documented rules, written out plainly: what the engine must do, given the scripts and its state.
+
+    State carried between runs: the clock, each provider's recent failures and
+    cooldown end, and how many jitter fractions were drawn.
+    """
+
+    def __init__(self, cfg: FallbackConfig, fractions: list[float]) -> None:
+        self.cfg = cfg
+        self.fractions = fractions
+        self.now = 0.0
+        self.failures: dict[str, list[float]] = {}
+        self.until: dict[str, float] = {}
+        self.drawn = 0
+        self.deadline_moves = 0  # how often the deadline made the engine move on (for coverage checks)
+
+    def copy(self) -> Model:
+        other = Model(self.cfg, self.fractions)
+        other.now, other.drawn = self.now, self.drawn
+        other.failures = {k: list(v) for k, v in self.failures.items()}
+        other.until = dict(self.until)
+        return other
+
+    def fail(self, name: str, kind: str) -> None:
+        cfg = self.cfg
+        if kind in NOT_HEALTH or cfg.cooldown_failures == 0 or cfg.cooldown_secs == 0:
+            return
+        recent = [t for t in [*self.failures.get(name, []), self.now] if self.now - t <= cfg.cooldown_window_secs]
+        if len(recent) >= cfg.cooldown_failures:
+            self.until[name] = self.now + cfg.cooldown_secs
+            recent = []
+        self.failures[name] = recent
+
+    def jitter(self, cap: float) -> float:
+        fraction = self.fractions[self.drawn % len(self.fractions)]
+        self.drawn += 1
+        return cap * fraction
+
+    def run(
+        self, providers: list[FakeProvider], needed: frozenset[Capability], stream: bool
+    ) -> tuple[tuple[Any, ...], list[tuple[str, str]], list[tuple[str, str, str | None]], list[float]]:
+        """The outcome, the provider calls, the attempts (provider, outcome, kind) and the waits of one run."""
+        cfg = self.cfg
+        start = self.now
+        queues = {p.name: deque(p.steps) for p in providers}
+        calls: list[tuple[str, str]] = []
+        attempts: list[tuple[str, str, str | None]] = []
+        waits: list[float] = []
+        for provider in providers:
+            name = provider.name
+            if self.until.get(name, 0.0) > self.now:
+                attempts.append((name, "skipped", "cooling_down"))
+                continue
+            lacking = provider.caps is not None and not needed <= provider.caps
+            if lacking and cfg.strategy == "capability-match":
+                attempts.append((name, "skipped", "capability_missing"))
+                continue
+            if lacking:
+                calls.append((name, "lacking"))
+                attempts.append((name, "failed", "capability_missing"))
+                continue
+            tries = 0
+            while True:
+                tries += 1
+                queue = queues[name]
+                step = queue.popleft() if queue else provider.default
+                calls.append((name, step.kind))
+                if step.kind == "ok":
+                    self.failures.pop(name, None)
+                    attempts.append((name, "ok", None))
+                    return ("served", name), calls, attempts, waits
+                if stream and step.cut > 0:
+                    self.failures.pop(name, None)  # it started fine...
+                    self.fail(name, "stream_interrupted")  # ...then broke
+                    attempts.append((name, "failed", "stream_interrupted"))
+                    return ("interrupted", name, step.cut), calls, attempts, waits
+                kind = REPORTED.get(step.kind, step.kind)
+                assert kind is not None
+                self.fail(name, kind)
+                attempts.append((name, "failed", kind))
+                if step.kind == "invalid_request" and cfg.stop_on_invalid_request:
+                    return ("invalid", name), calls, attempts, waits
+                if step.kind not in RETRYABLE or tries > cfg.max_retries_per_provider:
+                    break
+                if step.kind == "rate_limited" and step.retry_after is not None:
+                    if step.retry_after > cfg.max_retry_after_secs:
+                        break
+                    wait = step.retry_after
+                else:
+                    wait = self.jitter(min(cfg.backoff_max_secs, cfg.backoff_base_secs * 2 ** (tries - 1)))
+                if cfg.deadline_secs is not None and wait >= cfg.deadline_secs - (self.now - start):
+                    self.deadline_moves += 1
+                    break
+                waits.append(wait)
+                self.now += wait
+        return ("all_failed",), calls, attempts, waits
+
+
 class FallbackMachine(RuleBasedStateMachine):
     backend = "asyncio"
 
@@ -216,7 +341,6 @@ class FallbackMachine(RuleBasedStateMachine):
         self.log: list[tuple[str, str]] = []
         self.providers: list[FakeProvider] = []
         self.client: Clawdesk | None = None
-        self.runs = 0
 
     @initialize(
         caps=st.lists(capability_sets, min_size=1, max_size=3),
@@ -225,7 +349,10 @@ class FallbackMachine(RuleBasedStateMachine):
         max_retry_after=st.sampled_from([0.0, 1.0, 5.0]),
         stop_on_invalid=st.booleans(),
         backoff=st.sampled_from([(0.1, 0.3), (0.5, 8.0), (2.0, 2.0)]),
-        seed=st.integers(0, 2**16),
+        deadline=st.sampled_from([None, 0.5, 2.0]),
+        cooldown=st.sampled_from([(0, 60.0, 30.0), (2, 60.0, 30.0), (3, 5.0, 10.0), (1, 60.0, 0.0)]),
+        fractions=st.lists(st.floats(0.0, 1.0), min_size=1, max_size=5),
+        defaults=st.lists(st.sampled_from(DEFAULTS), min_size=3, max_size=3),
     )
     def setup(
         self,
@@ -235,11 +362,14 @@ class FallbackMachine(RuleBasedStateMachine):
         max_retry_after: float,
         stop_on_invalid: bool,
         backoff: tuple[float, float],
-        seed: int,
+        deadline: float | None = None,
+        cooldown: tuple[int, float, float] = (0, 60.0, 30.0),
+        fractions: tuple[float, ...] = (0.5,),
+        defaults: tuple[Step, ...] = (OK, OK, OK),
     ) -> None:
         registry = Registry(discover=False)
         for index, cap in enumerate(caps):
-            provider = FakeProvider(f"p{index}", cap, self.log)
+            provider = FakeProvider(f"p{index}", cap, self.log, defaults[index])
             registry.register(provider)
             self.providers.append(provider)
         self.config = FallbackConfig(
@@ -250,7 +380,10 @@ class FallbackMachine(RuleBasedStateMachine):
             stop_on_invalid_request=stop_on_invalid,
             backoff_base_secs=backoff[0],
             backoff_max_secs=backoff[1],
-            cooldown_failures=0,
+            deadline_secs=deadline,
+            cooldown_failures=cooldown[0],
+            cooldown_window_secs=cooldown[1],
+            cooldown_secs=cooldown[2],
         )
         # No provider here does I/O; a transport keeps httpx from building TLS contexts.
         self.client = Clawdesk(
@@ -258,67 +391,41 @@ class FallbackMachine(RuleBasedStateMachine):
             config=Config(fallback=self.config),
             transport=httpx.MockTransport(lambda request: httpx.Response(599)),
         )
-        self.seed = seed
+        # One engine for the machine's life: cooldown state carries over between runs.
+        self.time = FakeTime()
+        self.engine = FallbackEngine(
+            self.client, clock=self.time.clock, sleep=self.time.sleep, rng=ScriptedJitter(list(fractions))
+        )
+        self.model = Model(self.config, list(fractions))
 
     def teardown(self) -> None:
         if self.client is not None:
             anyio.run(self.client.aclose, backend=self.backend)
 
-    # -- scripting -----------------------------------------------------------------
+    # -- rules ---------------------------------------------------------------------
 
     @rule(data=st.data(), script=st.lists(steps, min_size=1, max_size=5))
     def script(self, data: st.DataObject, script: list[Step]) -> None:
         provider = data.draw(st.sampled_from(self.providers))
         provider.steps.extend(script)
 
-    # -- the model -----------------------------------------------------------------
-
-    def predict(self, needed: frozenset[Capability], stream: bool) -> tuple[tuple[Any, ...], list[tuple[str, str]]]:
-        """What the documented rules say happens: the outcome and the calls each provider gets."""
-        cfg = self.config
-        queues = {p.name: deque(p.steps) for p in self.providers}
-        calls: list[tuple[str, str]] = []
-        for provider in self.providers:
-            if provider.caps is not None and not needed <= provider.caps:
-                if cfg.strategy == "sequential":
-                    calls.append((provider.name, "lacking"))
-                continue
-            tries = 0
-            while True:
-                tries += 1
-                queue = queues[provider.name]
-                step = queue.popleft() if queue else OK
-                calls.append((provider.name, step.kind))
-                if step.kind == "ok":
-                    return ("served", provider.name), calls
-                if stream and step.cut > 0:
-                    return ("interrupted", provider.name, step.cut), calls
-                if step.kind == "invalid_request" and cfg.stop_on_invalid_request:
-                    return ("invalid", provider.name), calls
-                if step.kind not in RETRYABLE or tries > cfg.max_retries_per_provider:
-                    break
-                if step.kind == "rate_limited" and (step.retry_after or 0.0) > cfg.max_retry_after_secs:
-                    break
-        return ("all_failed",), calls
-
-    # -- runs ----------------------------------------------------------------------
+    @rule(seconds=st.sampled_from([1.0, 6.0, 31.0, 61.0]))
+    def time_passes(self, seconds: float) -> None:
+        self.time.now += seconds
+        self.model.now += seconds
 
     @rule(request=st.sampled_from(REQUESTS), stream=st.booleans())
     def run(self, request: str, stream: bool) -> None:
         assert self.client is not None
         messages, options = build_request(request)
         needed = required_capabilities(ChatRequest("m", messages, options), stream=stream)
-        expected, expected_calls = self.predict(needed, stream)
+        model = self.model.copy()
+        expected, expected_calls, expected_attempts, expected_waits = model.run(self.providers, needed, stream)
         self.log.clear()
-        time = FakeTime()
-        engine = FallbackEngine(
-            self.client, self.config, clock=time.clock, sleep=time.sleep, rng=random.Random(self.seed + self.runs)
-        )
-        self.runs += 1
+        self.time.waits.clear()
+        engine = self.engine
         seen: list[Attempt] = []
         received: list[StreamEvent] = []
-        outcome: tuple[Any, ...]
-
         caught: list[BaseException] = []
 
         async def go() -> tuple[Any, ...]:
@@ -353,48 +460,41 @@ class FallbackMachine(RuleBasedStateMachine):
                 assert list(exc.attempts) == seen, "every failure is accounted for in the final error"
             if isinstance(exc, StreamInterrupted):
                 assert list(exc.delivered) == received, "delivered is exactly what the caller got"
-        assert outcome == expected
-        assert self.log == expected_calls
-        self.check_attempts(seen, stream, outcome)
         if outcome[0] == "interrupted":
-            del seen[-2]  # the committed try, reported again as interrupted
-        self.check_waits(seen, time)
+            # The committed try was first reported as ok, then again as interrupted.
+            assert seen[-2].outcome == "ok"
+            assert (seen[-2].provider, seen[-2].number) == (seen[-1].provider, seen[-1].number)
+            del seen[-2]
+        assert outcome == expected, "served exactly when the rules say some candidate could serve"
+        assert self.log == expected_calls
+        assert [(a.provider, a.outcome, a.kind) for a in seen] == expected_attempts
+        assert self.time.waits == expected_waits
+        assert self.time.now == model.now
+        self.model = model
+        self.check_attempts(seen)
+        self.check_waits(seen)
         if stream:
             self.check_events(received, outcome)
 
-    def check_attempts(self, seen: list[Attempt], stream: bool, outcome: tuple[Any, ...]) -> None:
-        tried = [a for a in seen if a.outcome != "skipped"]
-        if outcome[0] == "interrupted":
-            # The committed try was first recorded as ok, then as interrupted.
-            assert tried[-1].kind == "stream_interrupted"
-            assert tried[-2].outcome == "ok"
-            assert tried[-2].number == tried[-1].number
-            del tried[-2]
-        # Every call is one attempt, in order, with the kind of its step.
-        expected = [
-            (name, "capability_missing" if kind == "lacking" else REPORTED.get(kind, kind)) for name, kind in self.log
-        ]
-        if outcome[0] == "interrupted":
-            expected[-1] = (expected[-1][0], "stream_interrupted")
-        assert [(a.provider, a.kind) for a in tried] == expected
+    # -- invariants that hold whatever the model says --------------------------------
+
+    def check_attempts(self, seen: list[Attempt]) -> None:
         for provider in self.providers:
-            mine = [a for a in tried if a.provider == provider.name]
-            assert len(mine) <= 1 + self.config.max_retries_per_provider
+            mine = [a for a in seen if a.provider == provider.name and a.outcome != "skipped"]
+            assert len(mine) <= 1 + self.config.max_retries_per_provider, "retry count exceeded"
             assert [a.number for a in mine] == list(range(1, len(mine) + 1))
             kinds = [a.kind for a in mine]
             if "invalid_request" in kinds:
                 assert kinds.index("invalid_request") == len(kinds) - 1, "an invalid request is never retried"
-        skipped = {a.provider for a in seen if a.outcome == "skipped"}
-        if self.config.strategy == "sequential":
-            assert not skipped
-        else:
-            for name in skipped:
-                provider = next(p for p in self.providers if p.name == name)
-                assert provider.caps is not None
+        for attempt in seen:
+            if attempt.outcome == "skipped" and attempt.kind == "capability_missing":
+                provider = next(p for p in self.providers if p.name == attempt.provider)
+                assert provider.caps is not None, "an unknown capability set never rules a candidate out"
 
-    def check_waits(self, seen: list[Attempt], time: FakeTime) -> None:
+    def check_waits(self, seen: list[Attempt]) -> None:
         cfg = self.config
-        assert [a.wait_secs for a in seen if a.wait_secs] == [w for w in time.waits if w]
+        assert [a.wait_secs for a in seen if a.wait_secs] == [w for w in self.time.waits if w]
+        assert sum(self.time.waits) < (cfg.deadline_secs or float("inf")), "no wait overshoots the deadline"
         previous: Attempt | None = None
         for attempt in seen:
             if attempt.number > 1 and attempt.outcome != "skipped":
@@ -408,7 +508,6 @@ class FallbackMachine(RuleBasedStateMachine):
             else:
                 assert attempt.wait_secs == 0
             previous = attempt
-        assert all(w <= max(cfg.backoff_max_secs, cfg.max_retry_after_secs) for w in time.waits)
 
     def check_events(self, received: list[StreamEvent], outcome: tuple[Any, ...]) -> None:
         texts = [e.text for e in received if isinstance(e, TextDelta)]
@@ -424,9 +523,12 @@ class FallbackMachine(RuleBasedStateMachine):
             assert outcome[0] in ("all_failed", "invalid")
 
     @invariant()
-    def every_provider_call_was_checked(self) -> None:
-        # Between runs nothing calls a provider behind the engine's back.
-        assert not self.log or self.runs > 0
+    def cooldowns_agree(self) -> None:
+        if self.client is None:
+            return
+        for provider in self.providers:
+            left = self.engine.cooldown_remaining(provider.name)
+            assert left == pytest.approx(max(0.0, self.model.until.get(provider.name, 0.0) - self.model.now))
 
 
 class TrioFallbackMachine(FallbackMachine):
@@ -455,17 +557,45 @@ def test_the_model_agrees_with_a_known_case() -> None:
         max_retry_after=5.0,
         stop_on_invalid=True,
         backoff=(0.1, 0.3),
-        seed=1,
     )
     machine.providers[0].steps.extend([Step("rate_limited", 1.0), Step("rate_limited", 1.0)])
     try:
-        assert machine.predict(frozenset({Capability.CHAT}), False) == (
+        assert machine.model.copy().run(machine.providers, frozenset({Capability.CHAT}), False) == (
             ("served", "p1"),
             [("p0", "rate_limited"), ("p0", "rate_limited"), ("p1", "ok")],
+            [("p0", "failed", "rate_limited"), ("p0", "failed", "rate_limited"), ("p1", "ok", None)],
+            [1.0],
         )
         machine.run("plain", False)
     finally:
         machine.teardown()
 
 
-pytestmark = pytest.mark.filterwarnings("ignore::hypothesis.errors.NonInteractiveExampleWarning")
+def test_the_model_follows_a_cooldown() -> None:
+    """The model puts a provider in cooldown after the configured failures and lets it back in after the time."""
+    machine = FallbackMachine()
+    machine.setup(
+        caps=[None, None],
+        strategy="sequential",
+        max_retries=0,
+        max_retry_after=0.0,
+        stop_on_invalid=True,
+        backoff=(0.1, 0.3),
+        cooldown=(2, 60.0, 30.0),
+    )
+    machine.providers[0].steps.extend([Step("timeout")] * 3)
+    try:
+        machine.run("plain", False)
+        machine.run("plain", False)
+        assert machine.engine.cooldown_remaining("p0") == 30.0
+        machine.run("plain", False)
+        assert machine.log == [("p1", "ok")]
+        machine.time_passes(31.0)
+        machine.run("plain", False)
+        assert machine.log == [("p0", "timeout"), ("p1", "ok")]
+    finally:
+        machine.teardown()
+
+
+# Passing takes seconds; a failure's shrinking may take minutes, and its minimal example is the point.
+pytestmark = pytest.mark.timeout(400)
