@@ -106,3 +106,24 @@ def test_plugin_is_discovered(tmp_path: Path, command: list[str]) -> None:
     statuses = {row["name"]: row for row in json.loads(result.stdout)}
     assert statuses["ollama"]["status"] == "ok"
     assert statuses["ollama"]["distribution"] == "clawdesk-ollama"
+
+
+def test_chat_no_stream_json(server: ScriptedServer, wire: Any, tmp_path: Path) -> None:
+    """`clawdesk chat --no-stream --json` sends stream:false and reports the answer with its usage."""
+    server.route("POST", "/api/chat", wire.answer("Hi there.", prompt=11, output=3))
+    result = run(tmp_path, port_of(server), "chat", "-m", "ollama/llama3.2", "--no-stream", "--json", "hi")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["content"] == "Hi there."
+    assert data["usage"] == {"input_tokens": 11, "output_tokens": 3}
+    assert server.requests[-1].json()["stream"] is False
+
+
+def test_chat_with_missing_model_says_how_to_pull(server: ScriptedServer, wire: Any, tmp_path: Path) -> None:
+    """A model the server does not have gives one line suggesting `ollama pull`, exit 1."""
+    server.route("POST", "/api/chat", wire.error(404, "model 'qwen9' not found"))
+    result = run(tmp_path, port_of(server), "chat", "-m", "ollama/qwen9", "hi")
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert "ollama pull qwen9" in lines[0]
