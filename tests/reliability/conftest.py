@@ -27,10 +27,12 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
+import anyio
 import pytest
 from attrs import define, field
 
@@ -260,6 +262,7 @@ class Outcome:
     elapsed: float = 0.0
     requests: int = 0
     busy_connections: list[str] = field(factory=list)
+    cancelled: bool = False
     logs: list[str] = field(factory=list)
 
     def text(self) -> str:
@@ -421,12 +424,15 @@ class Harness:
         base_url: str | None = None,
         timeout: float = TIMEOUT,  # noqa: ASYNC109 - the provider's configured timeout, not a deadline for run()
         limit_events: int | None = None,
+        cancel_after: float | None = None,
         **extra: Any,
     ) -> Outcome:
         """Answer the provider's endpoint with ``reply`` (a Reply or a handler) and make one call.
 
         ``mode`` is ``"chat"``, ``"stream"`` or ``"models"`` (a refreshed model
-        listing: the reply answers the listing endpoint).
+        listing: the reply answers the listing endpoint). ``limit_events``
+        stops reading a stream after that many events; ``cancel_after``
+        cancels the call (an anyio cancel scope) after that many seconds.
         """
         wire = WIRES[name]
         if mode == "models":
@@ -448,17 +454,19 @@ class Harness:
             request = ChatRequest(wire.model, (Message.user("hello"),))
             start = time.monotonic()
             try:
-                if mode == "chat":
-                    outcome.response = await cd.chat_target(target, request)
-                elif mode == "models":
-                    (listing,) = await cd.models(name, refresh=True)
-                    outcome.error, outcome.models = listing.error, listing.models
-                else:
-                    async with cd.stream_target(target, request) as events:
-                        async for event in events:
-                            outcome.events.append(event)
-                            if limit_events is not None and len(outcome.events) >= limit_events:
-                                break
+                with anyio.move_on_after(math.inf if cancel_after is None else cancel_after) as scope:
+                    if mode == "chat":
+                        outcome.response = await cd.chat_target(target, request)
+                    elif mode == "models":
+                        (listing,) = await cd.models(name, refresh=True)
+                        outcome.error, outcome.models = listing.error, listing.models
+                    else:
+                        async with cd.stream_target(target, request) as events:
+                            async for event in events:
+                                outcome.events.append(event)
+                                if limit_events is not None and len(outcome.events) >= limit_events:
+                                    break
+                outcome.cancelled = scope.cancelled_caught
             except Exception as exc:  # noqa: BLE001 - any escape is recorded and judged by the test
                 outcome.error = exc
             outcome.elapsed = time.monotonic() - start
