@@ -606,3 +606,34 @@ def test_the_default_chain() -> None:
     assert default_candidates(Clawdesk(registry=registry, config=Config(default_model="a/x"))) == ["a/x"]
     assert default_candidates(Clawdesk(registry=registry, config=Config(providers={"b": {}}))) == ["b"]
     assert default_candidates(Clawdesk(registry=registry, config=Config())) == ["a", "b"]
+
+
+class BrokenCapabilities(Scripted):
+    """A provider whose provider_capabilities hook is broken."""
+
+    @hookimpl
+    def provider_capabilities(self, model: str) -> frozenset[Capability] | None:
+        raise RuntimeError("no idea")
+
+
+@pytest.mark.anyio
+async def test_capability_match_skips_a_provider_whose_capabilities_hook_breaks() -> None:
+    """Under capability-match a broken provider_capabilities hook skips the candidate as a plugin error."""
+    a, b = BrokenCapabilities("a"), Scripted("b")
+    _client, engine, _ = make(a, b, strategy="capability-match")
+    result = await engine.chat(None, "hi")
+    assert outcomes(result.attempts) == [("a", "skipped", "plugin_error"), ("b", "ok", None)]
+    assert "no idea" in (result.attempts[0].reason or "")
+    assert a.calls == []
+
+
+@pytest.mark.anyio
+async def test_a_single_target_stream_knows_its_target() -> None:
+    """stream_target's stream names its target at once and has no attempts (no engine involved)."""
+    a = Scripted("a")
+    client, _engine, _ = make(a)
+    target = client.resolve("a/m")
+    stream = client.stream_target(target, ChatRequest("m", [Message.user("hi")]))
+    assert stream.target == target
+    assert stream.attempts == ()
+    assert await collect(stream) == [TextDelta("a-0"), TextDelta("a-1"), TextDelta("a-2"), Finish(FinishReason.STOP)]
