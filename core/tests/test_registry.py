@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -560,3 +561,32 @@ def test_provider_call_passes_only_declared_arguments() -> None:
     provider = Registry(discover=False).register(recorder)
     assert provider.call("provider_capabilities", config=ProviderConfig(), model="m2") is None
     assert recorder.seen == ["m2"]
+
+
+def write_raw_dist(site: Path, dist: str, entry_points: str) -> None:
+    info = site / f"{dist}-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(entry_points)
+
+
+def test_malformed_entry_points_of_another_package_do_not_matter(fake_site: Any) -> None:
+    """A package with a broken entry_points.txt for some other tool does not stop discovery (importlib would raise)."""
+    write_raw_dist(fake_site.path, "unrelated-tool", "[console_scripts]\nthis line is not valid\n=x\n")
+    fake_site.add("alpha")
+    registry = Registry(plugins=only("alpha", "unrelated-tool"))
+    assert registry.names() == ["alpha"]
+    assert [s.name for s in registry.statuses() if s.status != "disabled"] == ["alpha"]
+
+
+def test_malformed_entry_points_of_a_plugin_are_reported(fake_site: Any) -> None:
+    """A plugin package whose entry_points.txt cannot be parsed is listed as an error; the others load."""
+    write_raw_dist(fake_site.path, "clawdesk-mangled", "[clawdesk.providers]\nmangled\n=x\n")
+    fake_site.add("alpha")
+    registry = Registry(plugins=only("alpha", "clawdesk-mangled"))
+    assert registry.names() == ["alpha"]
+    status = status_of(registry, "clawdesk-mangled")
+    assert status.status == "error"
+    assert "entry_points.txt of clawdesk-mangled cannot be read" in status.error
+    registry.discover()  # reported once, not again
+    assert len([s for s in registry.statuses() if s.name == "clawdesk-mangled"]) == 1

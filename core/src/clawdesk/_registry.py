@@ -139,10 +139,7 @@ class Registry:
         Calling it again loads only entry points that appeared since (a
         package installed meanwhile); those already seen are left alone.
         """
-        for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
-            dist = ep.dist
-            dist_name = dist.metadata["Name"] if dist is not None else None
-            version = dist.version if dist is not None else None
+        for ep, dist_name, version in self._entry_points():
             key = (ep.name, ep.value, dist_name)
             if key in self._seen:
                 continue
@@ -166,6 +163,59 @@ class Registry:
                 self._statuses.append(PluginStatus(ep.name, "error", exc.detail, **info))
             else:
                 self._statuses.append(PluginStatus(ep.name, "ok", **info))
+
+    def _entry_points(self) -> list[tuple[metadata.EntryPoint, str | None, str | None]]:
+        """The group's entry points with their distribution's name and version.
+
+        Read distribution by distribution rather than through
+        ``metadata.entry_points()``: one installed package with a malformed
+        ``entry_points.txt`` (any package, any group) makes that call raise,
+        which would take every provider down with it. A malformed file that
+        mentions our group is reported; others are none of our business.
+        """
+        found: list[tuple[metadata.EntryPoint, str | None, str | None]] = []
+        seen: set[str] = set()
+        for dist in metadata.distributions():
+            try:
+                dist_name = dist.metadata["Name"]
+                version = dist.version
+            except Exception:  # noqa: BLE001 - unreadable metadata: not a plugin we can name
+                continue
+            key = _normalize(dist_name) if dist_name else f"?{id(dist)}"
+            if key in seen:  # shadowed by an earlier entry of sys.path, as importlib does
+                continue
+            seen.add(key)
+            try:
+                eps = [ep for ep in dist.entry_points if ep.group == ENTRY_POINT_GROUP]
+            except Exception as exc:  # noqa: BLE001 - see the docstring
+                self._report_unreadable(dist, dist_name, version, exc)
+                continue
+            found.extend((ep, dist_name, version) for ep in eps)
+        return found
+
+    def _report_unreadable(
+        self, dist: metadata.Distribution, dist_name: str | None, version: str | None, exc: Exception
+    ) -> None:
+        try:
+            text = dist.read_text("entry_points.txt") or ""
+        except Exception:  # noqa: BLE001 - unreadable file: nothing more to say
+            text = ""
+        name = dist_name or "?"
+        if f"[{ENTRY_POINT_GROUP}]" not in text or not self._allowed(name, dist_name):
+            return
+        key = ("?", name, dist_name)
+        if key in self._seen:
+            return
+        self._seen.add(key)
+        self._statuses.append(
+            PluginStatus(
+                name,
+                "error",
+                f"entry_points.txt of {name} cannot be read: {_exc_text(exc)}",
+                distribution=dist_name,
+                version=version,
+            )
+        )
 
     def _import(self, ep: metadata.EntryPoint) -> object:
         # Import in a worker thread so that a plugin stuck at import (a sleep,
