@@ -360,15 +360,18 @@ class FallbackEngine:
         the first event. Same errors as :meth:`chat`; ``on_attempt`` is also
         called with the replaced record when a started stream fails.
         """
-        stream = ChatStream(_Pending())
-        stream._events = self._stream_events(stream, model, messages, options, on_attempt)
+        # The generator fills in the stream's target and attempts; it runs only once iterated, so the
+        # stream exists by then.
+        holder: list[ChatStream] = []
+        stream = ChatStream(self._stream_events(holder, model, messages, options, on_attempt))
+        holder.append(stream)
         return stream
 
     # -- the loop ----------------------------------------------------------------
 
     async def _stream_events(
         self,
-        stream: ChatStream,
+        holder: list[ChatStream],
         model: str | None,
         messages: str | Message | Iterable[Message],
         options: ChatOptions | None,
@@ -386,6 +389,7 @@ class FallbackEngine:
                 raise
             return inner, first
 
+        stream = holder[0]
         target, (inner, first) = await self._run(
             model,
             messages,
@@ -537,16 +541,6 @@ class FallbackEngine:
                     break  # waiting would overshoot the deadline; try the next candidate instead
                 await self._sleep(wait)
         raise AllProvidersFailed(summarize(attempts), attempts=attempts)
-
-
-class _Pending:
-    """Placeholder events of a stream whose generator is attached right after construction."""
-
-    def __aiter__(self) -> _Pending:
-        return self
-
-    async def __anext__(self) -> StreamEvent:  # pragma: no cover - replaced before use
-        raise StopAsyncIteration
 
 
 async def _within(seconds: float, awaitable: Awaitable[T]) -> T:
