@@ -160,13 +160,16 @@ class _Decoder:
         if message:
             if type(message) is not dict:
                 raise ApiError("malformed stream line: 'message' is not an object", provider=PROVIDER)
+            content = message.get("content")
             thinking = message.get("thinking")
+            raw_calls = message.get("tool_calls")
+            if not (thinking or raw_calls or data.get("done")):
+                # The hot path: a line with a piece of the answer's text.
+                return (TextDelta(_text(content, "content")),) if content else ()
             if thinking:
                 events.append(ReasoningDelta(_text(thinking, "thinking")))
-            content = message.get("content")
             if content:
                 events.append(TextDelta(_text(content, "content")))
-            raw_calls = message.get("tool_calls")
             if raw_calls:
                 calls = parse_tool_calls(raw_calls, self.calls, str(data.get("created_at") or ""))
                 self.calls += len(calls)
