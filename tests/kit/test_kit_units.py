@@ -80,3 +80,33 @@ def test_config_table_the_config_refuses_is_reported() -> None:
     provider = kit._ck_provider()
     with pytest.raises(pytest.fail.Exception, match=r"config_table\(\) gives a table EchoConfig refuses: .*providers"):
         kit._ck_config(provider, "http://127.0.0.1:1", timeout_secs=1.0)
+
+
+def test_tool_call_with_shallow_arguments_is_reported() -> None:
+    """A tool call whose nested arguments were not parsed fails with the arguments it got and wanted."""
+    from clawdesk import ToolCall
+    from clawdesk.testing._kit import TOOL_CALL
+
+    flat = ToolCall("id-1", TOOL_CALL.name, {**TOOL_CALL.arguments, "units": '{"temp": "C"}'})
+    with pytest.raises(pytest.fail.Exception, match=r"the call's arguments are .*expected"):
+        _Kit()._ck_check_call(flat, "chat tool call")
+    with pytest.raises(pytest.fail.Exception, match="the call has no id"):
+        _Kit()._ck_check_call(ToolCall("", TOOL_CALL.name, TOOL_CALL.arguments), "chat tool call")
+    _Kit()._ck_check_call(ToolCall("any-id", TOOL_CALL.name, dict(TOOL_CALL.arguments)), "chat tool call")
+
+
+def test_openai_wire_streams_a_call_in_pieces() -> None:
+    """The OpenAI adapter splits a call's arguments over several chunks that join to the whole JSON."""
+    import json
+
+    from clawdesk.testing import OpenAICompatibleWire
+    from clawdesk.testing._kit import TOOL_CALL
+
+    pieces = OpenAICompatibleWire().tool_call_pieces(TOOL_CALL)
+    assert pieces is not None
+    assert pieces[-1] == b"data: [DONE]\n\n"
+    chunks = [json.loads(p[len(b"data: ") :]) for p in pieces[:-1]]
+    deltas = [c["choices"][0]["delta"].get("tool_calls", [{}])[0] for c in chunks]
+    arguments = "".join(d.get("function", {}).get("arguments", "") for d in deltas)
+    assert json.loads(arguments) == TOOL_CALL.arguments
+    assert sum(1 for d in deltas if d.get("function", {}).get("arguments")) >= 2

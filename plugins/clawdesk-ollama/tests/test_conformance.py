@@ -6,10 +6,15 @@ import json
 from collections.abc import Sequence
 
 import clawdesk_ollama._plugin
+from clawdesk import ToolCall
 from clawdesk.testing import ProviderConformance, Reply, ScriptedServer
 
 MODEL = "llama3.2:latest"
 STAMP = "2026-11-24T07:00:00.123456789Z"
+
+
+def _call(call: ToolCall) -> dict[str, object]:
+    return {"function": {"name": call.name, "arguments": dict(call.arguments)}}
 
 
 def _line(data: dict[str, object]) -> bytes:
@@ -62,6 +67,24 @@ class TestOllamaConformance(ProviderConformance):
             "eval_count": len(texts),
         }
         return [*pieces, _line(final)]
+
+    def tool_call_reply(self, call: ToolCall) -> Reply:
+        """Ollama sends a call whole, arguments as an object, without an id."""
+        message = {"role": "assistant", "content": "", "tool_calls": [_call(call)]}
+        data = {"model": MODEL, "created_at": STAMP, "message": message, "done": True, "done_reason": "stop"}
+        return Reply.json(data)
+
+    def tool_call_pieces(self, call: ToolCall) -> Sequence[bytes]:
+        """A streamed call arrives whole in one line, before the ``done`` line."""
+        message = {"role": "assistant", "content": "", "tool_calls": [_call(call)]}
+        final = {
+            "model": MODEL,
+            "created_at": STAMP,
+            "message": {"role": "assistant", "content": ""},
+            "done": True,
+            "done_reason": "stop",
+        }
+        return [_line({"model": MODEL, "created_at": STAMP, "message": message, "done": False}), _line(final)]
 
     def error_reply(self, status: int, message: str) -> Reply:
         """Ollama's error body."""

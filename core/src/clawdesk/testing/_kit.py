@@ -76,19 +76,23 @@ from .._types import (
     ReasoningDelta,
     Role,
     TextDelta,
+    Tool,
+    ToolCall,
     ToolCallEvent,
     Usage,
     UsageEvent,
 )
 from ._server import Reply, ScriptedServer, unused_port
 
-__all__ = ["CHECKS", "ERROR_STATUSES", "OpenAICompatibleWire", "ProviderConformance"]
+__all__ = ["CHECKS", "ERROR_STATUSES", "TOOL_CALL", "OpenAICompatibleWire", "ProviderConformance"]
 
 #: The user message every check sends; the kit looks for it in the request body.
 PROMPT = "clawdesk conformance check: say hello"
 #: The answer text the scripted replies carry.
 ANSWER = "Hello from the conformance kit"
 STREAM_TEXTS = ("Hello", " from", " the", " kit")
+#: The tool call the tool-call checks script; arguments nest to catch shallow parsing.
+TOOL_CALL = ToolCall("call_conformance_1", "lookup_weather", {"city": "Zürich", "days": 2, "units": {"temp": "C"}})
 #: What the scripted error bodies say; the kit expects it in the raised error.
 ERROR_MESSAGE = "scripted failure for the conformance kit"
 RETRY_AFTER = 7
@@ -225,6 +229,22 @@ class ProviderConformance:
     def error_reply(self, status: int, message: str) -> Reply:
         """Your backend's error answer with ``status`` and ``message`` (the kit adds ``Retry-After`` to 429)."""
         return Reply.json({"error": {"message": message, "code": status}}, status=status)
+
+    def tool_call_reply(self, call: ToolCall) -> Reply | None:
+        """Your backend's non-streamed answer that asks for ``call`` (one tool call), or ``None`` to skip the check.
+
+        Backends that send no call ids may ignore ``call.id``: the kit then
+        only wants a stable, non-empty id from the provider.
+        """
+        return None
+
+    def tool_call_pieces(self, call: ToolCall) -> Sequence[bytes] | None:
+        """Your backend's streamed answer that asks for ``call``, as byte pieces, or ``None`` to skip the check.
+
+        Split the arguments over several pieces where the backend does: the
+        provider must emit the call once, whole.
+        """
+        return None
 
     def script_models(self, server: ScriptedServer) -> bool:
         """Script how your backend lists models (``server.route(...)``); return ``True`` when you did.
@@ -483,6 +503,30 @@ class ProviderConformance:
         return list(result)
 
     @pytest.mark.anyio
+    async def test_models_listing_failure_is_a_provider_error(self) -> None:
+        """A backend that fails the model listing makes ``provider_models(refresh=True)`` raise a ProviderError."""
+        async with self._ck_harness() as h:
+            if not self.script_models(h.server):
+                pytest.skip("the listing needs no backend (script_models returns False)")
+            # Queued replies answer before routes: every listing request of this check fails.
+            h.server.add(*(self._ck_error_reply(500) for _ in range(20)))
+            try:
+                with anyio.fail_after(self.hang_limit_secs):
+                    await h.provider.call("provider_models", config=h.config, http=h.http, refresh=True)
+            except TimeoutError:
+                _fail(f"provider_models(refresh=True) did not return within {self.hang_limit_secs:g}s")
+            except ProviderError as exc:
+                if exc.provider != h.provider.name:
+                    _fail(f"the {type(exc).__name__} names provider {exc.provider!r}, not {h.provider.name!r}")
+            except Exception as exc:  # noqa: BLE001 - the check reports it
+                _fail(
+                    f"provider_models(refresh=True) raised {type(exc).__name__} ({exc}) on HTTP 500, "
+                    "expected a ProviderError"
+                )
+            else:
+                _fail("provider_models(refresh=True) succeeded although the backend answered HTTP 500")
+
+    @pytest.mark.anyio
     async def test_capabilities_agree_with_models(self) -> None:
         """``provider_capabilities`` gives a set of Capability or None, and agrees with what the listing says."""
         async with self._ck_harness() as h:
@@ -575,6 +619,63 @@ class ProviderConformance:
             if text != "".join(STREAM_TEXTS):
                 _fail(f"the stream's text is {text!r}, expected {''.join(STREAM_TEXTS)!r}")
             self._ck_check_sent(h, "provider_stream")
+
+    def _ck_tool_request(self) -> ChatRequest:
+        tool = Tool(
+            TOOL_CALL.name,
+            "Look up the weather",
+            {"type": "object", "properties": {"city": {"type": "string"}, "days": {"type": "integer"}}},
+        )
+        return self._ck_request(ChatOptions(tools=(tool,)))
+
+    def _ck_check_call(self, call: object, where: str) -> None:
+        if not isinstance(call, ToolCall):
+            _fail(f"{where}: got {type(call).__name__}, expected ToolCall")
+        if call.name != TOOL_CALL.name:
+            _fail(f"{where}: the call's name is {call.name!r}, expected {TOOL_CALL.name!r}")
+        if dict(call.arguments) != dict(TOOL_CALL.arguments):
+            _fail(f"{where}: the call's arguments are {dict(call.arguments)!r}, expected {dict(TOOL_CALL.arguments)!r}")
+        if not isinstance(call.id, str) or not call.id:
+            _fail(f"{where}: the call has no id; make a stable one when the backend sends none")
+
+    @pytest.mark.anyio
+    async def test_chat_tool_call(self) -> None:
+        """An answer that asks for a tool call gives a message with that call, its arguments parsed."""
+        reply = self.tool_call_reply(TOOL_CALL)
+        if reply is None:
+            pytest.skip("the adapter scripts no tool call: define tool_call_reply(call) to check tool calls")
+        async with self._ck_harness() as h:
+            h.server.add(reply)
+            outcome = await self._ck_chat(h, request=self._ck_tool_request())
+            if outcome.hung or outcome.error is not None:
+                _fail(f"provider_chat failed on a tool call answer: {outcome.error!r}")
+            response = outcome.result
+            if not isinstance(response, ChatResponse):
+                _fail(f"provider_chat returned {type(response).__name__}, expected ChatResponse")
+            calls = response.message.tool_calls
+            if len(calls) != 1:
+                _fail(f"the answer carries {len(calls)} tool calls, expected 1")
+            self._ck_check_call(calls[0], "chat tool call")
+            if response.finish_reason not in (FinishReason.TOOL_CALLS, FinishReason.STOP):
+                _fail(f"finish_reason is {response.finish_reason!r} for a tool call answer")
+
+    @pytest.mark.anyio
+    async def test_stream_tool_call(self) -> None:
+        """A streamed tool call comes out as exactly one ToolCallEvent, whole and parsed, before the Finish."""
+        pieces = self.tool_call_pieces(TOOL_CALL)
+        if pieces is None:
+            pytest.skip("the adapter scripts no streamed tool call: define tool_call_pieces(call) to check them")
+        async with self._ck_harness() as h:
+            h.server.add(Reply.stream(pieces, content_type=self.stream_content_type))
+            outcome = await self._ck_stream(h, request=self._ck_tool_request())
+            if outcome.hung or outcome.error is not None:
+                _fail(f"provider_stream failed on a streamed tool call: {outcome.error!r}")
+            calls = [e for e in outcome.events if isinstance(e, ToolCallEvent)]
+            if len(calls) != 1:
+                _fail(f"the stream yielded {len(calls)} ToolCallEvents, expected exactly 1")
+            self._ck_check_call(calls[0].call, "stream tool call")
+            if not outcome.events or not isinstance(outcome.events[-1], Finish):
+                _fail("the stream with a tool call did not end with Finish")
 
     # -- errors ----------------------------------------------------------------------
 
@@ -840,6 +941,35 @@ class OpenAICompatibleWire:
         pieces.append(b"data: [DONE]\n\n")
         return pieces
 
+    def tool_call_reply(self, call: ToolCall) -> Reply | None:
+        """A ``chat.completion`` whose message asks for ``call``."""
+        message = {"role": "assistant", "content": None, "tool_calls": [_openai_call(call)]}
+        choice = {"index": 0, "message": message, "finish_reason": "tool_calls"}
+        return Reply.json({"id": "cmpl-conformance", "object": "chat.completion", "choices": [choice], "usage": {}})
+
+    def tool_call_pieces(self, call: ToolCall) -> Sequence[bytes] | None:
+        """The call's id and name first, then its arguments in three pieces, then the finish and ``[DONE]``."""
+        first = _openai_call(call)
+        arguments = first["function"]["arguments"]
+        first["function"]["arguments"] = ""
+        third = len(arguments) // 3
+        parts = [arguments[:third], arguments[third : 2 * third], arguments[2 * third :]]
+
+        def event(delta: Mapping[str, Any], finish: str | None = None) -> bytes:
+            choice = {"index": 0, "delta": delta, "finish_reason": finish}
+            chunk = {"id": "cmpl-conformance", "object": "chat.completion.chunk", "choices": [choice]}
+            return b"data: " + json.dumps(chunk).encode() + b"\n\n"
+
+        pieces = [event({"role": "assistant", "tool_calls": [{"index": 0, **first}]})]
+        pieces += [event({"tool_calls": [{"index": 0, "function": {"arguments": part}}]}) for part in parts]
+        pieces += [event({}, "tool_calls"), b"data: [DONE]\n\n"]
+        return pieces
+
     def error_reply(self, status: int, message: str) -> Reply:
         """An OpenAI-style error object."""
         return Reply.json({"error": {"message": message, "type": "conformance", "code": str(status)}}, status=status)
+
+
+def _openai_call(call: ToolCall) -> dict[str, Any]:
+    arguments = json.dumps(dict(call.arguments), ensure_ascii=False)
+    return {"id": call.id, "type": "function", "function": {"name": call.name, "arguments": arguments}}
