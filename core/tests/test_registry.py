@@ -590,3 +590,55 @@ def test_malformed_entry_points_of_a_plugin_are_reported(fake_site: Any) -> None
     assert "entry_points.txt of clawdesk-mangled cannot be read" in status.error
     registry.discover()  # reported once, not again
     assert len([s for s in registry.statuses() if s.name == "clawdesk-mangled"]) == 1
+
+
+HOSTILE_OBJECT = """
+class Hostile:
+    def __dir__(self):
+        raise RuntimeError("no looking")
+
+    def __getattr__(self, name):
+        raise RuntimeError("no touching " + name)
+
+plugin = Hostile()
+"""
+
+
+def test_hostile_plugin_object_is_reported(fake_site: Any) -> None:
+    """An entry point naming an object whose __dir__ and __getattr__ raise is an error, not a crash."""
+    module = fake_site.module_name("hostile")
+    fakedist.write_dist(
+        fake_site.path, "hostile-dist", modules={module: HOSTILE_OBJECT}, entry_points={"hostile": f"{module}:plugin"}
+    )
+    fake_site.add("alpha")
+    registry = Registry(plugins=only("hostile", "alpha"))
+    status = status_of(registry, "hostile")
+    assert status.status == "error"
+    assert "cannot be inspected: RuntimeError: no looking" in status.error
+    assert registry.names() == ["alpha"]
+
+
+def test_entry_point_to_missing_attribute(fake_site: Any) -> None:
+    """An entry point 'module:attr' whose attribute does not exist is an import error naming it."""
+    module = fake_site.add("alpha")
+    fakedist.write_dist(
+        fake_site.path, "attr-dist", modules={}, entry_points={"attrless": f"{module}:no_such_attribute"}
+    )
+    status = status_of(Registry(plugins=only("attrless")), "attrless")
+    assert status.status == "error"
+    assert "no_such_attribute" in status.error
+
+
+def test_plugin_class_instead_of_instance(fake_site: Any) -> None:
+    """An entry point naming a plugin class (not an instance) is rejected with the unbound 'self' named."""
+    source = (
+        "from clawdesk import hookimpl\n\n"
+        "class Plugin:\n    @hookimpl\n    def provider_name(self):\n        return 'klass'\n"
+    )
+    module = fake_site.module_name("klass")
+    fakedist.write_dist(
+        fake_site.path, "klass-dist", modules={module: source}, entry_points={"klass": f"{module}:Plugin"}
+    )
+    status = status_of(Registry(plugins=only("klass")), "klass")
+    assert status.status == "error"
+    assert "'self'" in status.error

@@ -250,7 +250,7 @@ class Registry:
         :class:`~clawdesk.PluginError` when the plugin is invalid or its name is
         taken; the registry is unchanged then (apart from the error status).
         """
-        label = name or getattr(plugin, "__name__", None) or type(plugin).__name__
+        label = name or _label(plugin)
         try:
             provider = self._add(plugin, expected_name=name, distribution=None, version=None)
         except PluginError as exc:
@@ -262,25 +262,31 @@ class Registry:
     def _add(
         self, plugin: object, *, expected_name: str | None, distribution: str | None, version: str | None
     ) -> Provider:
-        label = expected_name or getattr(plugin, "__name__", None) or type(plugin).__name__
+        label = expected_name or _label(plugin)
         if self._pm.is_registered(plugin):
             raise PluginError(label, "this plugin object is already registered")
-        # Our own check first: it names the hook and the bad argument plainly,
-        # where pluggy's message carries internal plugin ids.
-        problem = self._signature_problem(plugin)
+        try:
+            # Our own check first: it names the hook and the bad argument
+            # plainly, where pluggy's message carries internal plugin ids.
+            problem = self._signature_problem(plugin)
+        except Exception as exc:  # noqa: BLE001 - a hostile object (a __dir__ or __getattr__ that raises)
+            raise PluginError(label, f"cannot be inspected: {_exc_text(exc)}") from None
         if problem is not None:
             raise PluginError(label, problem)
         try:
             self._pm.register(plugin, name=f"{label}@{id(plugin)}")
         except pluggy.PluginValidationError as exc:
             raise PluginError(label, f"invalid hook: {_exc_text(exc)}") from None
-        except ValueError as exc:  # already registered
-            raise PluginError(label, str(exc)) from None
+        except Exception as exc:  # noqa: BLE001 - e.g. ValueError: already registered under another name
+            raise PluginError(label, f"cannot be registered: {_exc_text(exc)}") from None
         try:
             return self._validate(plugin, label, expected_name, distribution, version)
         except PluginError:
             self._pm.unregister(plugin)
             raise
+        except Exception as exc:  # noqa: BLE001 - whatever a plugin does, the registry stays up
+            self._pm.unregister(plugin)
+            raise PluginError(label, f"cannot be loaded: {_exc_text(exc)}") from None
 
     def _signature_problem(self, plugin: object) -> str | None:
         """Why a plugin's hook implementations cannot be called as the hookspecs say, or ``None``."""
@@ -378,6 +384,15 @@ class Registry:
 _ALL_HOOKS = (*_hookspecs.REQUIRED_HOOKS, "provider_config_type")
 #: Longer provider names are refused: they are typed in model ids and config tables.
 _MAX_NAME = 64
+
+
+def _label(plugin: object) -> str:
+    """What to call a plugin in messages before its provider_name is known."""
+    try:
+        name = getattr(plugin, "__name__", None)
+    except Exception:  # noqa: BLE001 - a hostile __getattr__
+        name = None
+    return name if isinstance(name, str) and name else type(plugin).__name__
 
 
 def _import_timeout() -> float:
