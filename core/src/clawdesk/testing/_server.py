@@ -72,7 +72,10 @@ class Reply:
       connection open (a backend that hangs mid-stream).
     - ``action``: ``"reply"`` (normal), ``"reset"`` (close abruptly, with an
       RST, before any byte is sent), ``"stall"`` (read the request, never
-      answer), ``"stall_after_headers"`` (send the headers, then nothing).
+      answer), ``"stall_after_headers"`` (send the headers, then nothing),
+      ``"raw"`` (write ``chunks`` exactly as given, with no status line or
+      headers of its own, then close: for responses that are not valid HTTP,
+      or HTTP written by hand).
     """
 
     status: int = 200
@@ -127,6 +130,11 @@ class Reply:
             reset_on_cut=reset_on_cut,
             stall_after=stall_after,
         )
+
+    @classmethod
+    def raw(cls, *pieces: bytes, delay: float = 0.0) -> Reply:
+        """Exactly these bytes (status line and headers included), then the connection is closed."""
+        return cls(chunks=pieces, delay=delay, action="raw")
 
     @classmethod
     def reset(cls) -> Reply:
@@ -282,6 +290,14 @@ class ScriptedServer:
             return False
         if reply.action == "stall":
             await self._stopping.wait()
+            return False
+        if reply.action == "raw":
+            for piece in reply.chunks:
+                if reply.delay:
+                    await asyncio.sleep(reply.delay)
+                writer.write(piece)
+                await writer.drain()
+            _cut(writer, reset=reply.reset_on_cut)
             return False
         names = {name.lower() for name, _ in reply.headers}
         head = [f"HTTP/1.1 {reply.status} {reply.reason or _REASONS.get(reply.status, 'Status')}"]
