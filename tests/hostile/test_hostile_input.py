@@ -148,3 +148,13 @@ def test_provider_echoing_hostile_body_is_one_clean_line(cli: Any) -> None:
     line = fakedist.assert_one_line_error(result, 1, "alpha", "invalid_request", "HTTP 400", "line one line two")
     assert len(line) < 500
     assert "\x1b" not in line  # no escape sequence reaches the terminal
+
+
+def test_byte_order_mark_is_not_part_of_the_prompt(cli: Any) -> None:
+    """A UTF-8 BOM at the start of stdin is dropped; the rest arrives as is."""
+    with ScriptedServer() as server:
+        server.route("POST", "/chat", Reply.json({"content": "ok"}))
+        config = f'[providers.alpha]\nbase_url = "{server.url}"\n'
+        result = cli(CHAT[:1] + CHAT[2:], stdin="\ufeffhello\ufeff".encode(), config=config)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(server.requests[0].body)["messages"][-1]["content"] == "hello\ufeff"

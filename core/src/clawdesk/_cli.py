@@ -231,7 +231,7 @@ def _read_prompt(args: argparse.Namespace) -> str:
         buffer = getattr(sys.stdin, "buffer", None)
         raw = buffer.read() if buffer is not None else sys.stdin.read().encode("utf-8", "surrogateescape")
         try:
-            prompt = raw.decode("utf-8")
+            prompt = raw.decode("utf-8-sig")  # a leading BOM (Windows editors) is not part of the prompt
         except UnicodeDecodeError as exc:
             raise ConfigError(f"the prompt on stdin is not UTF-8 text (bad byte at offset {exc.start})") from None
     try:
