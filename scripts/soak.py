@@ -135,7 +135,7 @@ def _error_body(provider: str, status: int, message: str) -> bytes:
     return json.dumps({"error": message}).encode()
 
 
-def _build_reply(provider: str, fault: str, rid: str, stream: bool) -> Any:
+def _build_reply(provider: str, fault: str, rid: str, stream: bool, auth: str = "") -> Any:
     from clawdesk.testing import Reply
 
     content_type, pieces = _answer(provider, rid, stream)
@@ -156,7 +156,9 @@ def _build_reply(provider: str, fault: str, rid: str, stream: bool) -> Any:
         headers = (("content-type", "application/json"),)
         if status == 429:
             headers += (("retry-after", "0.02"),)
-        return Reply(status=status, headers=headers, chunks=(_error_body(provider, status, f"soak {fault}"),))
+        # A 401 echoes the Authorization header, as some servers do: the key must still not reach any error.
+        message = f"soak {fault}: {auth} refused" if status == 401 else f"soak {fault}"
+        return Reply(status=status, headers=headers, chunks=(_error_body(provider, status, message),))
     if fault == "500_html":
         page = b"<html><head><title>500 Internal Server Error</title></head><body>soak</body></html>"
         return Reply(status=500, headers=(("content-type", "text/html"),), chunks=(page,))
@@ -210,7 +212,7 @@ def serve(seed: int, conn: Any) -> None:
             log.append((rid, provider, number, fault, stream))
             if not rid.startswith("r"):
                 unknown.append(rid)
-            return _build_reply(provider, fault, rid, stream)
+            return _build_reply(provider, fault, rid, stream, request.headers.get("authorization", ""))
 
         return handle
 
@@ -276,6 +278,16 @@ def _tries(attempts: Any) -> tuple[tuple[str, str], ...]:
     return tuple((a.provider, "ok" if a.outcome == "ok" else str(a.kind)) for a in attempts if a.outcome != "skipped")
 
 
+def _leaks(error: BaseException, attempts: Any) -> list[str]:
+    """Where the API key shows up in an error, its cause chain or the attempt records (it never should)."""
+    texts = [str(error), repr(error), *(str(a) for a in attempts), *(repr(a) for a in attempts)]
+    cause = error.__cause__ or getattr(error, "cause", None)
+    while cause is not None and len(texts) < 100:
+        texts += [str(cause), repr(cause)]
+        cause = cause.__cause__
+    return ["the API key appears in the error or its attempts"] if any(FAKE_KEY in t for t in texts) else []
+
+
 def _skips(attempts: Any) -> int:
     return sum(a.outcome == "skipped" for a in attempts)
 
@@ -292,10 +304,12 @@ async def one_request(cd: Any, index: int, mode: str) -> tuple[str, Result]:
         try:
             result = await cd.engine.chat(None, rid, on_attempt=log.append)
         except AllProvidersFailed as exc:
+            problems += _leaks(exc, exc.attempts)
             if tuple(exc.attempts) != tuple(log):
                 problems.append("AllProvidersFailed.attempts differs from the attempt log")
             return rid, Result(mode, "all_failed", None, _tries(exc.attempts), tuple(problems), _skips(exc.attempts))
-        except InvalidRequest:
+        except InvalidRequest as exc:
+            problems += _leaks(exc, log)
             return rid, Result(mode, "invalid_request", None, _tries(log), tuple(problems), _skips(log))
         except ClawdeskError as exc:
             return rid, Result(mode, f"unexpected {type(exc).__name__}: {exc}", None, _tries(log), ("unexpected",))
@@ -313,10 +327,12 @@ async def one_request(cd: Any, index: int, mode: str) -> tuple[str, Result]:
             async for event in stream:
                 events.append(event)
     except AllProvidersFailed as exc:
+        problems += _leaks(exc, exc.attempts)
         if tuple(exc.attempts) != stream.attempts:
             problems.append("AllProvidersFailed.attempts differs from the stream's attempts")
         return rid, Result(mode, "all_failed", None, _tries(exc.attempts), tuple(problems), _skips(exc.attempts))
     except StreamInterrupted as exc:
+        problems += _leaks(exc, stream.attempts)
         if list(exc.delivered) != events:
             problems.append("StreamInterrupted.delivered differs from the events the caller saw")
         if not events or not isinstance(events[0], TextDelta) or events[0].text != "echo ":
@@ -324,7 +340,8 @@ async def one_request(cd: Any, index: int, mode: str) -> tuple[str, Result]:
         return rid, Result(
             mode, "stream_interrupted", None, _tries(stream.attempts), tuple(problems), _skips(stream.attempts)
         )
-    except InvalidRequest:
+    except InvalidRequest as exc:
+        problems += _leaks(exc, stream.attempts)
         return rid, Result(
             mode, "invalid_request", None, _tries(stream.attempts), tuple(problems), _skips(stream.attempts)
         )
