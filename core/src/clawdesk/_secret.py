@@ -35,7 +35,7 @@ class Secret:
         if not isinstance(value, str):
             raise TypeError(f"Secret wants a str, got {type(value).__name__}")
         self._value = value
-        if len(value) >= _MIN_SCRUB_LEN:
+        if len(value.strip()) >= _MIN_SCRUB_LEN:
             _known.add(value)
             _guard_loggers()
 

@@ -24,6 +24,7 @@ real plugin does.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import importlib
 import re
@@ -379,3 +380,19 @@ def run_main(args: list[str], *, monkeypatch: Any, capsys: Any, stdin: bytes = b
         status = exc.code if isinstance(exc.code, int) else 1
     out, err = capsys.readouterr()
     return CliResult(status, out, err)
+
+
+@contextlib.contextmanager
+def scrub_list_restored() -> Iterator[None]:
+    """Secrets made inside are forgotten by ``redact()`` afterwards.
+
+    Property tests make thousands of random "keys"; left in the process-wide
+    scrub list they would turn ordinary text in other tests' messages into ***.
+    """
+    from clawdesk import _secret
+
+    before = set(_secret._known)
+    try:
+        yield
+    finally:
+        _secret._known.intersection_update(before)
