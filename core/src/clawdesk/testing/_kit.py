@@ -183,7 +183,7 @@ class ProviderConformance:
     api_key: ClassVar[str] = "ck-conformance-5e1f0a9d7c3b"
     stream_content_type: ClassVar[str] = "text/event-stream"
     #: ``timeout_secs`` for the timeout checks (the scripted server never answers).
-    timeout_secs: ClassVar[float] = 0.4
+    timeout_secs: ClassVar[float] = 0.25
     #: The longest any single check waits for a hook before calling it hung.
     hang_limit_secs: ClassVar[float] = 10.0
     disabled_checks: ClassVar[Mapping[str, str]] = {}
