@@ -12,6 +12,7 @@ import hashlib
 import json
 import math
 import re
+import reprlib
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -192,7 +193,7 @@ def _extras(
         expected = OPTION_EXTRAS.get(key)
         if expected is not None:
             if not _has_type(value, expected):
-                raise _invalid(f"extra {key!r} must be {expected}, got {value!r}")
+                raise _invalid(f"extra {key!r} must be {expected}, got {reprlib.repr(value)}")
             model_options[key] = value
         elif key == "keep_alive":
             try:
@@ -202,7 +203,9 @@ def _extras(
             keep_alive = value
         elif key == "think":
             if not (isinstance(value, bool) or value in _THINK_LEVELS):
-                raise _invalid(f"extra 'think' must be true, false or one of {', '.join(_THINK_LEVELS)}; got {value!r}")
+                raise _invalid(
+                    f"extra 'think' must be true, false or one of {', '.join(_THINK_LEVELS)}; got {reprlib.repr(value)}"
+                )
             body["think"] = value
         elif key in _CORE_FIELDS:
             raise _invalid(f"extra {key!r} is not an Ollama extra: use ChatOptions.{_CORE_FIELDS[key]}")
