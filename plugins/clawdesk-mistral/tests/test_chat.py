@@ -392,6 +392,25 @@ async def test_non_json_success_body(server: ScriptedServer, make_client: Make) 
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("body", "match"),
+    [
+        ([], "no choices"),
+        ({"choices": []}, "no choices"),
+        ({"choices": [{"index": 0, "message": None, "finish_reason": "stop"}]}, "no message"),
+        ({"object": "error", "message": "Service overloaded", "type": "internal"}, "Service overloaded"),
+        ({"choices": [{"message": {"tool_calls": [{"id": "x"}]}, "finish_reason": "tool_calls"}]}, "function name"),
+    ],
+)
+async def test_odd_shaped_answers(server: ScriptedServer, make_client: Make, body: Any, match: str) -> None:
+    """A 200 answer of the wrong shape is a clear ApiError."""
+    server.add(Reply.json(body))
+    async with make_client() as cd:
+        with pytest.raises(ApiError, match=match):
+            await _chat_once(cd, "mistral/mistral-small-latest", "hi")
+
+
+@pytest.mark.anyio
 async def test_timeout_honoured(server: ScriptedServer, make_client: Make) -> None:
     """A server that never answers gives Timeout after about timeout_secs."""
     server.add(Reply.stall())

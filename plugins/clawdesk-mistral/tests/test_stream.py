@@ -307,6 +307,28 @@ async def test_error_object_in_stream(server: ScriptedServer, make_client: Make,
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize(
+    "event",
+    [b'{"id": "x", "choices": [{"index": 0, "delta": null}]}', b'{"choices": "none"}', b"[1, 2]", b'"text"'],
+)
+async def test_odd_shaped_events(server: ScriptedServer, make_client: Make, helpers: Any, event: bytes) -> None:
+    """JSON events of the wrong shape are a clear ApiError, never a crash of the plugin."""
+    server.add(helpers.sse_reply([b"data: " + event + b"\n\n", helpers.DONE]))
+    async with make_client() as cd:
+        with pytest.raises(ApiError, match="choices"):
+            await _collect_once(cd)
+
+
+@pytest.mark.anyio
+async def test_done_with_trailing_space(server: ScriptedServer, make_client: Make, helpers: Any) -> None:
+    """``data: [DONE] `` (a stray space) still ends the stream."""
+    server.add(helpers.sse_reply([*helpers.text_stream("x")[:-1], b"data: [DONE] \n\n"]))
+    async with make_client() as cd:
+        events = await _collect_once(cd)
+    assert events[-1] == Finish(FinishReason.STOP, "stop")
+
+
+@pytest.mark.anyio
 async def test_garbage_event(server: ScriptedServer, make_client: Make, helpers: Any) -> None:
     """An event that is not JSON is an ApiError quoting it."""
     server.add(helpers.sse_reply([b"data: {broken\n\n"]))

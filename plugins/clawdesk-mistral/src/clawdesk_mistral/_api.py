@@ -179,10 +179,13 @@ async def stream(config: ProviderConfig, http: httpx.AsyncClient, request: ChatR
                         event = _loads(data)
                         choice = event["choices"][0]
                         delta = choice["delta"]
-                    except (ValueError, LookupError, TypeError):
+                        text = delta.get("content")
+                    except (ValueError, LookupError, TypeError, AttributeError):
+                        if data.strip() == DONE:  # [DONE] with stray whitespace
+                            done = True
+                            break
                         usage = _odd_chunk(data, usage)
                         continue
-                    text = delta.get("content")
                     if text:
                         if type(text) is str:
                             yield TextDelta(text)
@@ -232,8 +235,6 @@ def _odd_chunk(data: str, usage: Any) -> Any:
     try:
         event = _loads(data)
     except ValueError:
-        if data.strip() == DONE:
-            raise ApiError("unexpected text after data: [DONE]", provider=PROVIDER) from None
         shown = data if len(data) <= 60 else data[:57] + "..."
         raise ApiError(f"a stream event is not JSON: {shown!r}", provider=PROVIDER) from None
     problem = error_in_body(event)
