@@ -44,14 +44,31 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"clawdesk: error: {message} (see 'clawdesk --help')\n")
 
 
-def _parser() -> argparse.ArgumentParser:
+def _common(*, top: bool) -> _Parser:
+    # The options every command takes, before or after its name. Below the top
+    # level they default to SUPPRESS: a subcommand's default would otherwise
+    # overwrite what was given before it (`clawdesk --debug chat` lost --debug).
     common = _Parser(add_help=False)
     common.add_argument(
-        "--config", metavar="PATH", help="config file (default: $CLAWDESK_CONFIG, else the user config dir)"
+        "--config",
+        metavar="PATH",
+        default=None if top else argparse.SUPPRESS,
+        help="config file (default: $CLAWDESK_CONFIG, else the user config dir)",
     )
-    common.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    common.add_argument(
+        "--debug",
+        action="store_true",
+        default=False if top else argparse.SUPPRESS,
+        help="show tracebacks and debug logs",
+    )
+    return common
 
-    parser = _Parser(prog="clawdesk", description="Talk to LLM backends through provider plugins.", parents=[common])
+
+def _parser() -> argparse.ArgumentParser:
+    common = _common(top=False)
+    parser = _Parser(
+        prog="clawdesk", description="Talk to LLM backends through provider plugins.", parents=[_common(top=True)]
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
