@@ -38,6 +38,7 @@ def load(toml: str = "", env: dict[str, str] | None = None) -> OllamaConfig:
         ("ollama.com", "https://ollama.com:443"),
         ("gpu-box:notaport", "http://gpu-box:11434"),
         ("gpu-box:99999", "http://gpu-box:11434"),
+        ("gpu-box:0", "http://gpu-box:11434"),
     ],
 )
 def test_ollama_host_forms(value: str, expected: str) -> None:
@@ -57,7 +58,7 @@ _hosts = st.one_of(
 )
 
 
-@given(host=_hosts, port=st.integers(0, 65535), scheme=st.sampled_from(["", "http://", "https://"]))
+@given(host=_hosts, port=st.integers(1, 65535), scheme=st.sampled_from(["", "http://", "https://"]))
 def test_host_port_round_trip(host: str, port: int, scheme: str) -> None:
     """Any host:port, with or without a scheme, becomes a valid URL with that host and port."""
     assume(host != "ollama.com")  # Ollama's one special name, covered above

@@ -48,8 +48,9 @@ def base_url_from_host(value: str | None) -> str:
       and port 11434 when none is given; a scheme of ``http`` or ``https``
       without a port means 80 or 443; ``ollama.com`` alone means
       ``https://ollama.com:443``;
-    - a port that is not a number from 0 to 65535 is replaced by the default,
-      as Ollama does;
+    - a port that is not a number from 1 to 65535 is replaced by the default,
+      as Ollama does (Ollama also lets a server listen on port 0, a random
+      port no client could find);
     - a path after the host is kept (a reverse proxy's prefix).
 
     One difference, because this is the client side: the "every interface"
@@ -86,7 +87,7 @@ def base_url_from_host(value: str | None) -> str:
             host = hostport
     else:
         host, port = split
-    if not (port.isascii() and port.isdigit() and int(port) <= 65535):
+    if not (port.isascii() and port.isdigit() and 0 < int(port) <= 65535):
         port = default_port
     host = _client_host(host)
     if ":" in host:
