@@ -103,9 +103,10 @@ def test_explicit_base_url_wins_over_ollama_host(monkeypatch: pytest.MonkeyPatch
     assert load('[providers.ollama]\nbase_url = "http://gpu-box:11434"\n').base_url == "http://gpu-box:11434"
 
 
-def test_bad_ollama_host_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("value", ["ftp://gpu-box", "gpu box:11434"])
+def test_bad_ollama_host_is_a_config_error(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
     """An unusable OLLAMA_HOST is a ConfigError naming the provider table and the variable."""
-    monkeypatch.setenv("OLLAMA_HOST", "ftp://gpu-box")
+    monkeypatch.setenv("OLLAMA_HOST", value)
     with pytest.raises(ConfigError, match=r"providers\.ollama.*OLLAMA_HOST"):
         load()
 

@@ -134,7 +134,13 @@ def _default_base_url() -> str:
     # Read at construction, not import: the config is built when the provider
     # is first used, so the variable of that moment applies. An explicit
     # base_url in config.toml never reaches this factory.
-    return base_url_from_host(os.environ.get(HOST_ENV))
+    value = os.environ.get(HOST_ENV)
+    url = base_url_from_host(value)
+    try:
+        check_http_url(None, None, url)
+    except ValueError as exc:
+        raise ValueError(f"{HOST_ENV}={value!r} does not give a usable address: {exc}") from None
+    return url
 
 
 def check_keep_alive_value(value: object) -> None:
