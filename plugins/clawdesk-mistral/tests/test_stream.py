@@ -513,9 +513,10 @@ async def test_plugin_stream_any_chunking(
     """The plugin yields the same events whatever the chunk boundaries, line ends, comment lines and data lines."""
     body = b"".join(helpers.text_stream(*texts))
     if multiline:
-        # Each payload over several data lines, split where JSON allows whitespace (a quote in
-        # text is escaped, so ',"' only occurs between members).
-        body = body.replace(b',"', b',\ndata: "')
+        # Each payload over several data lines, split before two keys (a real quote followed
+        # by a key name can only open a key: quotes inside strings are escaped).
+        for key in (b'"model":', b'"choices":'):
+            body = body.replace(b"," + key, b",\ndata: " + key)
     if comments:
         body = body.replace(b"\n\n", b"\n: keep-alive\n\n")
     if crlf:

@@ -53,6 +53,8 @@ __all__ = ["chat", "list_models", "stream"]
 _DRAIN_SECS = 0.05
 _KEY_HINT = "set MISTRAL_API_KEY or providers.mistral.api_key"
 _loads = json.loads
+# One encoder for every request: json.dumps with options builds a new one per call.
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 
 
 # Both are pure and called per request; parsing a URL with httpx costs tens of µs.
@@ -82,7 +84,7 @@ def _headers(config: ProviderConfig, accept: str) -> dict[str, str]:
 def _body(request: ChatRequest, *, stream: bool) -> bytes:
     body = encode_chat(request, stream=stream)
     try:
-        return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+        return _encode(body).encode()
     except (TypeError, ValueError) as exc:
         # NaN in a schema, a set in tool arguments, ...: JSON cannot carry it.
         raise InvalidRequest(f"the request holds a value JSON cannot carry: {exc}", provider=PROVIDER) from None
