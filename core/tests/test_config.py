@@ -153,6 +153,12 @@ def test_tables_of_providers_not_installed_are_kept() -> None:
         ("[providers.acme]\nbase_url = 'http://'", "providers.acme.base_url", "http:// or https://"),
         ("[providers.acme]\nbase_url = 'file:///etc/passwd'", "providers.acme.base_url", "http:// or https://"),
         ("[providers.acme]\nbase_url = 42", "providers.acme.base_url", "expected a string"),
+        ("[providers.acme]\nbase_url = 'http:///v1'", "providers.acme.base_url", "no host"),
+        ("[providers.acme]\nbase_url = 'http://exa mple.com'", "providers.acme.base_url", "whitespace"),
+        ("[providers.acme]\nbase_url = 'http://host:99999'", "providers.acme.base_url", "out of range"),
+        ("[providers.acme]\nbase_url = 'http://host:port'", "providers.acme.base_url", "http:// or https://"),
+        ("[providers.acme]\nbase_url = 'http://[::1'", "providers.acme.base_url", "http:// or https://"),
+        ("[providers.acme]\nbase_url = 'https://user:pw@host'", "providers.acme.base_url", "credentials belong"),
         ("[providers.acme]\ndefault_model = ['a']", "providers.acme.default_model", "expected a string"),
         ("[providers.acme]\ntags = 'a'", "providers.acme.tags", "expected an array"),
         ("[providers.acme]\ntags = ['a', 2]", "providers.acme.tags[1]", "expected a string"),
@@ -311,7 +317,11 @@ model_ids = st.builds(
     names,
     st.one_of(st.just(""), st.text(string.ascii_letters + string.digits + "/:.-_", min_size=1, max_size=20)),
 ).filter(lambda s: not s.endswith("/"))
-hosts = st.from_regex(r"[a-z][a-z0-9.-]{0,20}(:[0-9]{1,5})?", fullmatch=True)
+hosts = st.builds(
+    lambda host, port: f"{host}:{port}" if port else host,
+    st.from_regex(r"[a-z][a-z0-9.-]{0,20}", fullmatch=True),
+    st.none() | st.integers(1, 65535),
+)
 timeouts = st.one_of(st.floats(min_value=0, max_value=3600, exclude_min=True), st.integers(min_value=1, max_value=3600))
 counts = st.integers(min_value=0, max_value=2**63 - 1)
 positive = st.one_of(st.floats(min_value=0, exclude_min=True, allow_infinity=False), st.integers(1, 2**53))
@@ -446,3 +456,11 @@ def test_subclass_redeclaring_a_field_keeps_the_base_checks(kwargs: dict[str, An
     """A plugin's config class that redeclares base_url (new default, no validator) is still checked."""
     with pytest.raises(ValueError, match=words):
         AcmeConfig(**kwargs)
+
+
+def test_credentials_in_base_url_are_refused_without_being_shown() -> None:
+    """A base_url with user:password is refused, and the error does not repeat the password."""
+    error = config_error(lambda: acme("[providers.acme]\nbase_url = 'https://proxyuser:hunter2-pw@host/v1'"))
+    assert "credentials belong in api_key" in str(error)
+    assert "hunter2-pw" not in str(error)
+    assert "https://***@host/v1" in str(error)

@@ -13,6 +13,7 @@ Field validators raise ``ValueError`` with a short reason; core adds the path.
 from __future__ import annotations
 
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 from attrs import field, frozen
 
@@ -26,10 +27,42 @@ MAX_TIMEOUT_SECS = 3600.0
 
 
 def check_http_url(_inst: Any, attribute: Any, value: str) -> None:
-    """Validator: an absolute ``http://`` or ``https://`` URL with a host."""
-    scheme, sep, rest = value.partition("://")
-    if not sep or scheme.lower() not in ("http", "https") or not rest.strip("/"):
-        raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
+    """Validator: an absolute ``http://`` or ``https://`` URL with a host (and a valid port, if any)."""
+    problem = _url_problem(value)
+    if problem:
+        raise ValueError(f"expected an http:// or https:// URL with a host, got {_shown(value)} ({problem})")
+
+
+def _url_problem(value: object) -> str | None:
+    if not isinstance(value, str):
+        return "not a string"
+    if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+        return "it contains whitespace or control characters"
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError as exc:
+        return str(exc)
+    if parts.scheme.lower() not in ("http", "https"):
+        return f"scheme {parts.scheme!r}" if parts.scheme else "no scheme"
+    if not parts.hostname:
+        return "no host"
+    if parts.username is not None or parts.password is not None:
+        # A password here would show in every repr and log line of the URL.
+        return "credentials belong in api_key, not in the URL"
+    if port == 0:
+        return "port 0"
+    return None
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, str) and "@" in value:
+        # Never echo what may be a password: "https://user:pw@host" shows as "https://***@host".
+        scheme, sep, rest = value.partition("://")
+        if sep and "@" in rest.split("/", 1)[0]:
+            value = f"{scheme}://***@{rest.split('@', 1)[1]}"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:76] + "...'"
 
 
 def check_timeout(_inst: Any, attribute: Any, value: float) -> None:
