@@ -15,8 +15,9 @@ whatever the scheduling): a clean answer, a slow one, 429 with Retry-After,
 5xx pages, 401/404, an invalid request, a reset, a stall, a body cut short, a
 malformed body. The client sends every request through the real
 :class:`clawdesk.Clawdesk` fallback engine (chain ``mistral`` then ``ollama``,
-both real plugins), 80% as chat and 20% as streams, with several requests in
-flight at once.
+both real plugins), with several requests in flight at once: most as chat,
+20% as streams read to the end, 4% as streams the caller leaves after the
+first event, and 4% cancelled by an anyio cancel scope after 0-50 ms.
 
 Checked at the end (the exit status is 1 when any check fails):
 
@@ -31,7 +32,11 @@ Checked at the end (the exit status is 1 when any check fails):
 - **retries bounded**: no provider was tried more than
   ``max_retries_per_provider + 1`` times for one request;
 - **an answer is never thrown away**: a request that failed never got a clean
-  answer from any server, and a served one got exactly one;
+  answer from any server, and a served one got exactly one (a cancelled one
+  may have had one on its way: dropping it is what the caller asked for; at
+  most one try may be in flight when it is cancelled);
+- **no key leaked**: every error, its cause chain and its attempt records are
+  free of the API key, although 401 answers echo the Authorization header;
 - **no leak**: no pooled connection is checked out at the end, and RSS after the
   warm-up (first 10%) and at the end differ by less than ``--max-rss-growth-mib``;
 - **bounded in time**: the whole run ends within ``--max-seconds``.
@@ -292,69 +297,109 @@ def _skips(attempts: Any) -> int:
     return sum(a.outcome == "skipped" for a in attempts)
 
 
-async def one_request(cd: Any, index: int, mode: str) -> tuple[str, Result]:
-    """Send request ``index`` through the chain; never raises (every outcome is a Result)."""
-    from clawdesk import AllProvidersFailed, ClawdeskError, Finish, InvalidRequest, StreamInterrupted, TextDelta
+async def one_request(cd: Any, index: int, mode: str, seed: int = 0) -> tuple[str, Result]:
+    """Send request ``index`` through the chain; never raises (every outcome is a Result).
+
+    ``mode``: ``chat``; ``stream`` (read to the end); ``abandon`` (a stream the
+    caller leaves after its first event); ``cancel_chat`` / ``cancel_stream``
+    (cancelled by an anyio cancel scope after a seeded 0-50 ms).
+    """
+    import anyio
 
     rid = f"r{index:06d}"
+    if not mode.startswith("cancel_"):
+        return rid, await _attempt(cd, rid, mode)
+    probe: list[Any] = []
+    delay = random.Random(f"{seed}/cancel/{rid}").uniform(0.0, 0.05)
+    with anyio.move_on_after(delay) as scope:
+        result = await _attempt(cd, rid, mode.removeprefix("cancel_"), probe)
+    if scope.cancelled_caught:
+        # The attempts recorded before the cancellation: the chat's log, or the stream's own record.
+        attempts = probe[0].attempts if probe and hasattr(probe[0], "attempts") else probe
+        return rid, Result(mode, "cancelled", None, _tries(attempts), (), _skips(attempts))
+    return rid, Result(mode, result.outcome, result.winner, result.tries, result.problems, result.skips)
+
+
+async def _attempt(cd: Any, rid: str, mode: str, probe: list[Any] | None = None) -> Result:
+    """One request in ``mode`` (chat, stream, abandon).
+
+    ``probe`` lets a caller that may cancel see what was tried: a chat's
+    attempt records are appended to it as they come; a stream puts itself in
+    it (its ``attempts`` property is the live record).
+    """
+    from clawdesk import AllProvidersFailed, ClawdeskError, Finish, InvalidRequest, StreamInterrupted, TextDelta
+
     expected = f"echo {rid}"
     problems: list[str] = []
     if mode == "chat":
-        log: list[Any] = []
+        log: list[Any] = [] if probe is None else probe
         try:
             result = await cd.engine.chat(None, rid, on_attempt=log.append)
         except AllProvidersFailed as exc:
             problems += _leaks(exc, exc.attempts)
             if tuple(exc.attempts) != tuple(log):
                 problems.append("AllProvidersFailed.attempts differs from the attempt log")
-            return rid, Result(mode, "all_failed", None, _tries(exc.attempts), tuple(problems), _skips(exc.attempts))
+            return Result(mode, "all_failed", None, _tries(exc.attempts), tuple(problems), _skips(exc.attempts))
         except InvalidRequest as exc:
             problems += _leaks(exc, log)
-            return rid, Result(mode, "invalid_request", None, _tries(log), tuple(problems), _skips(log))
+            return Result(mode, "invalid_request", None, _tries(log), tuple(problems), _skips(log))
         except ClawdeskError as exc:
-            return rid, Result(mode, f"unexpected {type(exc).__name__}: {exc}", None, _tries(log), ("unexpected",))
+            return Result(mode, f"unexpected {type(exc).__name__}: {exc}", None, _tries(log), ("unexpected",))
         if result.response.message.text != expected:
             problems.append(f"got {result.response.message.text!r}, expected {expected!r}")
         if tuple(result.attempts) != tuple(log):
             problems.append("ChatResult.attempts differs from the attempt log")
-        return rid, Result(
+        return Result(
             mode, "served", result.target.provider, _tries(result.attempts), tuple(problems), _skips(result.attempts)
         )
     stream = cd.engine.stream(None, rid)
+    if probe is not None:
+        probe.append(stream)
     events: list[Any] = []
     try:
         async with stream:
             async for event in stream:
                 events.append(event)
+                if mode == "abandon":
+                    break
     except AllProvidersFailed as exc:
         problems += _leaks(exc, exc.attempts)
         if tuple(exc.attempts) != stream.attempts:
             problems.append("AllProvidersFailed.attempts differs from the stream's attempts")
-        return rid, Result(mode, "all_failed", None, _tries(exc.attempts), tuple(problems), _skips(exc.attempts))
+        return Result(mode, "all_failed", None, _tries(exc.attempts), tuple(problems), _skips(exc.attempts))
     except StreamInterrupted as exc:
         problems += _leaks(exc, stream.attempts)
         if list(exc.delivered) != events:
             problems.append("StreamInterrupted.delivered differs from the events the caller saw")
         if not events or not isinstance(events[0], TextDelta) or events[0].text != "echo ":
             problems.append(f"interrupted stream delivered {events!r}")
-        return rid, Result(
+        return Result(
             mode, "stream_interrupted", None, _tries(stream.attempts), tuple(problems), _skips(stream.attempts)
         )
     except InvalidRequest as exc:
         problems += _leaks(exc, stream.attempts)
-        return rid, Result(
-            mode, "invalid_request", None, _tries(stream.attempts), tuple(problems), _skips(stream.attempts)
-        )
+        return Result(mode, "invalid_request", None, _tries(stream.attempts), tuple(problems), _skips(stream.attempts))
     except ClawdeskError as exc:
-        return rid, Result(
-            mode, f"unexpected {type(exc).__name__}: {exc}", None, _tries(stream.attempts), ("unexpected",)
-        )
+        return Result(mode, f"unexpected {type(exc).__name__}: {exc}", None, _tries(stream.attempts), ("unexpected",))
+    winner = stream.target.provider if stream.target is not None else None
+    if mode == "abandon":
+        if len(events) != 1 or not isinstance(events[0], TextDelta) or events[0].text != "echo ":
+            problems.append(f"abandoned stream saw {events!r}, expected the first delta 'echo '")
+        return Result(mode, "abandoned", winner, _tries(stream.attempts), tuple(problems), _skips(stream.attempts))
     text = "".join(e.text for e in events if isinstance(e, TextDelta))
     finishes = sum(isinstance(e, Finish) for e in events)
     if text != expected or finishes != 1:
         problems.append(f"stream gave {text!r} with {finishes} Finish events, expected {expected!r} and 1")
-    winner = stream.target.provider if stream.target is not None else None
-    return rid, Result(mode, "served", winner, _tries(stream.attempts), tuple(problems), _skips(stream.attempts))
+    return Result(mode, "served", winner, _tries(stream.attempts), tuple(problems), _skips(stream.attempts))
+
+
+def _mode(draw: float, coin: float, stream_share: float) -> str:
+    """A request's mode: 4% cancelled mid-way, 4% streams left after one event, then streams and chats."""
+    if draw < 0.04:
+        return "cancel_stream" if coin < stream_share else "cancel_chat"
+    if draw < 0.08:
+        return "abandon"
+    return "stream" if draw < 0.08 + stream_share else "chat"
 
 
 def _busy(cd: Any) -> list[str]:
@@ -404,7 +449,7 @@ cooldown_secs = 0.05
 
         registry.register(importlib.import_module(f"{package}._plugin"))
     modes = random.Random(args.seed)
-    plan = ["stream" if modes.random() < args.stream_share else "chat" for _ in range(args.requests)]
+    plan = [_mode(modes.random(), modes.random(), args.stream_share) for _ in range(args.requests)]
     next_index = iter(range(args.requests))
     warm = max(1, args.requests // 10)
     sample_every = max(1, args.requests // 10)
@@ -413,7 +458,7 @@ cooldown_secs = 0.05
 
         async def worker() -> None:
             for index in next_index:
-                _, result = await one_request(cd, index, plan[index])
+                _, result = await one_request(cd, index, plan[index], args.seed)
                 run.record(index, result)
                 done = run.done
                 if done == warm or done % sample_every == 0:
@@ -459,24 +504,40 @@ def check(args: argparse.Namespace, run: Run, server: dict[str, Any]) -> tuple[l
             fail(f"{rid}: {problem}")
         by_provider = seen.get(rid, {})
         clean = [(p, n) for p, tries in by_provider.items() for n, fault, _ in tries if fault in CLEAN]
+        cancelled, abandoned = result.outcome == "cancelled", result.outcome == "abandoned"
+        in_flight = 0  # tries the server saw that a cancellation cut off before they were recorded
         for provider in CHAIN:
             client_tries = [kind for p, kind in result.tries if p == provider]
             server_tries = sorted(by_provider.get(provider, []))
-            if len(client_tries) > limit:
-                fail(f"{rid}: {provider} tried {len(client_tries)} times, more than max_retries_per_provider + 1")
-            if len(client_tries) != len(server_tries):
+            if len(server_tries) > limit:
+                fail(f"{rid}: {provider} was tried {len(server_tries)} times, more than max_retries_per_provider + 1")
+            surplus = len(server_tries) - len(client_tries)
+            if cancelled and surplus in (0, 1):
+                in_flight += surplus
+                server_tries = server_tries[: len(client_tries)]
+            elif surplus:
                 fail(
                     f"{rid}: {provider}: the client recorded {len(client_tries)} tries, the server saw "
                     f"{len(server_tries)} ({[f for _, f, _ in server_tries]})"
                 )
                 continue
-            for kind, (_, fault, stream) in zip(client_tries, server_tries, strict=True):
+            for number, (kind, (_, fault, stream)) in enumerate(zip(client_tries, server_tries, strict=True), 1):
                 want = FAULTS[fault][2 if stream else 1] or "ok"
-                if kind != want:
+                # A caller that left after the first event never saw the cut that came after it.
+                left_early = abandoned and number == len(client_tries) and fault == "cut_mid_body"
+                if kind != want and not (left_early and kind == "ok"):
                     fail(f"{rid}: {provider}: server injected {fault!r}, client recorded {kind!r}, expected {want!r}")
-        if result.outcome == "served":
-            if len(clean) != 1 or clean[0][0] != result.winner:
-                fail(f"{rid}: served by {result.winner} but clean answers were sent by {clean}")
+        if in_flight > 1:
+            fail(f"{rid}: {in_flight} tries were in flight when the request was cancelled (at most 1 can be)")
+        if result.outcome in ("served", "abandoned"):
+            if (
+                len(clean) > 1
+                or (result.outcome == "served" and len(clean) != 1)
+                or any(p != result.winner for p, _ in clean)
+            ):
+                fail(f"{rid}: {result.outcome} by {result.winner} but clean answers were sent by {clean}")
+        elif cancelled:
+            pass  # a cancelled request may have had an answer on its way: dropping it is what was asked
         elif clean:
             fail(f"{rid}: ended {result.outcome} although {clean} sent a clean answer (an answer was lost)")
         elif result.outcome.startswith("unexpected"):
