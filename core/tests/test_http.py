@@ -448,3 +448,33 @@ async def test_raise_for_response_passes_success() -> None:
     """A 2xx response raises nothing."""
     response = httpx.Response(200, request=REQUEST)
     await raise_for_response("acme", response)
+
+
+@pytest.mark.anyio
+async def test_raise_for_response_decodes_a_compressed_error_body() -> None:
+    """A gzip-encoded error body on a streamed response gives its real message, not mojibake."""
+    import gzip
+
+    from clawdesk.testing import Reply, ScriptedServer
+
+    body = gzip.compress(json.dumps({"message": "compressed failure"}).encode())
+    headers = (("content-type", "application/json"), ("content-encoding", "gzip"))
+    with ScriptedServer() as server:
+        server.add(Reply(status=500, headers=headers, chunks=(body,)))
+        async with httpx.AsyncClient() as client, client.stream("POST", server.url + "/x") as response:
+            with pytest.raises(ApiError, match="compressed failure"):
+                await raise_for_response("acme", response)
+
+
+@pytest.mark.anyio
+async def test_corrupt_compressed_error_body_still_gives_the_status_error() -> None:
+    """An error body claiming gzip that is not gzip still raises the error its status means."""
+    from clawdesk.testing import Reply, ScriptedServer
+
+    headers = (("content-type", "application/json"), ("content-encoding", "gzip"), ("retry-after", "3"))
+    with ScriptedServer() as server:
+        server.add(Reply(status=429, headers=headers, chunks=(b"definitely not gzip",)))
+        async with httpx.AsyncClient() as client, client.stream("POST", server.url + "/x") as response:
+            with pytest.raises(RateLimited) as info:
+                await raise_for_response("acme", response)
+    assert info.value.retry_after == 3.0

@@ -213,14 +213,16 @@ def _message_from_json(data: object) -> str | None:
 
 
 async def read_error_body(response: httpx.Response, *, limit: int = ERROR_BODY_LIMIT) -> bytes:
-    """Up to ``limit`` bytes of a response's body, read or already read."""
+    """Up to ``limit`` bytes of a response's (decoded) body, read or already read."""
     try:
         return response.content[:limit]
     except httpx.ResponseNotRead:
         pass
     chunks: list[bytes] = []
     size = 0
-    async for chunk in response.aiter_raw():
+    # Decoded bytes, not raw: an error body sent with Content-Encoding: gzip
+    # would otherwise become a message of mojibake.
+    async for chunk in response.aiter_bytes():
         chunks.append(chunk)
         size += len(chunk)
         if size >= limit:
@@ -248,6 +250,8 @@ async def raise_for_response(
     url = safe_url(response.request.url) if response.request is not None else None
     try:
         body = await read_error_body(response)
+    except httpx.DecodingError:
+        body = b""  # a corrupt compressed body: the status still says what happened
     except httpx.HTTPError as exc:
         raise map_transport_error(provider, exc) from exc
     message = message_from_body(body, response.headers.get("content-type"))
