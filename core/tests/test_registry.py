@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 from attrs import frozen
+from hypothesis import given
+from hypothesis import strategies as st
 
 from clawdesk import (
     Capability,
@@ -642,3 +644,15 @@ def test_plugin_class_instead_of_instance(fake_site: Any) -> None:
     status = status_of(Registry(plugins=only("klass")), "klass")
     assert status.status == "error"
     assert "'self'" in status.error
+
+
+@given(st.text(max_size=40))
+def test_any_filter_text_is_accepted(spec: str) -> None:
+    """Any CLAWDESK_PLUGINS text builds a registry; a name both allowed and denied stays out."""
+    registry = Registry(discover=False, plugins=spec)
+    for name in ("acme", "x"):
+        allowed = registry._allowed(name, None)
+        tokens = [t.strip() for t in spec.split(",")]
+        denied = any(t.startswith("-") and t[1:].strip().lower() == name for t in tokens)
+        if denied:
+            assert not allowed
