@@ -449,6 +449,23 @@ async def test_server_busy_is_retryable(server, client, wire, mode) -> None:
 
 
 @pytest.mark.parametrize("mode", MODES)
+async def test_error_status_is_kept_whatever_the_body(server, client, mode) -> None:
+    """A 503 whose body claims gzip but is not stays a retryable 503 (the status is judged before decoding)."""
+    server.add(
+        Reply(
+            status=503,
+            headers=(("content-type", "application/json"), ("content-encoding", "gzip")),
+            chunks=(b'{"error":"server busy"}',),
+        )
+    )
+    async with client() as cd:
+        with pytest.raises(ApiError) as info:
+            await call(cd, mode, request())
+    assert info.value.status == 503
+    assert info.value.retryable
+
+
+@pytest.mark.parametrize("mode", MODES)
 async def test_internal_error_is_api_error(server, client, wire, mode) -> None:
     """500 is an ApiError carrying Ollama's message."""
     server.add(wire.error(500, "model requires more system memory (8.0 GiB) than is available (4.0 GiB)"))

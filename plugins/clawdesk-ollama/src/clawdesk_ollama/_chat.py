@@ -230,20 +230,29 @@ async def stream(config: OllamaConfig, http: httpx.AsyncClient, request: ChatReq
             first_byte = False
             _after_first_byte(response, config.timeout_secs)
             chunks = response.aiter_bytes()
-            pending = b""
+            # The unfinished line's pieces, joined once its end arrives: a
+            # long line in many small chunks costs no repeated copying.
+            partial: list[bytes] = []
             async for chunk in chunks:
-                if pending:
-                    chunk = pending + chunk
                 pieces = chunk.split(b"\n")
-                pending = pieces.pop()
+                if len(pieces) == 1:
+                    partial.append(chunk)
+                    continue
+                if partial:
+                    partial.append(pieces[0])
+                    pieces[0] = b"".join(partial)
+                    partial.clear()
+                rest = pieces.pop()
+                if rest:
+                    partial.append(rest)
                 for piece in pieces:
                     for event in line(piece):
                         yield event
                 if decoder.done:
                     break
             else:
-                if pending:
-                    for event in line(pending):
+                if partial:
+                    for event in line(b"".join(partial)):
                         yield event
             if decoder.done:
                 await _drain(chunks, config.timeout_secs)
@@ -264,15 +273,18 @@ async def chat(config: OllamaConfig, http: httpx.AsyncClient, request: ChatReque
     body = build_chat_body(config, request, stream=False)
     url = endpoint(config, "/api/chat")
     try:
-        response = await http.post(
-            url, content=body, headers=request_headers(config), timeout=_first_byte_timeout(config)
-        )
+        # Streamed, so that an error status is judged before the body is read
+        # (and decoded): a 503 stays a 503 whatever its error page looks like.
+        async with http.stream(
+            "POST", url, content=body, headers=request_headers(config), timeout=_first_byte_timeout(config)
+        ) as response:
+            if not response.is_success:
+                await raise_for_response(PROVIDER, response, model=request.model, classify=classifier(safe_url(url)))
+            raw = await response.aread()
     except httpx.HTTPError as exc:
         raise transport_error(config, url, exc, first_byte=True) from exc
-    if not response.is_success:
-        await raise_for_response(PROVIDER, response, model=request.model, classify=classifier(safe_url(url)))
     try:
-        data: Any = _loads(response.content)
+        data: Any = _loads(raw)
     except ValueError:
         raise _malformed("the answer is not JSON", url) from None
     if type(data) is not dict:
