@@ -130,3 +130,45 @@ def test_garbage_never_passes_as_a_success(data: bytes) -> None:
         return
     assert isinstance(events[-1], Finish)
     assert b'"done"' in data
+
+
+async def _outcome(chunks: list[bytes]) -> tuple[list[Any], str | None]:
+    from clawdesk import ProviderError
+
+    events: list[StreamEvent] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"content-type": "application/x-ndjson"}, stream=_Chunks(chunks))
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
+        try:
+            async for event in stream(CONFIG, http, REQUEST):
+                events.append(event)
+        except ProviderError as exc:
+            return _comparable(events), f"{type(exc).__name__}: {exc}"
+    return _comparable(events), None
+
+
+@given(
+    texts=st.lists(_text, min_size=1, max_size=5),
+    ending=st.sampled_from(["error", "no-done"]),
+    cuts=st.lists(st.integers(min_value=0, max_value=10_000), max_size=12),
+)
+def test_failures_do_not_depend_on_chunking(texts: list[str], ending: str, cuts: list[int]) -> None:
+    """An error line or a missing done line fails the same way, after the same events, however it is split."""
+    lines = [
+        json.dumps({"model": "m", "message": {"role": "assistant", "content": t}, "done": False}).encode()
+        for t in texts
+    ]
+    if ending == "error":
+        lines.append(b'{"error":"an error was encountered while running the model"}')
+    body = b"\n".join(lines) + b"\n"
+    points = sorted({c % (len(body) + 1) for c in cuts} | {0, len(body)})
+    chunks = [body[a:b] for a, b in itertools.pairwise(points) if b > a]
+    whole = anyio.run(_outcome, [body])
+    split = anyio.run(_outcome, chunks)
+    assert split == whole
+    events, error = whole
+    assert events == [TextDelta(t) for t in texts]
+    assert error is not None
+    assert ("running the model" in error) if ending == "error" else ("done:true" in error)
