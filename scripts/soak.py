@@ -523,8 +523,8 @@ def check(args: argparse.Namespace, run: Run, server: dict[str, Any]) -> tuple[l
                 continue
             for number, (kind, (_, fault, stream)) in enumerate(zip(client_tries, server_tries, strict=True), 1):
                 want = FAULTS[fault][2 if stream else 1] or "ok"
-                # A caller that left after the first event never saw the cut that came after it.
-                left_early = abandoned and number == len(client_tries) and fault == "cut_mid_body"
+                # A caller that left (or was cancelled) after the first event never saw the cut after it.
+                left_early = (abandoned or cancelled) and number == len(client_tries) and fault == "cut_mid_body"
                 if kind != want and not (left_early and kind == "ok"):
                     fail(f"{rid}: {provider}: server injected {fault!r}, client recorded {kind!r}, expected {want!r}")
         if in_flight > 1:
