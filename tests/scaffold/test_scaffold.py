@@ -57,6 +57,16 @@ def test_generated_acme_installs_is_listed_and_passes_its_tests(tmp_path: Path) 
     listed = {p["name"]: p for p in json.loads(plugins.stdout)}
     assert listed["acme"]["status"] == "ok", listed["acme"]
     assert listed["acme"]["distribution"] == "clawdesk-acme"
+    # The package is a starting point people copy: it passes strict linters as generated.
+    bin_dir = Path(sys.executable).parent
+    for tool in (["ruff", "check", "."], ["ruff", "format", "--check", "."], ["mypy", "--strict", "src", "tests"]):
+        exe = bin_dir / tool[0]
+        if not exe.exists():
+            continue
+        lint = subprocess.run(
+            [str(exe), *tool[1:]], cwd=package, capture_output=True, text=True, timeout=300, env=env, check=False
+        )
+        assert lint.returncode == 0, f"{' '.join(tool)}: {lint.stdout}{lint.stderr}"
     tests = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
         cwd=package,

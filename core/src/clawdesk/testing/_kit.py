@@ -176,7 +176,7 @@ class ProviderConformance:
     - ``disabled_checks``: check name -> the reason it is disabled.
     """
 
-    plugin: ClassVar[object | None] = None
+    plugin: object = None
     entry_point: ClassVar[str | None] = None
     model: ClassVar[str] = "conformance-model"
     #: A distinctive fake key; the kit looks for it wherever it must not be.
