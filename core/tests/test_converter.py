@@ -216,3 +216,17 @@ def test_converters_are_independent() -> None:
     assert first.unstructure(TextPart("x")) == "patched"
     assert second.unstructure(TextPart("x")) == {"text": "x"}
     assert cattrs.unstructure(TextPart("x")) == {"text": "x"}
+
+
+@pytest.mark.parametrize("timeout", [0, -1, float("nan"), float("inf"), "5"])
+def test_nonsense_timeouts_are_refused(timeout: Any) -> None:
+    """ChatOptions.timeout must be seconds > 0: NaN would never expire, 0 would fail every call."""
+    with pytest.raises(ValueError, match="timeout is seconds > 0"):
+        ChatOptions(timeout=timeout)
+
+
+def test_sensible_timeouts_are_kept() -> None:
+    """A positive timeout, int or float, and None are accepted as given."""
+    assert ChatOptions(timeout=2).timeout == 2
+    assert ChatOptions(timeout=0.25).timeout == 0.25
+    assert ChatOptions().timeout is None

@@ -11,6 +11,7 @@ Shapes follow what both first backends (Mistral's chat completions and Ollama's
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -270,6 +271,12 @@ def _opt_stop(value: str | tuple[str, ...] | list[str] | None) -> tuple[str, ...
     return tuple(value)
 
 
+def _opt_timeout(_inst: object, _attr: object, value: float | None) -> None:
+    # NaN would make the deadline never expire, and 0 or less would fail every call at once.
+    if value is not None and not (isinstance(value, (int, float)) and 0 < value < math.inf):
+        raise ValueError(f"ChatOptions: timeout is seconds > 0, got {value!r}")
+
+
 @frozen(kw_only=True)
 class ChatOptions:
     """How to generate. ``None`` everywhere means "the provider's default".
@@ -289,7 +296,7 @@ class ChatOptions:
     tools: tuple[Tool, ...] = field(default=(), converter=_tools)
     tool_choice: ToolChoice | None = None
     response_format: ResponseFormat | None = None
-    timeout: float | None = None
+    timeout: float | None = field(default=None, validator=_opt_timeout)
     extra: Mapping[str, Any] = field(factory=dict)
 
 
