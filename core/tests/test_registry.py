@@ -656,3 +656,22 @@ def test_any_filter_text_is_accepted(spec: str) -> None:
         denied = any(t.startswith("-") and t[1:].strip().lower() == name for t in tokens)
         if denied:
             assert not allowed
+
+
+def test_discovery_makes_no_network_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Building a registry with the real plugins installed opens no socket and resolves no name."""
+    import socket
+
+    def forbidden(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("network access during plugin discovery")
+
+    for name in ("connect", "connect_ex", "sendto"):
+        monkeypatch.setattr(socket.socket, name, forbidden)
+    monkeypatch.setattr(socket, "create_connection", forbidden)
+    monkeypatch.setattr(socket, "getaddrinfo", forbidden)
+    # Import the plugins afresh (other tests may have imported them already); restored afterwards.
+    for module in list(sys.modules):
+        if module.split(".")[0] in ("clawdesk_ollama", "clawdesk_mistral"):
+            monkeypatch.delitem(sys.modules, module)
+    registry = Registry(plugins="ollama,mistral")
+    assert {s.name: s.status for s in registry.statuses()} == {"ollama": "ok", "mistral": "ok"}
