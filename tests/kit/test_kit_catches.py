@@ -60,7 +60,7 @@ def test_broken_provider_fails_each_flaw_by_name(tmp_path: Path) -> None:
 
 
 def test_sloppy_provider_fails_on_escaped_errors_and_unclosed_streams(tmp_path: Path) -> None:
-    """An httpx error that escapes unmapped and a stream that keeps its connection after aclose() fail by name."""
+    """httpx imported at import time, an escaped httpx error and an unreleased stream connection fail by name."""
     results, output = run_pytest(tmp_path, {"test_sloppy.py": SLOPPY}, "-k", "not trio")
     failed = {k: r.message for k, r in results.items() if r.outcome == "failed"}
     refused = failed.get("TestSloppy::test_chat_connection_refused[asyncio]", "")
@@ -68,4 +68,6 @@ def test_sloppy_provider_fails_on_escaped_errors_and_unclosed_streams(tmp_path: 
     assert "map it with clawdesk.http" in refused
     released = failed.get("TestSloppy::test_stream_early_close_releases_connection[asyncio]", "")
     assert "did not release its HTTP connection" in released, output
+    cheap = failed.get("TestSloppy::test_import_is_cheap", "")
+    assert "importing sloppy_provider imports httpx" in cheap, output
     assert results["TestSloppy::test_chat_round_trip[asyncio]"].outcome == "passed"

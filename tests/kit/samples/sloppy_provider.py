@@ -1,4 +1,4 @@
-"""The echo provider with sloppy HTTP handling: httpx errors escape and streams are never closed."""
+"""The echo provider with sloppy HTTP handling: httpx at import, errors escape, streams are never closed."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx  # sloppy: every `clawdesk plugins` now pays for the HTTP stack
 from echo_provider import (
     NAME,
     _headers,
@@ -21,7 +22,7 @@ from clawdesk import ChatRequest, ChatResponse, Finish, Message, ProviderConfig,
 
 _kept: list[object] = []
 
-__all__ = ["provider_capabilities", "provider_config_type", "provider_models", "provider_name"]
+__all__ = ["httpx", "provider_capabilities", "provider_config_type", "provider_models", "provider_name"]
 
 
 @hookimpl

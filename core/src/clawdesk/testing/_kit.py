@@ -35,6 +35,9 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+import os
+import subprocess
+import sys
 import traceback
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -436,6 +439,31 @@ class ProviderConformance:
                 )
         if not issubclass(provider.config_type, ProviderConfig):  # pragma: no cover - the registry checks it
             _fail("provider_config_type must return a ProviderConfig subclass")
+
+    def test_import_is_cheap(self) -> None:
+        """Importing the plugin module in a fresh interpreter pulls in no HTTP stack (httpx, httpcore)."""
+        provider = self._ck_provider()
+        module = getattr(provider.plugin, "__name__", None)
+        if not isinstance(module, str) or sys.modules.get(module) is not provider.plugin:
+            pytest.skip("the plugin is not a module, so there is no import to measure")
+        code = (
+            "import importlib, json, sys\n"
+            f"importlib.import_module({module!r})\n"
+            "print(json.dumps(sorted(m for m in ('httpx', 'httpcore', 'h11', 'h2') if m in sys.modules)))\n"
+        )
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        run = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env, check=False
+        )
+        if run.returncode != 0:
+            lines = run.stderr.strip().splitlines()
+            _fail(f"importing {module} in a fresh interpreter failed: {lines[-1] if lines else run.returncode}")
+        loaded = json.loads(run.stdout.strip().splitlines()[-1])
+        if loaded:
+            _fail(
+                f"importing {module} imports {', '.join(loaded)}: import httpx inside the hooks that send "
+                "requests, so that `clawdesk plugins` stays fast"
+            )
 
     def test_name_matches_entry_point(self) -> None:
         """The entry point that installs the plugin has the name ``provider_name`` returns."""
