@@ -277,6 +277,12 @@ def _throughput(r: dict[str, Any]) -> float:
     return float(r["items"] / r["seconds"])
 
 
+def _peak(results: list[dict[str, Any]]) -> str:
+    """How many connections the server saw open at once (concurrent streams only)."""
+    peaks = [r["peak_connections"] for r in _ok(results) if "peak_connections" in r]
+    return f"peak {min(peaks)}-{max(peaks)} connections" if peaks else ""
+
+
 def _cpu(r: dict[str, Any]) -> float:
     return float(r["cpu_per_item"])
 
@@ -300,8 +306,9 @@ def bench_cold(args: argparse.Namespace, log: Callable[[str], None]) -> list[Row
     }
     # One unmeasured round: .pyc files are written on first import of an
     # editable install (a wheel install writes them at install time).
-    for cmd, _ in commands.values():
-        run_process(cmd, timeout=60)
+    if not args.quick:
+        for cmd, _ in commands.values():
+            run_process(cmd, timeout=60)
     results: dict[str, list[dict[str, Any]]] = {k: [] for k in commands}
     for i in range(args.cold_runs):
         for key, (cmd, check) in commands.items():
@@ -370,13 +377,14 @@ def bench_pairs(args: argparse.Namespace, server: Server, log: Callable[[str], N
                 [_throughput(r) for r in _ok(raw)],
                 errors=_errors(raw),
                 server_busy=_busy(raw),
+                note=_peak(raw),
             )
         )
         rows.append(Row(f"{bench}/clawdesk-{name}", f"{what}: clawdesk-{name}", unit,
                         [_throughput(r) for r in _ok(ours)], errors=_errors(ours),
                         ratios=_paired(raw, ours, _throughput, invert=False), ratio_kind="throughput",
                         cpu_ratios=_paired(raw, ours, _cpu, invert=True),
-                        target=target, server_busy=_busy(ours)))  # fmt: skip
+                        target=target, server_busy=_busy(ours), note=_peak(ours)))  # fmt: skip
         if bench == "concurrent":
             rss: Callable[[dict[str, Any]], float] = lambda r: float(r["rss_mib"])  # noqa: E731
             rows.append(
