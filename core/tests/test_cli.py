@@ -297,3 +297,16 @@ def test_models_with_a_bad_provider_table_exits_2(cli: Any, fake_site: Any, tmp_
     line = assert_one_line_error(result, 2, "providers.alpha.timeout_secs", "expected a number")
     assert config in line
     assert [row.split()[0] for row in result.stdout.splitlines()] == ["beta/small"]
+
+
+def test_non_utf8_output_does_not_crash(fake_site: Any, tmp_path: Path) -> None:
+    """With an ASCII-only stdout, non-ASCII plugin errors print as escapes and --json stays valid JSON."""
+    fake_site.add("uni", plugin_source("uni", prelude="raise RuntimeError('ünïcødé 💥')"))
+    env = fakedist.cli_env(tmp_path, site=fake_site.path, plugins="uni", extra={"PYTHONIOENCODING": "ascii"})
+    text = run_cli(["plugins"], env)
+    assert text.returncode == 0, text.stderr
+    assert "RuntimeError: \\xfcn\\xefc\\xf8d\\xe9 \\U0001f4a5" in text.stdout
+    as_json = run_cli(["plugins", "--json"], env)
+    assert as_json.returncode == 0, as_json.stderr
+    (row,) = [r for r in json.loads(as_json.stdout) if r["name"] == "uni"]
+    assert row["error"].endswith("RuntimeError: ünïcødé 💥")

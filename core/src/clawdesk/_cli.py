@@ -98,6 +98,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status."""
+    _tolerant_output()
     args = _parser().parse_args(argv)
     _setup_logging(args.debug)
     try:
@@ -166,9 +167,28 @@ def _run_async(command: Any, args: argparse.Namespace) -> int:
     return result
 
 
+def _tolerant_output() -> None:
+    # A terminal or pipe that is not UTF-8 (PYTHONIOENCODING=ascii, an old
+    # Windows console) must not turn a model's or a plugin's non-ASCII text
+    # into a UnicodeEncodeError: write what cannot be encoded as escapes.
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            try:
+                reconfigure(errors="backslashreplace")
+            except (ValueError, OSError):  # a closed or exotic stream: leave it as it is
+                pass
+
+
+def _utf8(stream: TextIO) -> bool:
+    return (getattr(stream, "encoding", None) or "").lower().replace("-", "").replace("_", "") == "utf8"
+
+
 def _print_json(data: object, out: TextIO | None = None) -> None:
-    json.dump(data, out or sys.stdout, indent=2, ensure_ascii=False)
-    (out or sys.stdout).write("\n")
+    stream = out or sys.stdout
+    # JSON escapes (\u00fc) where the stream cannot take the characters, so the output stays valid JSON.
+    json.dump(data, stream, indent=2, ensure_ascii=not _utf8(stream))
+    stream.write("\n")
 
 
 # -- plugins --------------------------------------------------------------------
