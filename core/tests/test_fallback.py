@@ -151,15 +151,20 @@ class FakeTime:
 
 
 def make(
-    *providers: Scripted, time: FakeTime | None = None, seed: int = 0, **fallback: Any
+    *providers: Scripted,
+    time: FakeTime | None = None,
+    seed: int = 0,
+    tables: dict[str, dict[str, Any]] | None = None,
+    **fallback: Any,
 ) -> tuple[Clawdesk, FallbackEngine, FakeTime]:
-    """A client with ``providers`` registered, each with default_model 'm', and an engine on a fake clock."""
+    """A client with ``providers`` registered, each with default_model 'm' (plus ``tables``), and an engine on a
+    fake clock."""
     registry = Registry(discover=False)
     for provider in providers:
         registry.register(provider)
     fallback.setdefault("chain", tuple(p.name for p in providers))
     config = Config(
-        providers={p.name: {"default_model": "m"} for p in providers},
+        providers={p.name: {"default_model": "m", **(tables or {}).get(p.name, {})} for p in providers},
         fallback=FallbackConfig(**fallback),
     )
     client = Clawdesk(registry=registry, config=config)
@@ -315,11 +320,21 @@ async def test_all_failed_carries_every_attempt_and_a_one_line_summary() -> None
 async def test_pinned_model_retries_and_reports_as_the_only_provider() -> None:
     """A pinned provider/model is retried; when it keeps failing, the summary names it as the only provider."""
     a, b = Scripted("a", [connection_failed("a")] * 3), Scripted("b")
-    client, _engine, time = make(a, b, max_retries_per_provider=2)
+    client, _engine, time = make(a, b, tables={"a": {"max_retries": 2}}, max_retries_per_provider=0)
     with pytest.raises(AllProvidersFailed, match=r"^the only provider failed: a/x: connection_failed x3: refused$"):
         await client.chat("a/x", "hi")
     assert b.calls == []
     assert len(time.waits) == 2
+
+
+@pytest.mark.anyio
+async def test_pinned_model_uses_the_providers_own_max_retries() -> None:
+    """A pinned model retries up to its provider's max_retries, not the chain's max_retries_per_provider."""
+    a = Scripted("a", [connection_failed("a")] * 3)
+    client, _engine, time = make(a, tables={"a": {"max_retries": 3}}, max_retries_per_provider=1)
+    result = await client.chat_with_attempts("a/x", "hi")
+    assert outcomes(result.attempts) == [("a", "failed", "connection_failed")] * 3 + [("a", "ok", None)]
+    assert len(time.waits) == 3
 
 
 @pytest.mark.anyio

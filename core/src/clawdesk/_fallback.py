@@ -488,6 +488,11 @@ class FallbackEngine:
                     record(_skipped(target, "capability_missing", describe_missing(lacking)))
                     continue
             request = ChatRequest(target.model, message_tuple, opts)
+            # A pinned model has no other candidate to move on to: its own provider's max_retries
+            # applies; in a chain every candidate gets the chain's max_retries_per_provider.
+            retries = (
+                self.client.provider_config(target.provider).max_retries if pinned else cfg.max_retries_per_provider
+            )
             number, wait = 0, 0.0
             while True:
                 number += 1
@@ -528,7 +533,7 @@ class FallbackEngine:
                 record(_failed(target, error, number, wait, duration))
                 if isinstance(error, InvalidRequest) and cfg.stop_on_invalid_request:
                     raise error
-                if not (isinstance(error, ProviderError) and error.retryable) or number > cfg.max_retries_per_provider:
+                if not (isinstance(error, ProviderError) and error.retryable) or number > retries:
                     break
                 if isinstance(error, RateLimited) and error.retry_after is not None:
                     if error.retry_after > cfg.max_retry_after_secs:
