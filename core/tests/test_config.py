@@ -464,3 +464,28 @@ def test_credentials_in_base_url_are_refused_without_being_shown() -> None:
     assert "credentials belong in api_key" in str(error)
     assert "hunter2-pw" not in str(error)
     assert "https://***@host/v1" in str(error)
+
+
+def test_endless_config_file_is_refused() -> None:
+    """A config 'file' that never ends (/dev/zero) is a ConfigError after 1 MiB, not an exhausted memory."""
+    error = config_error(lambda: load_config("/dev/zero"))
+    assert "larger than 1024 KiB" in str(error)
+
+
+def test_config_from_a_pipe(tmp_path: Path) -> None:
+    """A config read from a pipe (shell process substitution) works."""
+    import os
+    import threading
+
+    fifo = tmp_path / "config.fifo"
+    os.mkfifo(fifo)
+
+    def write() -> None:
+        fifo.write_text("default_model = 'acme/x'\n")
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        assert load_config(fifo).default_model == "acme/x"
+    finally:
+        writer.join(5)

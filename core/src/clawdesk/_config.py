@@ -42,6 +42,7 @@ from ._secret import Secret
 
 __all__ = [
     "CONFIG_ENV",
+    "MAX_CONFIG_BYTES",
     "Config",
     "FallbackConfig",
     "default_config_path",
@@ -52,6 +53,8 @@ __all__ = [
 ]
 
 CONFIG_ENV = "CLAWDESK_CONFIG"
+#: The largest config file read.
+MAX_CONFIG_BYTES = 1024 * 1024
 _TOP_KEYS = ("default_model", "providers", "fallback")
 
 T = TypeVar("T")
@@ -145,13 +148,17 @@ def load_config(path: str | os.PathLike[str] | None = None, *, env: Mapping[str,
     explicit = path if path is not None else environ.get(CONFIG_ENV) or None
     target = Path(explicit) if explicit is not None else default_config_path()
     try:
-        raw = target.read_bytes()
+        with target.open("rb") as stream:
+            # Bounded: a config is a few hundred bytes, and /dev/zero must not eat the memory.
+            raw = stream.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         if explicit is not None:
             raise ConfigError("config file not found", file=str(target)) from None
         return Config()
     except OSError as exc:
         raise ConfigError(f"cannot read config file: {exc.strerror or exc}", file=str(target)) from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"config file is larger than {MAX_CONFIG_BYTES // 1024} KiB", file=str(target))
     return parse_config(raw, source=str(target))
 
 
