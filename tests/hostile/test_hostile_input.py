@@ -158,3 +158,21 @@ def test_byte_order_mark_is_not_part_of_the_prompt(cli: Any) -> None:
         result = cli(CHAT[:1] + CHAT[2:], stdin="\ufeffhello\ufeff".encode(), config=config)
     assert result.returncode == 0, result.stderr
     assert json.loads(server.requests[0].body)["messages"][-1]["content"] == "hello\ufeff"
+
+
+def test_endless_stdin_is_refused(fake_site: Any, tmp_path: Path) -> None:
+    """`clawdesk chat < /dev/zero` stops after 32 MiB with one line and exit 2 instead of eating the memory."""
+    import subprocess
+
+    env = fakedist.cli_env(tmp_path, site=fake_site.path, plugins="alpha")
+    with open("/dev/zero", "rb") as zero:
+        result = subprocess.run(
+            [sys.executable, "-m", "clawdesk", "chat", "-m", "alpha/small"],
+            stdin=zero,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+            check=False,
+        )
+    fakedist.assert_one_line_error(result, 2, "larger than 32 MiB")

@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 __all__ = ["main"]
 
 EXIT_OK, EXIT_PROVIDER, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+#: The largest prompt read from stdin (far beyond any model's context window).
+MAX_PROMPT_BYTES = 32 * 1024 * 1024
 
 
 class _Parser(argparse.ArgumentParser):
@@ -266,7 +268,12 @@ def _read_prompt(args: argparse.Namespace) -> str:
         # Bytes, decoded here: the locale's codec must not decide, and bad
         # bytes must be a clear usage error rather than a UnicodeDecodeError.
         buffer = getattr(sys.stdin, "buffer", None)
-        raw = buffer.read() if buffer is not None else sys.stdin.read().encode("utf-8", "surrogateescape")
+        if buffer is not None:
+            raw = buffer.read(MAX_PROMPT_BYTES + 1)  # bounded: `clawdesk chat < /dev/zero` must end
+        else:
+            raw = sys.stdin.read(MAX_PROMPT_BYTES + 1).encode("utf-8", "surrogateescape")
+        if len(raw) > MAX_PROMPT_BYTES:
+            raise ConfigError(f"the prompt on stdin is larger than {MAX_PROMPT_BYTES // (1024 * 1024)} MiB")
         try:
             prompt = raw.decode("utf-8-sig")  # a leading BOM (Windows editors) is not part of the prompt
         except UnicodeDecodeError as exc:
