@@ -478,3 +478,15 @@ async def test_corrupt_compressed_error_body_still_gives_the_status_error() -> N
             with pytest.raises(RateLimited) as info:
                 await raise_for_response("acme", response)
     assert info.value.retry_after == 3.0
+
+
+def test_redirect_names_the_target_without_secrets() -> None:
+    """A 3xx (never followed) says where it pointed, without credentials or query, and suggests base_url."""
+    error = error_for_status("acme", 301, "", headers={"location": "https://u:p@api.acme.example/v1?key=sk-x"})
+    assert isinstance(error, ApiError)
+    assert not error.retryable
+    assert "redirected to https://api.acme.example/v1" in str(error)
+    assert "check base_url" in str(error)
+    assert "sk-x" not in str(error)
+    assert "u:p" not in str(error)
+    assert "HTTP 302" in str(error_for_status("acme", 302, "moved"))

@@ -139,6 +139,14 @@ def error_for_status(
     if status == 429:
         retry_after = parse_retry_after(headers.get("retry-after")) if headers is not None else None
         return RateLimited(message or "rate limited", retry_after=retry_after, **kw)
+    if 300 <= status < 400 and headers is not None and headers.get("location"):
+        # Redirects are not followed (a key must not travel to another host);
+        # the usual cause is a base_url with http:// where https:// is served.
+        try:
+            location = safe_url(headers["location"])
+        except httpx.InvalidURL:
+            location = "another address"
+        return ApiError(f"redirected to {location}, which is not followed: check base_url", **kw)
     return ApiError(message or f"HTTP {status}", **kw)
 
 
