@@ -310,3 +310,16 @@ def test_non_utf8_output_does_not_crash(fake_site: Any, tmp_path: Path) -> None:
     assert as_json.returncode == 0, as_json.stderr
     (row,) = [r for r in json.loads(as_json.stdout) if r["name"] == "uni"]
     assert row["error"].endswith("RuntimeError: ünïcødé 💥")
+
+
+@pytest.mark.parametrize("before", [True, False], ids=["before-command", "after-command"])
+def test_config_option_wins_over_environment(cli: Any, fake_site: Any, tmp_path: Path, before: bool) -> None:
+    """--config (before or after the command) is used instead of CLAWDESK_CONFIG."""
+    fake_site.add("alpha")
+    good = write_config(tmp_path, "")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("this is not toml")
+    args = ["--config", good, "models"] if before else ["models", "--config", good]
+    result = cli(args, plugins="alpha", CLAWDESK_CONFIG=str(bad))
+    assert result.returncode == 0, result.stderr
+    assert cli(["models"], plugins="alpha", CLAWDESK_CONFIG=str(bad)).returncode == 2
