@@ -14,11 +14,12 @@ from typing import TYPE_CHECKING, Any
 from ._server import RecordedRequest, Reply, ScriptedServer, unused_port
 
 if TYPE_CHECKING:
-    from ._kit import CHECKS, ERROR_STATUSES, OpenAICompatibleWire, ProviderConformance
+    from ._kit import CHECKS, ERROR_STATUSES, TOOL_CALL, OpenAICompatibleWire, ProviderConformance
 
 __all__ = [
     "CHECKS",
     "ERROR_STATUSES",
+    "TOOL_CALL",
     "OpenAICompatibleWire",
     "ProviderConformance",
     "RecordedRequest",
@@ -28,7 +29,7 @@ __all__ = [
 ]
 
 # The kit imports pytest: load it only when asked, so the server works without pytest.
-_KIT = frozenset({"CHECKS", "ERROR_STATUSES", "OpenAICompatibleWire", "ProviderConformance"})
+_KIT = frozenset({"CHECKS", "ERROR_STATUSES", "TOOL_CALL", "OpenAICompatibleWire", "ProviderConformance"})
 
 
 def __getattr__(name: str) -> Any:
