@@ -27,7 +27,7 @@ def _config(path: Path, provider: str, base_url: str, key: str) -> None:
     extra = "first_byte_timeout_secs = 0.5\n" if provider == "ollama" else ""
     path.write_text(
         f"[providers.{provider}]\napi_key = {json.dumps(key)}\nbase_url = {json.dumps(base_url)}\n"
-        f"timeout_secs = 0.5\n{extra}\n[fallback]\nmax_retries_per_provider = 0\n"
+        f"timeout_secs = 0.5\nmax_retries = 0\n{extra}\n[fallback]\nmax_retries_per_provider = 0\n"
     )
 
 
