@@ -619,6 +619,10 @@ class ProviderConformance:
             _fail(f"{hook} did not send the user's message (not found in the request body)")
         if self.model.encode() not in request.body and self.model not in request.path:
             _fail(f"{hook} did not send the model id {self.model!r} (not in the request body or path)")
+        config_type = type(h.config)
+        uses_keys = config_type.requires_api_key or config_type.api_key_env is not None
+        if uses_keys and h.config.api_key and not any(self.api_key in v for v in request.headers.values()):
+            _fail(f"{hook} did not send the configured api_key in any request header")
 
     @pytest.mark.anyio
     async def test_stream_round_trip(self) -> None:
