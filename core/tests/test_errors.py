@@ -124,3 +124,17 @@ def test_messages_are_one_printable_line(text: str) -> None:
     message = str(ApiError(text, provider="p"))
     assert message == " ".join(message.split())
     assert not any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in message)
+
+
+@pytest.mark.parametrize(
+    ("url", "kept"),
+    [
+        ("https://user:sk-pw@api.example:8443/v1/chat?key=sk-q#frag", "https://api.example:8443/v1/chat"),
+        ("http://127.0.0.1:11434/api/chat", "http://127.0.0.1:11434/api/chat"),
+        ("http://[::1]:8080/x?token=t", "http://[::1]:8080/x"),
+        ("http://h:99999/x", "<unparsable URL>"),
+    ],
+)
+def test_error_url_never_keeps_credentials(url: str, kept: str) -> None:
+    """A URL handed to a ProviderError loses user info, query and fragment, whoever built it."""
+    assert ApiError("x", provider="p", url=url).url == kept

@@ -32,6 +32,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import urlsplit, urlunsplit
 
 from ._secret import redact
 
@@ -66,6 +67,19 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 def _one_line(text: str) -> str:
     return " ".join(_CONTROL.sub(" ", redact(str(text))).split())
+
+
+def _without_credentials(url: str) -> str:
+    # Whatever a plugin passes, the error keeps no user info, query or fragment (where keys hide).
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"
+        netloc = f"{host}:{parts.port}" if parts.port is not None else host
+    except ValueError:
+        return "<unparsable URL>"
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 def _shown(name: str, limit: int = 60) -> str:
@@ -139,7 +153,7 @@ class ProviderError(ClawdeskError):
     ) -> None:
         self.provider = provider
         self.status = status
-        self.url = url
+        self.url = _without_credentials(url) if url else url
         self.retryable = self.default_retryable if retryable is None else retryable
         self.detail = _one_line(message)
         head = f"{provider}: {self.kind}"
