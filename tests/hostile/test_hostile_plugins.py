@@ -471,3 +471,14 @@ def test_cli_chat_with_a_plugin_returning_a_dict(fake_site: Any, tmp_path: Path)
     env = fakedist.cli_env(tmp_path, site=fake_site.path, plugins="dicty")
     result = fakedist.run_cli(["chat", "hi", "-m", "dicty/x", "--no-stream"], env)
     fakedist.assert_one_line_error(result, 1, "dicty", "provider_chat returned dict")
+
+
+JUNK_STREAM = "@hookimpl\nasync def provider_stream(config, http, request):\n    yield {'text': 'not an event'}\n"
+
+
+def test_cli_stream_with_a_plugin_yielding_junk(fake_site: Any, tmp_path: Path) -> None:
+    """clawdesk chat (streaming) through a plugin yielding a dict: one line naming plugin and hook, exit 1."""
+    fake_site.add("junky", plugin_source("junky", hooks={"provider_stream": JUNK_STREAM}))
+    env = fakedist.cli_env(tmp_path, site=fake_site.path, plugins="junky")
+    result = fakedist.run_cli(["chat", "hi", "-m", "junky/x"], env)
+    fakedist.assert_one_line_error(result, 1, "junky", "provider_stream yielded dict")
