@@ -498,8 +498,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="clawdesk overhead vs raw httpx (see benchmarks/README.md)")
     p.add_argument("--quick", action="store_true", help="tiny counts, one run each: a smoke run of the harness")
     p.add_argument("--only", default="cold,chat,stream,concurrent,fallback", help="comma-separated benchmarks")
-    p.add_argument("--runs", type=int, help="runs of the chat and fallback benchmarks (default 5)")
-    p.add_argument("--stream-runs", type=int, help="runs of the long stream (default 7)")
+    p.add_argument("--runs", type=int, help="runs of the chat and fallback benchmarks (default 7)")
+    p.add_argument("--stream-runs", type=int, help="runs of the long stream (default 9)")
     p.add_argument("--repeat", type=int, help="timed streams per long-stream run, median kept (default 5)")
     p.add_argument("--concurrent-runs", type=int, help="runs of the concurrent streams (default 3)")
     p.add_argument("--cold-runs", type=int, help="fresh processes per cold-start command (default 30)")
@@ -514,8 +514,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--json", metavar="PATH", help="also write every measurement as JSON")
     args = p.parse_args(argv)
     full = {
-        "runs": 5,
-        "stream_runs": 7,
+        "runs": 7,
+        "stream_runs": 9,
         "concurrent_runs": 3,
         "cold_runs": 30,
         "requests": 1000,
@@ -576,6 +576,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "args": vars(args),
             "pinned": pin,
             "seconds": elapsed,
+            "load": load,
             "rows": [r.as_dict() for r in rows],
         }
         Path(args.json).write_text(json.dumps(data, indent=2) + "\n")
