@@ -110,3 +110,18 @@ def test_openai_wire_streams_a_call_in_pieces() -> None:
     arguments = "".join(d.get("function", {}).get("arguments", "") for d in deltas)
     assert json.loads(arguments) == TOOL_CALL.arguments
     assert sum(1 for d in deltas if d.get("function", {}).get("arguments")) >= 2
+
+
+def test_adapter_mixin_after_the_kit_is_refused() -> None:
+    """A wire mixin listed after ProviderConformance, whose methods would never be used, is refused."""
+    from clawdesk.testing import OpenAICompatibleWire
+
+    with pytest.raises(TypeError, match="OpenAICompatibleWire comes after ProviderConformance"):
+
+        class TestBackwards(ProviderConformance, OpenAICompatibleWire):
+            pass
+
+    class TestForwards(OpenAICompatibleWire, ProviderConformance):
+        pass
+
+    assert TestForwards().chat_reply("x").status == 200

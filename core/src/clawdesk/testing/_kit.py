@@ -193,6 +193,16 @@ class ProviderConformance:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        mro = cls.__mro__
+        after = mro[mro.index(ProviderConformance) + 1 :]
+        for name in _ADAPTER:
+            owner = next(k for k in mro if name in k.__dict__)
+            shadowed = [k for k in after if name in k.__dict__]
+            if owner is ProviderConformance and shadowed:
+                raise TypeError(
+                    f"{cls.__name__}: {shadowed[0].__name__} comes after ProviderConformance in the bases, so its "
+                    f"{name} is never used; list {shadowed[0].__name__} first"
+                )
         for name in CHECKS:
             override = cls.__dict__.get(name)
             if override is not None and not _mark_reason(override):
@@ -926,6 +936,19 @@ class ProviderConformance:
         if problems:
             _fail("; ".join(problems) + f" (checks: {', '.join(CHECKS)})")
 
+
+#: The adapter's parts a mixin such as OpenAICompatibleWire may provide.
+_ADAPTER = (
+    "config_table",
+    "chat_reply",
+    "stream_pieces",
+    "stream_cut_after",
+    "stream_content_type",
+    "error_reply",
+    "tool_call_reply",
+    "tool_call_pieces",
+    "script_models",
+)
 
 #: The names of every check, in the order they are defined.
 CHECKS: tuple[str, ...] = tuple(name for name in vars(ProviderConformance) if name.startswith("test_"))
