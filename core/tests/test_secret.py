@@ -183,3 +183,10 @@ async def test_key_appears_in_no_log_record_or_error(
     assert caplog.records  # httpx did log at DEBUG, so the check below means something
     for text in texts:
         assert KEY not in text
+
+
+def test_redacting_filter_tolerates_malformed_records() -> None:
+    """A log call whose arguments do not fit its format passes the filter untouched instead of raising."""
+    record = logging.LogRecord("httpcore.http11", logging.DEBUG, __file__, 1, "%s and %s", ("one",), None)
+    assert RedactingFilter().filter(record)
+    assert record.args == ("one",)

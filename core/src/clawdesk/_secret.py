@@ -113,11 +113,16 @@ def _guard_loggers() -> None:
 class RedactingFilter(logging.Filter):
     """A logging filter that scrubs known secrets from every record's message.
 
-    The CLI installs it on the root handlers; applications can add it to theirs.
+    The CLI installs it on its log handler, and it guards httpx's and
+    httpcore's loggers as soon as a key exists; applications can add it to
+    their own handlers. It never raises, even for a malformed log call.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a malformed log call: the handler reports it, a filter must not raise
+            return True
         clean = redact(message)
         if clean != message:
             record.msg, record.args = clean, None
