@@ -5,6 +5,8 @@ from __future__ import annotations
 import echo_provider
 import pytest
 from echo_wire import EchoWire
+from hypothesis import given
+from hypothesis import strategies as st
 
 from clawdesk.testing import ProviderConformance
 
@@ -125,3 +127,22 @@ def test_adapter_mixin_after_the_kit_is_refused() -> None:
         pass
 
     assert TestForwards().chat_reply("x").status == 200
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-1000, 1000) | st.text(max_size=5),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=3), children, max_size=3),
+    max_leaves=10,
+)
+
+
+@given(_JSON, st.sampled_from([424242, 0.37, "ck-stop-word"]))
+def test_carries_finds_a_value_wherever_it_is_nested(data: object, value: object) -> None:
+    """The option search finds a value nested anywhere in a JSON body, and not in one that lacks it."""
+    import json
+
+    from clawdesk.testing._kit import _carries
+
+    assert not _carries(json.dumps(data).encode(), value)
+    assert _carries(json.dumps({"a": [data, {"deep": [value]}]}).encode(), value)
+    assert _carries(json.dumps([value, data]).encode(), value)

@@ -87,7 +87,14 @@ def _payload(request: ChatRequest, stream: bool) -> dict[str, Any]:
     if request.options.extra:
         raise InvalidRequest(f"unknown options: {', '.join(sorted(request.options.extra))}", provider=NAME)
     messages = [{"role": m.role.value, "content": m.text} for m in request.messages]
-    return {"model": request.model, "messages": messages, "stream": stream}
+    payload: dict[str, Any] = {"model": request.model, "messages": messages, "stream": stream}
+    options = request.options
+    for key in ("temperature", "top_p", "max_tokens", "seed"):
+        if getattr(options, key) is not None:
+            payload[key] = getattr(options, key)
+    if options.stop:
+        payload["stop"] = list(options.stop)
+    return payload
 
 
 def _reason(raw: str | None) -> FinishReason:

@@ -148,6 +148,24 @@ class _Harness:
     server: ScriptedServer
 
 
+def _carries(body: bytes, value: object) -> bool:
+    """Whether ``value`` appears anywhere in a request body (a JSON value, else its text)."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return str(value).encode() in body
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif item == value and type(item) is not bool:
+            return True
+    return False
+
+
 def _mark_reason(function: Callable[..., Any]) -> str | None:
     """The reason of an xfail/skip mark on ``function``, ``""`` for a mark without one, ``None`` for no mark."""
     found: str | None = None
@@ -843,6 +861,32 @@ class ProviderConformance:
             outcome = await self._ck_stream(h, limit=self.timeout_secs + 5)
             what = f"a stream that goes silent after {cut} of {len(pieces)} pieces (timeout_secs={self.timeout_secs:g})"
             self._ck_expect_error(outcome, Timeout, what, h.provider)
+
+    @pytest.mark.anyio
+    async def test_options_are_sent_or_refused(self) -> None:
+        """Each generation option either reaches the backend or is refused with InvalidRequest; none is dropped."""
+        options: dict[str, tuple[dict[str, Any], object]] = {
+            "temperature": ({"temperature": 0.37}, 0.37),
+            "top_p": ({"top_p": 0.73}, 0.73),
+            "max_tokens": ({"max_tokens": 777}, 777),
+            "seed": ({"seed": 424242}, 424242),
+            "stop": ({"stop": ("ck-stop-word",)}, "ck-stop-word"),
+        }
+        async with self._ck_harness() as h:
+            for name, (kwargs, value) in options.items():
+                before = len(h.server.requests)
+                h.server.add(self.chat_reply(ANSWER))
+                outcome = await self._ck_chat(h, request=self._ck_request(ChatOptions(**kwargs)))
+                what = f"chat with ChatOptions({name}={kwargs[name]!r})"
+                if isinstance(outcome.error, InvalidRequest):
+                    if len(h.server.requests) > before:
+                        _fail(f"{what}: refused with InvalidRequest, but only after sending the request")
+                    continue  # its queued reply answers the next option's request: all replies are alike
+                if outcome.hung or outcome.error is not None:
+                    _fail(f"{what}: failed with {outcome.error!r}; expected an answer or InvalidRequest")
+                sent = h.server.requests[-1]
+                if not _carries(sent.body, value):
+                    _fail(f"{what}: the value {value!r} is not in the request; send it or refuse with InvalidRequest")
 
     @pytest.mark.anyio
     @pytest.mark.parametrize("hook", ["chat", "stream"])
