@@ -41,15 +41,18 @@ def test_broken_provider_fails_each_flaw_by_name(tmp_path: Path) -> None:
     assert set(failed) == {
         "TestBroken::test_chat_error_status[asyncio-429]",
         "TestBroken::test_stream_error_status[asyncio-429]",
-        "TestBroken::test_stream_cut_short_is_an_error[asyncio]",
+        "TestBroken::test_stream_cut_short_is_an_error[asyncio-closed]",
+        "TestBroken::test_stream_cut_short_is_an_error[asyncio-reset]",
         # The same flaw as the cut stream: a stalled stream's timeout also ends in a Finish.
         "TestBroken::test_stream_stalled_midway_times_out[asyncio]",
         "TestBroken::test_api_key_never_leaks[asyncio]",
     }, output
     assert "chat answered with HTTP 429: raised ApiError" in failed["TestBroken::test_chat_error_status[asyncio-429]"]
     assert "expected RateLimited" in failed["TestBroken::test_stream_error_status[asyncio-429]"]
-    cut = failed["TestBroken::test_stream_cut_short_is_an_error[asyncio]"]
-    assert "cut short after 1 of 5 pieces was reported as a success (with a Finish event)" in cut
+    cut = failed["TestBroken::test_stream_cut_short_is_an_error[asyncio-closed]"]
+    assert "cut short (closed) after 1 of 5 pieces was reported as a success (with a Finish event)" in cut
+    reset = failed["TestBroken::test_stream_cut_short_is_an_error[asyncio-reset]"]
+    assert "cut short (reset) after 1 of 5 pieces was reported as a success" in reset
     stalled = failed["TestBroken::test_stream_stalled_midway_times_out[asyncio]"]
     assert "goes silent after 1 of 5 pieces" in stalled
     assert "expected Timeout, but the call yielded" in stalled

@@ -40,7 +40,7 @@ def test_disabled_checks_run_as_strict_xfail_and_need_a_reason(tmp_path: Path) -
     """A disabled failing check is xfailed with its reason; a passing one, a blank reason and a typo fail loudly."""
     args = ("-k", "asyncio and (cut_short or round_trip or chat_timeout) or disabled_checks")
     results, output = run_pytest(tmp_path, {"test_disabled.py": DISABLED}, *args)
-    cut = results["TestExplained::test_stream_cut_short_is_an_error[asyncio]"]
+    cut = results["TestExplained::test_stream_cut_short_is_an_error[asyncio-closed]"]
     assert cut.outcome == "xfailed", output
     assert "the backend cannot tell a cut stream from an ended one" in cut.message
     passing = results["TestExplained::test_chat_round_trip[asyncio]"]

@@ -811,14 +811,18 @@ class ProviderConformance:
             self._ck_expect_error(outcome, Timeout, what, h.provider)
 
     @pytest.mark.anyio
-    async def test_stream_cut_short_is_an_error(self) -> None:
-        """A stream the server cuts off before its end raises a ProviderError; it never ends as a success."""
+    @pytest.mark.parametrize("how", ["closed", "reset"])
+    async def test_stream_cut_short_is_an_error(self, how: str) -> None:
+        """A stream the server cuts off (clean close or reset) before its end raises; it never ends as a success."""
         async with self._ck_harness() as h:
             pieces = list(self.stream_pieces(STREAM_TEXTS))
             cut = self.stream_cut_after(pieces)
-            h.server.add(Reply.stream(pieces, content_type=self.stream_content_type, cut_after=cut))
+            reply = Reply.stream(
+                pieces, content_type=self.stream_content_type, cut_after=cut, reset_on_cut=how == "reset"
+            )
+            h.server.add(reply)
             outcome = await self._ck_stream(h)
-            what = f"a stream the server cut short after {cut} of {len(pieces)} pieces"
+            what = f"a stream the server cut short ({how}) after {cut} of {len(pieces)} pieces"
             if outcome.hung:
                 _fail(f"{what}: did not end within {self.hang_limit_secs:g}s")
             if outcome.error is None:
