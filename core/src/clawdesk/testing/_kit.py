@@ -194,7 +194,9 @@ class ProviderConformance:
     - :meth:`config_table`: the ``[providers.<name>]`` table for a base URL;
     - :meth:`chat_reply`, :meth:`stream_pieces`, :meth:`stream_cut_after`,
       :meth:`error_reply`, :meth:`script_models`: the backend's wire format;
-    - ``disabled_checks``: check name -> the reason it is disabled.
+    - ``disabled_checks``: check name -> the reason it is disabled;
+    - ``api_key``, ``timeout_secs``, ``hang_limit_secs``: the fake key and
+      the waits, rarely changed.
     """
 
     plugin: object = None
