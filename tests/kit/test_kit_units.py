@@ -146,3 +146,18 @@ def test_carries_finds_a_value_wherever_it_is_nested(data: object, value: object
     assert not _carries(json.dumps(data).encode(), value)
     assert _carries(json.dumps({"a": [data, {"deep": [value]}]}).encode(), value)
     assert _carries(json.dumps([value, data]).encode(), value)
+
+
+def test_plugin_can_come_from_the_entry_point() -> None:
+    """With plugin = None the kit loads the plugin through its installed entry point."""
+
+    class Kit(ProviderConformance):
+        entry_point = "ollama"
+
+    assert Kit()._ck_provider().name == "ollama"
+
+    class Nothing(ProviderConformance):
+        pass
+
+    with pytest.raises(TypeError, match="must set plugin"):
+        Nothing()._ck_provider()
