@@ -586,10 +586,11 @@ class ProviderConformance:
 
     @pytest.mark.anyio
     async def test_capabilities_agree_with_models(self) -> None:
-        """``provider_capabilities`` gives a set of Capability or None, and agrees with what the listing says."""
+        """``provider_capabilities`` gives a set of Capability or None, agrees with the listing, and does no I/O."""
         async with self._ck_harness() as h:
             scripted = self.script_models(h.server)
             models = await self._ck_models(h, refresh=scripted)
+            sent = len(h.server.requests)
             for model in models:
                 caps = self._ck_capabilities(h, model.id)
                 if caps is not None and caps != model.capabilities:
@@ -599,6 +600,8 @@ class ProviderConformance:
                     )
             for model_id in (self.model, "clawdesk-conformance-no-such-model"):
                 self._ck_capabilities(h, model_id)
+            if len(h.server.requests) != sent:
+                _fail("provider_capabilities sent requests; it must answer from what it knows, without I/O")
 
     def _ck_capabilities(self, h: _Harness, model: str) -> frozenset[Capability] | None:
         where = f"provider_capabilities(model={model!r})"
