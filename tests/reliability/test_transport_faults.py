@@ -159,3 +159,22 @@ async def test_stream_frame_split_across_drips(harness: Any, provider: str) -> N
     reply = wire.stream_reply([data[i : i + size] for i in range(0, len(data), size)], delay=DRIP)
     outcome = await harness.run(provider, reply, mode="stream", case=f"{provider} split drip")
     outcome.assert_ok(text="split frames", budget=8 * DRIP + outcome.timeout)
+
+
+async def test_ollama_first_byte_timeout_is_its_own(harness: Any) -> None:
+    """Ollama waits ``first_byte_timeout_secs`` (a model may be loading) for the answer to start."""
+    outcome = await harness.run(
+        "ollama", Reply.stall(), mode="chat", timeout=0.2, first_byte_timeout_secs=0.8, case="ollama first byte"
+    )
+    outcome.assert_error(Timeout, retryable=True, budget=0.8)
+    assert outcome.elapsed >= 0.7, f"{outcome.describe()}: gave up before first_byte_timeout_secs"
+
+
+async def test_ollama_read_timeout_after_first_byte(harness: Any) -> None:
+    """Once the answer has started, Ollama's reads use ``timeout_secs`` again, not the longer first-byte wait."""
+    wire = harness.wire("ollama")
+    reply = wire.stream_reply(wire.stream_pieces(["a", "b"]), stall_after=1)
+    outcome = await harness.run(
+        "ollama", reply, mode="stream", timeout=0.2, first_byte_timeout_secs=3.0, case="ollama read after first byte"
+    )
+    outcome.assert_interrupted(delivered=1, cause=(Timeout,), budget=0.2)
