@@ -244,7 +244,8 @@ def test_connection_refused_exits_1(cli: Any, fake_site: Any, tmp_path: Path) ->
     fake_site.add("alpha")
     config = write_config(
         tmp_path,
-        f'[providers.alpha]\nbase_url = "http://127.0.0.1:{unused_port()}"\n[fallback]\nmax_retries_per_provider = 0\n',
+        f'[providers.alpha]\nbase_url = "http://127.0.0.1:{unused_port()}"\nmax_retries = 0\n'
+        "[fallback]\nmax_retries_per_provider = 0\n",
     )
     result = cli(["chat", "hi", "-m", "alpha/small", "--config", config], plugins="alpha")
     assert_one_line_error(result, 1, "alpha", "connection_failed")

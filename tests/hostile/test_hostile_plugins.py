@@ -309,7 +309,7 @@ def client_with(*plugins: Base) -> Clawdesk:
         registry.register(plugin)
     # No retries: each hostile call is judged on its own (the fallback engine has its own tests).
     config = Config(
-        providers={p.name: {"timeout_secs": 0.5} for p in plugins},
+        providers={p.name: {"timeout_secs": 0.5, "max_retries": 0} for p in plugins},
         fallback=FallbackConfig(max_retries_per_provider=0),
     )
     return Clawdesk(registry=registry, config=config, env={})
