@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -138,3 +140,13 @@ def test_messages_are_one_printable_line(text: str) -> None:
 def test_error_url_never_keeps_credentials(url: str, kept: str) -> None:
     """A URL handed to a ProviderError loses user info, query and fragment, whoever built it."""
     assert ApiError("x", provider="p", url=url).url == kept
+
+
+@given(st.text(max_size=80))
+def test_error_url_from_any_text(text: str) -> None:
+    """Any text as an error's url gives a string without '@', '?' or '#' parts, never an exception."""
+    url = ApiError("x", provider="p", url=text or "x").url
+    assert isinstance(url, str)
+    assert "?" not in url
+    assert "#" not in url
+    assert "@" not in urlsplit(url).netloc

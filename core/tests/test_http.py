@@ -490,3 +490,19 @@ def test_redirect_names_the_target_without_secrets() -> None:
     assert "sk-x" not in str(error)
     assert "u:p" not in str(error)
     assert "HTTP 302" in str(error_for_status("acme", 302, "moved"))
+
+
+@given(
+    st.sampled_from(["http", "https"]),
+    st.from_regex(r"[a-z0-9]{1,8}(:[a-z0-9]{1,8})?", fullmatch=True),
+    st.from_regex(r"[a-z][a-z0-9.-]{0,15}", fullmatch=True),
+    st.from_regex(r"(/[a-z0-9._~-]{0,8}){0,3}", fullmatch=True),
+    st.from_regex(r"[a-z0-9=&_-]{0,20}", fullmatch=True),
+)
+def test_safe_url_never_keeps_userinfo_or_query(scheme: str, userinfo: str, host: str, path: str, query: str) -> None:
+    """safe_url drops user info and query from any URL, keeping scheme, host and path."""
+    url = f"{scheme}://{userinfo}@{host}{path}?{query}"
+    safe = safe_url(url)
+    assert "@" not in safe
+    assert "?" not in safe
+    assert safe == f"{scheme}://{host}{path or '/'}" or safe == f"{scheme}://{host}{path}"
