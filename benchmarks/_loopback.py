@@ -204,6 +204,7 @@ class _Http(asyncio.Protocol):
         self._server = server
         self._buffer = b""
         self._transport: asyncio.Transport | None = None
+        self._stats = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -211,7 +212,8 @@ class _Http(asyncio.Protocol):
         self._server.opened()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._server.closed()
+        if not self._stats:
+            self._server.closed()
 
     def data_received(self, data: bytes) -> None:
         buffer = self._buffer + data if self._buffer else data
@@ -224,7 +226,11 @@ class _Http(asyncio.Protocol):
             if len(buffer) < total:
                 break
             line_end = buffer.find(b"\r\n")
-            reply = self._server.answer(buffer[:line_end], buffer[end + 4 : total])
+            request_line = buffer[:line_end]
+            if request_line.startswith(b"GET /__stats ") and not self._stats:
+                self._stats = True  # a stats connection is not one of the measured ones
+                self._server.closed()
+            reply = self._server.answer(request_line, buffer[end + 4 : total])
             buffer = buffer[total:]
             assert self._transport is not None
             self._transport.write(reply)
@@ -247,7 +253,10 @@ class _Server:
         self._open -= 1
 
     def _stats(self) -> bytes:
-        """Open and peak connections since the last ask (the peak restarts from the open count)."""
+        """Open and peak connections since the last ask (the peak restarts from the open count).
+
+        The asking connection is not counted, but it may have raised the peak by one on connecting.
+        """
         body = _dumps({"open": self._open, "peak": self._peak})
         self._peak = self._open
         return _whole(body)

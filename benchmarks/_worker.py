@@ -299,7 +299,7 @@ async def trial(spec: dict[str, Any]) -> dict[str, Any]:
 
             server_stats(spec["port"])  # restarts the server's peak count
             result = await _measure(spec, work)
-            return {**result, "peak_connections": server_stats(spec["port"])["peak"] - 1}
+            return {**result, "peak_connections": server_stats(spec["port"])["peak"]}
 
         else:
             raise ValueError(f"unknown benchmark {bench!r}")
