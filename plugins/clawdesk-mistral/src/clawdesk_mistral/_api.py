@@ -128,15 +128,20 @@ async def chat(config: ProviderConfig, http: httpx.AsyncClient, request: ChatReq
     headers = _headers(config, "application/json")
     content = _body(request, stream=False)
     url = _url(config, "/chat/completions")
+    # Streamed so the status is judged before the body is decoded: an error page with a broken
+    # content-encoding must still say 503 (retryable), not "could not decode" (not retryable).
     try:
-        response = await http.post(url, content=content, headers=headers, timeout=_timeout(config.timeout_secs))
+        async with http.stream(
+            "POST", url, content=content, headers=headers, timeout=_timeout(config.timeout_secs)
+        ) as response:
+            await raise_for_response(
+                PROVIDER, response, model=request.model, classify=_classifier(request.model, safe_url(url))
+            )
+            body = await response.aread()
     except httpx.HTTPError as exc:
         raise map_transport_error(PROVIDER, exc, url=safe_url(url)) from exc
-    await raise_for_response(
-        PROVIDER, response, model=request.model, classify=_classifier(request.model, safe_url(url))
-    )
     try:
-        data = _loads(response.content)
+        data = _loads(body)
     except ValueError:
         raise ApiError(
             "the answer is not JSON", provider=PROVIDER, status=response.status_code, url=safe_url(url)
