@@ -168,6 +168,9 @@ def _print_result(
 
 
 def _dump(data: object) -> None:
-    json.dump(data, sys.stdout, ensure_ascii=False)
+    from ._cli import _utf8
+
+    # Escapes where stdout cannot take the characters, so the output stays valid JSON.
+    json.dump(data, sys.stdout, ensure_ascii=not _utf8(sys.stdout))
     sys.stdout.write("\n")
     sys.stdout.flush()
