@@ -53,6 +53,7 @@ def _forget(package: str) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)  # pip install and a whole test run in subprocesses
 def test_tutorial_blocks_run_and_the_package_passes_the_kit(importable: Path, tmp_path: Path) -> None:
     """Each tutorial block runs in order; the resulting package installs, is listed and passes its kit tests."""
     blocks = fenced_blocks(TUTORIAL)

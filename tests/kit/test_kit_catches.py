@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from kit_runner import run_pytest
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 BROKEN = """
 import broken_provider

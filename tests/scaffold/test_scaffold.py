@@ -20,6 +20,7 @@ from clawdesk._scaffold import _NAME_RE, package_files, write_provider_package
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)  # pip install, a type check and a whole test run in subprocesses
 def test_generated_acme_installs_is_listed_and_passes_its_tests(tmp_path: Path) -> None:
     """`clawdesk new-provider acme` gives a package that pip installs, `clawdesk plugins` lists and whose tests pass."""
     run = subprocess.run(
