@@ -17,10 +17,10 @@ from clawdesk import Config, FallbackConfig, ProviderConfig, parse_config
 from clawdesk._cli import _parser
 
 ROOT = DOCS.parent
-# Pages whose python blocks are complete programs that need no backend: run them.
-RUNNABLE = {"conformance.md"}
+# Pages whose python blocks are complete programs that need no real backend: run them, in order.
+RUNNABLE = {"conformance.md", "python.md"}
 # The pages this suite owns; fallback.md and performance.md are checked by their authors.
-PAGES = ["index.md", "configuration.md", "cli.md", "contract.md", "tutorial.md", "conformance.md"]
+PAGES = ["index.md", "configuration.md", "cli.md", "python.md", "contract.md", "tutorial.md", "conformance.md"]
 
 
 def _plugin_configs() -> dict[str, type[ProviderConfig]]:
