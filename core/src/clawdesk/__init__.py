@@ -32,7 +32,7 @@ from ._errors import (
 from ._hookspecs import hookimpl
 from ._modelid import parse_model_id
 from ._negotiate import missing_capabilities, required_capabilities
-from ._provider_config import ProviderConfig
+from ._provider_config import ProviderConfig, check_http_url, check_non_negative, check_timeout
 from ._registry import PluginStatus, Provider, Registry
 from ._secret import Secret
 from ._types import (
@@ -125,6 +125,9 @@ __all__ = [
     "ToolChoiceMode",
     "Usage",
     "UsageEvent",
+    "check_http_url",
+    "check_non_negative",
+    "check_timeout",
     "default_candidates",
     "hookimpl",
     "load_config",

@@ -6,8 +6,7 @@ from typing import ClassVar
 
 from attrs import field, frozen
 
-from clawdesk import ProviderConfig
-from clawdesk._provider_config import check_http_url
+from clawdesk import ProviderConfig, check_http_url
 
 __all__ = ["DEFAULT_BASE_URL", "MistralConfig"]
 

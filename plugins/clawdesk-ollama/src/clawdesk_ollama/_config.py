@@ -15,8 +15,7 @@ from typing import ClassVar
 
 from attrs import field, frozen
 
-from clawdesk import ProviderConfig
-from clawdesk._provider_config import check_http_url, check_timeout
+from clawdesk import ProviderConfig, check_http_url, check_timeout
 
 from ._state import ModelCache
 
