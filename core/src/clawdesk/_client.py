@@ -172,6 +172,9 @@ class Clawdesk:
                 verify=config.verify_tls,
                 follow_redirects=False,
                 trust_env=True,
+                # Keep as many idle connections as may be open: with httpx's default of 20, a 32-wide
+                # burst closed and reopened most connections (seen in the soak run).
+                limits=httpx.Limits(max_connections=100, max_keepalive_connections=100),
                 headers={"user-agent": "clawdesk"},
             )
             self._clients[name] = client
@@ -390,8 +393,10 @@ class ChatStream:
         """The :class:`~clawdesk.Attempt` records so far, in order (empty for a single-target stream)."""
         return tuple(self._attempts)
 
-    def __aiter__(self) -> ChatStream:
-        return self
+    def __aiter__(self) -> AsyncIterator[StreamEvent]:
+        # The events themselves, not this wrapper: `async for` then skips one layer per event
+        # (~3% of streaming throughput). aclose() still goes through this object.
+        return self._events
 
     async def __anext__(self) -> StreamEvent:
         return await self._events.__anext__()

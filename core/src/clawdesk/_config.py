@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import math
 import os
-import tomllib
 import types
 import typing
 from collections.abc import Mapping
@@ -168,6 +167,8 @@ def parse_config(raw: bytes | str, *, source: str | None = None) -> Config:
         text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
     except UnicodeDecodeError as exc:
         raise ConfigError(f"not UTF-8 text (byte {exc.start})", file=source) from None
+    import tomllib  # here, not at the top: `clawdesk plugins` never reads a config file
+
     try:
         data = tomllib.loads(text)
     except ValueError as exc:  # TOMLDecodeError, or int()'s digit limit on a huge integer literal

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime
 import email.utils
+import functools
 import json
 import math
 import re
@@ -97,7 +98,13 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
 
 def safe_url(url: httpx.URL | str) -> str:
     """The URL without user info or query string (which may hold a key)."""
-    u = httpx.URL(str(url))
+    return _safe_url(str(url))
+
+
+# Two full URL parses cost ~60 µs, and plugins ask for the same few URLs on every call.
+@functools.lru_cache(maxsize=256)
+def _safe_url(text: str) -> str:
+    u = httpx.URL(text)
     return str(u.copy_with(userinfo=b"", query=None, fragment=None))
 
 
