@@ -273,14 +273,21 @@ async def chat(config: OllamaConfig, http: httpx.AsyncClient, request: ChatReque
     body = build_chat_body(config, request, stream=False)
     url = endpoint(config, "/api/chat")
     try:
-        # Streamed, so that an error status is judged before the body is read
-        # (and decoded): a 503 stays a 503 whatever its error page looks like.
-        async with http.stream(
-            "POST", url, content=body, headers=request_headers(config), timeout=_first_byte_timeout(config)
-        ) as response:
+        # Sent with stream=True, so that an error status is judged before the body is read (and
+        # decoded): a 503 stays a 503 whatever its error page looks like. send() rather than the
+        # http.stream() context manager, which costs ~40 us a call.
+        response = await http.send(
+            http.build_request(
+                "POST", url, content=body, headers=request_headers(config), timeout=_first_byte_timeout(config)
+            ),
+            stream=True,
+        )
+        try:
             if not response.is_success:
                 await raise_for_response(PROVIDER, response, model=request.model, classify=classifier(safe_url(url)))
             raw = await response.aread()
+        finally:
+            await response.aclose()
     except httpx.HTTPError as exc:
         raise transport_error(config, url, exc, first_byte=True) from exc
     try:
