@@ -1,20 +1,21 @@
-"""Fixtures for the hostile-plugin and hostile-input tests (shared with core/tests)."""
+"""Fixtures for the hostile-plugin and hostile-input tests: core/tests' own, loaded from there.
+
+Test directories are not packages (pytest runs with --import-mode=importlib), so
+core/tests/conftest.py is loaded by path and its fixtures re-exported here.
+"""
 
 from __future__ import annotations
 
 import importlib.util
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
-import pytest
 
-
-def _load_fakedist() -> ModuleType:
-    name = "clawdesk_tests_fakedist"
+def _load_core_conftest() -> ModuleType:
+    name = "clawdesk_tests_core_conftest"
     if name not in sys.modules:
-        path = Path(__file__).parents[2] / "core" / "tests" / "plugins_fixtures" / "fakedist.py"
+        path = Path(__file__).parents[2] / "core" / "tests" / "conftest.py"
         spec = importlib.util.spec_from_file_location(name, path)
         assert spec is not None
         assert spec.loader is not None
@@ -24,18 +25,7 @@ def _load_fakedist() -> ModuleType:
     return sys.modules[name]
 
 
-fakedist = _load_fakedist()
-
-
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
-    """No test sees the developer's config file, plugin filter or API keys."""
-    for var in ("CLAWDESK_PLUGINS", "CLAWDESK_CONFIG", "CLAWDESK_PLUGIN_IMPORT_TIMEOUT"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("xdg-config")))
-
-
-@pytest.fixture
-def fake_site(tmp_path: Path) -> Iterator[object]:
-    """A directory on sys.path where a test writes fake plugin distributions."""
-    yield from fakedist.fake_site(tmp_path / "site")
+_core = _load_core_conftest()
+fakedist = _core.fakedist
+_clean_env = _core._clean_env
+fake_site = _core.fake_site
