@@ -41,6 +41,7 @@ from clawdesk import (
     hookimpl,
 )
 from clawdesk._fallback import summarize
+from clawdesk.testing import FakeClock
 
 # -- a scripted in-memory provider -------------------------------------------------
 
@@ -134,29 +135,13 @@ class Scripted:
             self.closed += 1
 
 
-class FakeTime:
-    """A clock that only moves when the engine sleeps; records every wait."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.waits: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.waits.append(seconds)
-        self.now += seconds
-        await anyio.lowlevel.checkpoint()
-
-
 def make(
     *providers: Scripted,
-    time: FakeTime | None = None,
+    time: FakeClock | None = None,
     seed: int = 0,
     tables: dict[str, dict[str, Any]] | None = None,
     **fallback: Any,
-) -> tuple[Clawdesk, FallbackEngine, FakeTime]:
+) -> tuple[Clawdesk, FallbackEngine, FakeClock]:
     """A client with ``providers`` registered, each with default_model 'm' (plus ``tables``), and an engine on a
     fake clock."""
     registry = Registry(discover=False)
@@ -168,7 +153,7 @@ def make(
         fallback=FallbackConfig(**fallback),
     )
     client = Clawdesk(registry=registry, config=config)
-    time = time or FakeTime()
+    time = time or FakeClock(start=1000.0)  # not 0, so that 0 is never a plausible "now"
     engine = FallbackEngine(client, clock=time.clock, sleep=time.sleep, rng=random.Random(seed))
     client.engine = engine
     return client, engine, time

@@ -28,7 +28,7 @@ from clawdesk import (
     TextDelta,
     hookimpl,
 )
-from clawdesk.testing import Reply, ScriptedServer, unused_port
+from clawdesk.testing import FakeClock, Reply, ScriptedServer, unused_port
 
 
 class NdjsonProvider:
@@ -105,23 +105,7 @@ def ndjson(*texts: str, done: bool = True) -> list[bytes]:
     return [*lines, b'{"done": true}\n'] if done else lines
 
 
-class FakeTime:
-    """A clock that moves only when the engine sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.waits: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.waits.append(seconds)
-        self.now += seconds
-        await anyio.lowlevel.checkpoint()
-
-
-def client_for(urls: dict[str, str], time: FakeTime | None = None, **fallback: Any) -> Clawdesk:
+def client_for(urls: dict[str, str], time: FakeClock | None = None, **fallback: Any) -> Clawdesk:
     """A client whose providers (named as ``urls``' keys) talk to those base URLs, chained in that order."""
     registry = Registry(discover=False)
     for name in urls:
@@ -142,7 +126,7 @@ def client_for(urls: dict[str, str], time: FakeTime | None = None, **fallback: A
 @pytest.mark.anyio
 async def test_429_with_retry_after_is_retried_after_that_wait() -> None:
     """A 429 with Retry-After: 1 is retried on the same provider after waiting exactly 1 s, then succeeds."""
-    time = FakeTime()
+    time = FakeClock()
     with ScriptedServer() as first, ScriptedServer() as second:
         first.add(Reply.json({"message": "slow down"}, status=429, headers=[("retry-after", "1")]))
         first.add(Reply.json({"content": "hello"}))
@@ -177,7 +161,7 @@ async def test_429_wait_happens_in_real_time() -> None:
 @pytest.mark.anyio
 async def test_refused_connection_falls_through_to_the_second_provider() -> None:
     """A provider that refuses connections is retried, then the chain falls through to the next one."""
-    time = FakeTime()
+    time = FakeClock()
     dead = f"http://127.0.0.1:{unused_port()}"
     with ScriptedServer() as second:
         second.add(Reply.json({"content": "from second"}))
@@ -197,7 +181,7 @@ async def test_stream_cut_after_three_events_is_interrupted() -> None:
     """A stream cut after three events raises StreamInterrupted holding exactly those three events."""
     with ScriptedServer() as first, ScriptedServer() as second:
         first.add(Reply.stream(ndjson("a", "b", "c", "d"), content_type="application/x-ndjson", cut_after=3))
-        async with client_for({"first": first.url, "second": second.url}, FakeTime()) as client:
+        async with client_for({"first": first.url, "second": second.url}, FakeClock()) as client:
             got: list[StreamEvent] = []
             stream = client.stream(None, "hi")
             with pytest.raises(StreamInterrupted) as info:
@@ -217,7 +201,7 @@ async def test_stream_error_status_before_the_first_event_falls_back() -> None:
         first.add(Reply.json({"message": "down"}, status=503))
         second.add(Reply.stream(ndjson("x", "y"), content_type="application/x-ndjson"))
         async with client_for(
-            {"first": first.url, "second": second.url}, FakeTime(), max_retries_per_provider=0
+            {"first": first.url, "second": second.url}, FakeClock(), max_retries_per_provider=0
         ) as client:
             got: list[StreamEvent] = []
             stream = client.stream(None, "hi")

@@ -68,6 +68,7 @@ from clawdesk import (
     hookimpl,
     required_capabilities,
 )
+from clawdesk.testing import FakeClock
 
 RETRYABLE = {"rate_limited", "connection_failed", "timeout", "api_error_503"}
 KINDS = [
@@ -175,20 +176,6 @@ class FakeProvider:
         if step.kind != "ok":
             raise error_for(step, self.name)
         yield Finish(FinishReason.STOP)
-
-
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.waits: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.waits.append(seconds)
-        self.now += seconds
-        await anyio.lowlevel.checkpoint()
 
 
 steps = st.builds(
@@ -395,7 +382,7 @@ class FallbackMachine(RuleBasedStateMachine):
             transport=httpx.MockTransport(lambda request: httpx.Response(599)),
         )
         # One engine for the machine's life: cooldown state carries over between runs.
-        self.time = FakeTime()
+        self.time = FakeClock()
         self.engine = FallbackEngine(
             self.client, clock=self.time.clock, sleep=self.time.sleep, rng=ScriptedJitter(list(fractions))
         )

@@ -5,12 +5,14 @@
 - :class:`ProviderConformance`: the conformance kit, base test classes that
   check a provider against the contract (needs pytest; loaded on first use).
 - :class:`OpenAICompatibleWire`: the kit's adapter half for OpenAI-compatible backends.
+- :class:`FakeClock`: time that moves only when the fallback engine sleeps.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ._clock import FakeClock
 from ._server import RecordedRequest, Reply, ScriptedServer, unused_port
 
 if TYPE_CHECKING:
@@ -20,6 +22,7 @@ __all__ = [
     "CHECKS",
     "ERROR_STATUSES",
     "TOOL_CALL",
+    "FakeClock",
     "OpenAICompatibleWire",
     "ProviderConformance",
     "RecordedRequest",
