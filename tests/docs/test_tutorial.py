@@ -10,13 +10,11 @@ test, so a block cannot be added that nobody runs.
 from __future__ import annotations
 
 import importlib
-import json
-import os
-import subprocess
 import sys
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from docs_blocks import DOCS, FILE_HEADER, fenced_blocks
@@ -54,7 +52,9 @@ def _forget(package: str) -> None:
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)  # pip install and a whole test run in subprocesses
-def test_tutorial_blocks_run_and_the_package_passes_the_kit(importable: Path, tmp_path: Path) -> None:
+def test_tutorial_blocks_run_and_the_package_passes_the_kit(
+    importable: Path, tmp_path: Path, private_install: Any
+) -> None:
     """Each tutorial block runs in order; the resulting package installs, is listed and passes its kit tests."""
     blocks = fenced_blocks(TUTORIAL)
     assert blocks, "the tutorial has no code blocks"
@@ -87,37 +87,7 @@ def test_tutorial_blocks_run_and_the_package_passes_the_kit(importable: Path, tm
     project = tomllib.loads((importable / "pyproject.toml").read_text())
     assert project["project"]["entry-points"]["clawdesk.providers"] == {"quill": "clawdesk_quill._plugin"}
 
-    # Install into a private folder seen only by the subprocesses, like a user's `pip install`.
-    site = tmp_path / "site"
-    pip = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(importable)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert pip.returncode == 0, pip.stdout + pip.stderr
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))}
-    env.pop("CLAWDESK_PLUGINS", None)
-    plugins = subprocess.run(
-        [sys.executable, "-m", "clawdesk", "plugins", "--json"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-        check=False,
-    )
-    listed = {p["name"]: p for p in json.loads(plugins.stdout)}
+    private_install.install(importable)
+    listed = private_install.plugins()
     assert listed["quill"]["status"] == "ok", listed.get("quill")
-    tests = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
-        cwd=importable,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-        check=False,
-    )
-    assert tests.returncode == 0, tests.stdout[-4000:] + tests.stderr[-2000:]
-    assert "failed" not in tests.stdout
-    assert " passed" in tests.stdout
+    private_install.pytest(importable, "tests")

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import ast
-import json
-import os
 import subprocess
 import sys
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -21,7 +20,7 @@ from clawdesk._scaffold import _NAME_RE, package_files, write_provider_package
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)  # pip install, a type check and a whole test run in subprocesses
-def test_generated_acme_installs_is_listed_and_passes_its_tests(tmp_path: Path) -> None:
+def test_generated_acme_installs_is_listed_and_passes_its_tests(tmp_path: Path, private_install: Any) -> None:
     """`clawdesk new-provider acme` gives a package that pip installs, `clawdesk plugins` lists and whose tests pass."""
     run = subprocess.run(
         [sys.executable, "-m", "clawdesk", "new-provider", "acme", "--dir", str(tmp_path / "src")],
@@ -33,29 +32,8 @@ def test_generated_acme_installs_is_listed_and_passes_its_tests(tmp_path: Path) 
     assert run.returncode == 0, run.stderr
     package = tmp_path / "src" / "clawdesk-acme"
     assert f"created {package}" in run.stdout
-    # Install into a private site folder seen only by the subprocesses below, so
-    # other tests running at the same time never see an extra plugin.
-    site = tmp_path / "site"
-    pip = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(package)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert pip.returncode == 0, pip.stdout + pip.stderr
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))}
-    env.pop("CLAWDESK_PLUGINS", None)
-    plugins = subprocess.run(
-        [sys.executable, "-m", "clawdesk", "plugins", "--json"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-        check=False,
-    )
-    assert plugins.returncode == 0, plugins.stderr
-    listed = {p["name"]: p for p in json.loads(plugins.stdout)}
+    private_install.install(package)
+    listed = private_install.plugins()
     assert listed["acme"]["status"] == "ok", listed["acme"]
     assert listed["acme"]["distribution"] == "clawdesk-acme"
     # The package is a starting point people copy: it passes strict linters as generated.
@@ -65,21 +43,16 @@ def test_generated_acme_installs_is_listed_and_passes_its_tests(tmp_path: Path) 
         if not exe.exists():
             continue
         lint = subprocess.run(
-            [str(exe), *tool[1:]], cwd=package, capture_output=True, text=True, timeout=300, env=env, check=False
+            [str(exe), *tool[1:]],
+            cwd=package,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=private_install.env,
+            check=False,
         )
         assert lint.returncode == 0, f"{' '.join(tool)}: {lint.stdout}{lint.stderr}"
-    tests = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
-        cwd=package,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-        check=False,
-    )
-    assert tests.returncode == 0, tests.stdout[-4000:] + tests.stderr[-2000:]
-    assert " passed" in tests.stdout
-    assert "failed" not in tests.stdout
+    tests = private_install.pytest(package)
     assert "skipped" not in tests.stdout
 
 
