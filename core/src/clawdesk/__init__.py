@@ -18,6 +18,8 @@ from ._errors import (
     ClawdeskError,
     ConfigError,
     ConnectionFailed,
+    ContentFiltered,
+    ContextLengthExceeded,
     InvalidModelId,
     InvalidRequest,
     ModelNotFound,
@@ -25,28 +27,36 @@ from ._errors import (
     PluginError,
     ProviderError,
     ProviderNotFound,
+    QuotaExceeded,
     RateLimited,
     StreamInterrupted,
+    TimedOut,
     Timeout,
+    Truncated,
 )
-from ._hookspecs import hookimpl
 from ._modelid import parse_model_id
 from ._negotiate import missing_capabilities, required_capabilities
-from ._provider_config import ProviderConfig, check_http_url, check_non_negative, check_timeout
 from ._registry import PluginStatus, Provider, Registry
+from ._retry import Decision, RetryPolicy
 from ._secret import Secret
+from ._state import LocalState, StateStore
+from ._stream import ChatStream, Target
 from ._types import (
     Capability,
     ChatOptions,
     ChatRequest,
     ChatResponse,
     ContentPart,
+    DocumentPart,
     Finish,
     FinishReason,
     ImagePart,
     Message,
     ModelInfo,
+    Reasoning,
     ReasoningDelta,
+    ReasoningEffort,
+    ReasoningPart,
     ResponseFormat,
     ResponseFormatKind,
     Role,
@@ -63,9 +73,9 @@ from ._types import (
 )
 
 if TYPE_CHECKING:
-    from ._client import ChatStream, Clawdesk, ProviderModels, Target
+    from ._client import Clawdesk, ProviderModels, default_candidates
     from ._converter import make_converter
-    from ._fallback import Attempt, ChatResult, FallbackEngine, default_candidates
+    from ._fallback import Attempt, Caller, ChatResult, FallbackEngine
     from ._sync import SyncClawdesk
 
 __all__ = [
@@ -73,6 +83,7 @@ __all__ = [
     "ApiError",
     "Attempt",
     "AuthFailed",
+    "Caller",
     "Capability",
     "CapabilityMissing",
     "ChatOptions",
@@ -85,7 +96,11 @@ __all__ = [
     "Config",
     "ConfigError",
     "ConnectionFailed",
+    "ContentFiltered",
     "ContentPart",
+    "ContextLengthExceeded",
+    "Decision",
+    "DocumentPart",
     "FallbackConfig",
     "FallbackEngine",
     "Finish",
@@ -93,6 +108,7 @@ __all__ = [
     "ImagePart",
     "InvalidModelId",
     "InvalidRequest",
+    "LocalState",
     "Message",
     "ModelInfo",
     "ModelNotFound",
@@ -100,36 +116,39 @@ __all__ = [
     "PluginError",
     "PluginStatus",
     "Provider",
-    "ProviderConfig",
     "ProviderError",
     "ProviderModels",
     "ProviderNotFound",
+    "QuotaExceeded",
     "RateLimited",
+    "Reasoning",
     "ReasoningDelta",
+    "ReasoningEffort",
+    "ReasoningPart",
     "Registry",
     "ResponseFormat",
     "ResponseFormatKind",
+    "RetryPolicy",
     "Role",
     "Secret",
+    "StateStore",
     "StreamEvent",
     "StreamInterrupted",
     "SyncClawdesk",
     "Target",
     "TextDelta",
     "TextPart",
+    "TimedOut",
     "Timeout",
     "Tool",
     "ToolCall",
     "ToolCallEvent",
     "ToolChoice",
     "ToolChoiceMode",
+    "Truncated",
     "Usage",
     "UsageEvent",
-    "check_http_url",
-    "check_non_negative",
-    "check_timeout",
     "default_candidates",
-    "hookimpl",
     "load_config",
     "make_converter",
     "missing_capabilities",
@@ -142,13 +161,12 @@ __all__ = [
 # `import clawdesk` (and so `clawdesk plugins`) stays cheap.
 _LAZY = {
     "Attempt": "._fallback",
+    "Caller": "._fallback",
     "ChatResult": "._fallback",
     "FallbackEngine": "._fallback",
-    "default_candidates": "._fallback",
-    "ChatStream": "._client",
+    "default_candidates": "._client",
     "Clawdesk": "._client",
     "ProviderModels": "._client",
-    "Target": "._client",
     "make_converter": "._converter",
     "SyncClawdesk": "._sync",
 }
@@ -161,9 +179,22 @@ def __getattr__(name: str) -> Any:
     import importlib
 
     value = getattr(importlib.import_module(module, __name__), name)
+    _public(value)
     globals()[name] = value
     return value
 
 
+def _public(value: object) -> None:
+    # Tracebacks and reprs say clawdesk.AuthFailed, not clawdesk._errors.AuthFailed (as httpx does).
+    if isinstance(value, type) and value.__module__.startswith("clawdesk._"):
+        value.__module__ = __name__
+
+
 def __dir__() -> list[str]:
     return sorted(__all__)
+
+
+for _name in __all__:
+    if _name not in _LAZY:
+        _public(globals()[_name])
+del _name

@@ -197,28 +197,54 @@ def _print_json(data: object, out: TextIO | None = None) -> None:
 
 
 def _cmd_plugins(args: argparse.Namespace) -> int:
+    from ._config import load_config
+
     statuses = _registry().statuses()
-    if args.json:
-        _print_json(
-            [
-                {
-                    "name": s.name,
-                    "distribution": s.distribution,
-                    "version": s.version,
-                    "status": s.status,
-                    "error": s.error,
-                }
-                for s in statuses
-            ]
+    rows: list[dict[str, Any]] = [
+        {
+            "name": s.name,
+            "plugin": s.name,
+            "distribution": s.distribution,
+            "version": s.version,
+            "status": s.status,
+            "error": s.error,
+        }
+        for s in statuses
+    ]
+    # Named instances ([providers.gpu2] plugin = "ollama") are providers too: listed under their own name.
+    by_name = {s.name: s for s in statuses}
+    for name, plugin in load_config(args.config).instances().items():
+        if name in by_name:
+            continue
+        base = by_name.get(plugin)
+        if base is None:
+            state, error = "error", f"its plugin {plugin!r} is not installed"
+        elif base.status != "ok":
+            state, error = "error", f"its plugin {plugin!r} is not usable: {base.error}"
+        else:
+            state, error = "ok", None
+        rows.append(
+            {
+                "name": name,
+                "plugin": plugin,
+                "distribution": base.distribution if base else None,
+                "version": base.version if base else None,
+                "status": state,
+                "error": error,
+            }
         )
+    if args.json:
+        _print_json(rows)
         return EXIT_OK
-    if not statuses:
+    if not rows:
         print("no provider plugins installed (pip install clawdesk-ollama, clawdesk-mistral, ...)")
         return EXIT_OK
-    for s in statuses:
-        origin = f"{s.distribution} {s.version}" if s.distribution else s.source
-        state = s.status if s.status == "ok" else f"{s.status}: {s.error}"
-        print(f"{s.name:<16} {origin:<28} {state}")
+    for row in rows:
+        origin = f"{row['distribution']} {row['version']}" if row["distribution"] else "runtime"
+        if row["plugin"] != row["name"]:
+            origin = f"{row['plugin']} ({origin})"
+        state = row["status"] if row["status"] == "ok" else f"{row['status']}: {row['error']}"
+        print(f"{row['name']:<16} {origin:<28} {state}")
     return EXIT_OK
 
 

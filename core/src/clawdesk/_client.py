@@ -22,16 +22,21 @@ from attrs import frozen
 
 from ._config import Config, load_config
 from ._errors import (
-    ApiError,
     AuthFailed,
     ClawdeskError,
+    ConfigError,
+    InvalidModelId,
     PluginError,
+    ProviderError,
+    ProviderNotFound,
     StreamInterrupted,
-    Timeout,
+    TimedOut,
 )
 from ._modelid import parse_model_id
+from ._options import provider_options_for
 from ._provider_config import ProviderConfig
 from ._registry import Provider, Registry
+from ._stream import ChatStream, RunRecord, Target
 from ._types import (
     Capability,
     ChatOptions,
@@ -50,22 +55,11 @@ from ._types import (
 if TYPE_CHECKING:
     import httpx
 
-    from ._fallback import Attempt, ChatResult, FallbackEngine
+    from ._fallback import ChatResult, FallbackEngine, Models
 
-__all__ = ["ChatStream", "Clawdesk", "ProviderModels", "Target"]
+__all__ = ["ChatStream", "Clawdesk", "ProviderModels", "Target", "default_candidates"]
 
 _EVENT_TYPES = (TextDelta, ReasoningDelta, ToolCallEvent, UsageEvent, Finish)
-
-
-@frozen
-class Target:
-    """A resolved model id: the provider and its local model id."""
-
-    provider: str
-    model: str
-
-    def __str__(self) -> str:
-        return f"{self.provider}/{self.model}"
 
 
 @frozen
@@ -77,18 +71,9 @@ class ProviderModels:
     error: ClawdeskError | None = None
 
 
-def _as_messages(messages: str | Message | Iterable[Message]) -> tuple[Message, ...]:
-    if isinstance(messages, str):
-        return (Message.user(messages),)
-    if isinstance(messages, Message):
-        return (messages,)
-    result = tuple(messages)
-    for item in result:
-        if not isinstance(item, Message):
-            raise TypeError(f"messages must be Message objects, got {type(item).__name__}")
-    if not result:
-        raise ValueError("messages must not be empty")
-    return result
+def default_candidates(client: Clawdesk) -> list[str]:
+    """The chain used when no model and no ``[fallback] chain`` is given: :meth:`Clawdesk.default_candidates`."""
+    return client.default_candidates()
 
 
 class Clawdesk:
@@ -96,15 +81,18 @@ class Clawdesk:
 
     Everything is keyword-only and optional:
 
-    - ``registry``: the providers (default: discovered through entry points);
+    - ``registry``: the provider plugins (default: discovered through entry points);
     - ``config``: a :class:`~clawdesk.Config` (default: read with
       :func:`~clawdesk.load_config` from ``config_path`` or the usual places);
     - ``transport``: an ``httpx.AsyncBaseTransport`` every provider's client
       uses instead of the network (tests, proxies);
     - ``env``: where API keys are looked up (default: ``os.environ``).
 
-    Configuration errors for a provider surface when that provider is first
-    used, as :class:`~clawdesk.ConfigError` naming the key path.
+    A provider is a loaded plugin (``ollama``) or a named instance of one
+    that the config declares (``[providers.gpu2] plugin = "ollama"``); both
+    work everywhere a provider name does. Configuration errors for a
+    provider surface when that provider is first used, as
+    :class:`~clawdesk.ConfigError` naming the key path.
     """
 
     def __init__(
@@ -144,16 +132,34 @@ class Clawdesk:
     # -- providers and config ------------------------------------------------
 
     def providers(self) -> list[str]:
-        """The names of the loaded providers."""
-        return self.registry.names()
+        """The names of the usable providers: the loaded plugins, then the config's named instances of them."""
+        names = self.registry.names()
+        loaded = set(names)
+        names += [name for name, plugin in self.config.instances().items() if plugin in loaded and name not in loaded]
+        return names
+
+    def plugin(self, name: str) -> Provider:
+        """The plugin that serves provider ``name`` (itself, or the plugin a named instance names).
+
+        Raises :class:`~clawdesk.ProviderNotFound` naming every usable provider.
+        """
+        plugin = self.config.plugin_of(name)
+        try:
+            return self.registry.provider(plugin)
+        except ProviderNotFound:
+            if plugin != name:
+                raise ProviderNotFound(
+                    name, self.providers(), reason=f"its plugin {plugin!r} is not installed or failed to load"
+                ) from None
+            raise ProviderNotFound(name, self.providers()) from None
 
     def provider_config(self, name: str) -> ProviderConfig:
         """The provider's structured config (cached); raises :class:`~clawdesk.ConfigError`."""
         try:
             return self._configs[name]
         except KeyError:
-            provider = self.registry.provider(name)
-            config = self.config.provider_config(name, provider.config_type, env=self._env)
+            plugin = self.plugin(name)
+            config = self.config.provider_config(name, plugin.config_type, env=self._env)
             self._configs[name] = config
             return config
 
@@ -163,7 +169,7 @@ class Clawdesk:
         if client is None:
             import httpx
 
-            from .http import client_timeout
+            from ._wire._http import client_timeout
 
             config = self.provider_config(name)
             client = httpx.AsyncClient(
@@ -183,20 +189,18 @@ class Clawdesk:
     def resolve(self, model_id: str) -> Target:
         """``provider/model`` (or a bare ``provider``: its ``default_model``) as a :class:`Target`."""
         name, model = parse_model_id(model_id)
-        self.registry.provider(name)  # raises ProviderNotFound early
+        self.plugin(name)  # raises ProviderNotFound early
         if model is None:
             model = self.provider_config(name).default_model
             if not model:
-                from ._errors import InvalidModelId
-
                 raise InvalidModelId(f"provider {name!r} has no default_model; use '{name}/<model>'")
         return Target(name, model)
 
     def capabilities(self, target: Target) -> frozenset[Capability] | None:
         """What ``target`` can do, as its provider knows without I/O (``None``: unknown)."""
-        provider = self.registry.provider(target.provider)
+        provider = self.plugin(target.provider)
         config = self.provider_config(target.provider)
-        result = _guard_sync(provider, "provider_capabilities", config=config, model=target.model)
+        result = _guard_sync(provider, target.provider, "provider_capabilities", config=config, model=target.model)
         if result is None:
             return None
         if not isinstance(result, (set, frozenset)) or not all(isinstance(c, Capability) for c in result):
@@ -204,6 +208,40 @@ class Clawdesk:
                 provider.name, f"provider_capabilities returned {type(result).__name__}, expected a set of Capability"
             )
         return frozenset(result)
+
+    def default_candidates(self) -> list[str]:
+        """The chain used when no model is named and the engine has no ``chain``.
+
+        ``default_model`` if set; else the providers that have a
+        ``[providers.*]`` table; else every loaded provider that needs no key
+        (Ollama, the local default) followed by those whose key is set.
+        Raises :class:`~clawdesk.ConfigError` when that leaves nothing.
+        """
+        config = self.config
+        if config.default_model:
+            return [config.default_model]
+        usable = self.providers()
+        configured = [name for name in config.providers if name in usable]
+        if configured:
+            return configured
+        keyless, keyed = [], []
+        for name in usable:
+            try:
+                provider_config = self.provider_config(name)
+            except ConfigError:
+                keyed.append(name)  # listed, so its skip reason shows the config error
+                continue
+            if not provider_config.requires_api_key:
+                keyless.append(name)
+            elif provider_config.api_key:
+                keyed.append(name)
+        candidates = keyless + keyed
+        if not candidates:
+            raise ConfigError(
+                "no provider to use: install clawdesk-ollama and start Ollama, or configure a provider "
+                "(e.g. set MISTRAL_API_KEY) and pass -m PROVIDER/MODEL"
+            )
+        return candidates
 
     # -- models --------------------------------------------------------------
 
@@ -221,15 +259,15 @@ class Clawdesk:
         return results
 
     async def _models_of(self, name: str, refresh: bool) -> ProviderModels:
-        provider = self.registry.provider(name)
+        provider = self.plugin(name)
         try:
             config = self.provider_config(name)
             with anyio.fail_after(config.timeout_secs + 1):
                 result = await _guard_async(
-                    provider, "provider_models", config=config, http=self.http_client(name), refresh=refresh
+                    provider, name, "provider_models", config=config, http=self.http_client(name), refresh=refresh
                 )
         except TimeoutError:
-            return ProviderModels(name, error=Timeout("listing models timed out", provider=name))
+            return ProviderModels(name, error=TimedOut("listing models timed out", provider=name))
         except ClawdeskError as exc:
             return ProviderModels(name, error=exc)
         if not isinstance(result, (list, tuple)) or not all(isinstance(m, ModelInfo) for m in result):
@@ -259,82 +297,115 @@ class Clawdesk:
 
     async def chat(
         self,
-        model: str | None,
+        model: Models,
         messages: str | Message | Iterable[Message],
         options: ChatOptions | None = None,
+        *,
+        fallbacks: Sequence[str] = (),
     ) -> ChatResponse:
         """Send ``messages`` and return the whole answer.
 
         ``model`` is ``provider/model`` (or ``provider``: its default model),
-        pinned with retries; ``None`` uses the fallback chain (see
-        :func:`~clawdesk.default_candidates`). A plain string is one user
-        message. Raises :class:`~clawdesk.AllProvidersFailed` when every
+        pinned with retries; a list of them is a chain for this call
+        (``["mistral/mistral-small-latest", "ollama/llama3.2"]``); ``None``
+        uses the configured chain (see :meth:`default_candidates`).
+        ``fallbacks`` adds entries after ``model``. A plain string is one
+        user message. Raises :class:`~clawdesk.AllProvidersFailed` when every
         candidate failed, :class:`~clawdesk.InvalidRequest` as is when the
         request itself is wrong. :meth:`chat_with_attempts` also returns how
         the answer was reached.
         """
-        return (await self.engine.chat(model, messages, options)).response
+        return (await self.engine.chat(model, messages, options, fallbacks=fallbacks)).response
 
     async def chat_with_attempts(
         self,
-        model: str | None,
+        model: Models,
         messages: str | Message | Iterable[Message],
         options: ChatOptions | None = None,
+        *,
+        fallbacks: Sequence[str] = (),
     ) -> ChatResult:
         """Like :meth:`chat`, returning a :class:`~clawdesk.ChatResult`: the response, the target and every attempt."""
-        return await self.engine.chat(model, messages, options)
+        return await self.engine.chat(model, messages, options, fallbacks=fallbacks)
+
+    def _prepare(self, target: Target) -> tuple[Provider, ProviderConfig]:
+        provider = self.plugin(target.provider)
+        config = self.provider_config(target.provider)
+        if config.requires_api_key and not config.api_key:
+            raise AuthFailed(_missing_key_hint(target.provider, config), provider=target.provider)
+        return provider, config
+
+    def _request(self, provider: Provider, target: Target, request: ChatRequest) -> ChatRequest:
+        if request.provider_options is not None or (
+            provider.options_type is None and not request.options.provider_options
+        ):
+            return request
+        typed = provider_options_for(provider, target.provider, request.options)
+        if typed is None:
+            return request
+        return ChatRequest(request.model, request.messages, request.options, provider_options=typed)
 
     async def chat_target(self, target: Target, request: ChatRequest) -> ChatResponse:
         """One chat call to one provider, guarded (no retries, no fallback)."""
-        provider = self.registry.provider(target.provider)
-        config = self.provider_config(target.provider)
-        _require_key(provider, config)
+        provider, config = self._prepare(target)
+        request = self._request(provider, target, request)
         http = self.http_client(target.provider)
         deadline = request.options.timeout
+        name = target.provider
         if deadline is None:
-            result = await _guard_async(provider, "provider_chat", config=config, http=http, request=request)
+            result = await _guard_async(provider, name, "provider_chat", config=config, http=http, request=request)
         else:
             try:
                 with anyio.fail_after(deadline):
-                    result = await _guard_async(provider, "provider_chat", config=config, http=http, request=request)
+                    result = await _guard_async(
+                        provider, name, "provider_chat", config=config, http=http, request=request
+                    )
             except TimeoutError:
-                raise Timeout(f"no answer within {deadline:g}s", provider=target.provider) from None
+                raise TimedOut(f"no answer within {deadline:g}s", provider=name) from None
         if not isinstance(result, ChatResponse):
             raise PluginError(provider.name, f"provider_chat returned {type(result).__name__}, expected ChatResponse")
+        if result.provider != name:
+            # A named instance answers under its own name, whatever the plugin wrote.
+            import attrs
+
+            result = attrs.evolve(result, provider=name)
         return result
 
     def stream(
         self,
-        model: str | None,
+        model: Models,
         messages: str | Message | Iterable[Message],
         options: ChatOptions | None = None,
+        *,
+        fallbacks: Sequence[str] = (),
     ) -> ChatStream:
         """Stream the answer as typed events, falling back before the first event.
 
-        ``model`` as for :meth:`chat`. Use as ``async with cd.stream(...) as
-        events: async for event in events`` (or iterate directly and call
-        ``aclose()``); leaving early closes the HTTP response. Errors before
-        the first event move on to the next candidate (or raise
-        :class:`~clawdesk.AllProvidersFailed`); after it, a failure raises
-        :class:`~clawdesk.StreamInterrupted` carrying what was delivered. The
-        stream's ``attempts`` and ``target`` tell what was tried and chosen.
+        ``model`` and ``fallbacks`` as for :meth:`chat`. Use as ``async with
+        cd.stream(...) as events: async for event in events`` (or iterate
+        directly and call ``aclose()``); leaving early closes the HTTP
+        response. Errors before the first event move on to the next
+        candidate (or raise :class:`~clawdesk.AllProvidersFailed`); after it,
+        a failure raises :class:`~clawdesk.StreamInterrupted` carrying what
+        was delivered. The stream's ``attempts`` and ``target`` tell what was
+        tried and chosen.
         """
-        return self.engine.stream(model, messages, options)
+        return self.engine.stream(model, messages, options, fallbacks=fallbacks)
 
     def stream_target(self, target: Target, request: ChatRequest) -> ChatStream:
         """One stream from one provider, guarded (no retries, no fallback)."""
-        return ChatStream(self._events(target, request), target=target)
+        return ChatStream(self._events(target, request), record=RunRecord(target))
 
     async def _events(self, target: Target, request: ChatRequest) -> AsyncIterator[StreamEvent]:
-        provider = self.registry.provider(target.provider)
-        config = self.provider_config(target.provider)
-        _require_key(provider, config)
+        provider, config = self._prepare(target)
+        request = self._request(provider, target, request)
         http = self.http_client(target.provider)
+        name = target.provider
         delivered: list[StreamEvent] = []
         try:
             agen = provider.call("provider_stream", config=config, http=http, request=request)
         except Exception as exc:
-            raise _plugin_failure(provider, "provider_stream", exc) from exc
+            raise _plugin_failure(provider, name, "provider_stream", exc) from exc
         if not hasattr(agen, "__anext__"):
             raise PluginError(
                 provider.name, f"provider_stream returned {type(agen).__name__}, expected an async iterator"
@@ -347,21 +418,21 @@ class Clawdesk:
                 except StopAsyncIteration:
                     break
                 except Exception as exc:
-                    error = _interrupted(provider.name, delivered, _plugin_failure(provider, "provider_stream", exc))
+                    error = _interrupted(name, delivered, _plugin_failure(provider, name, "provider_stream", exc))
                     if error is exc:
                         raise
                     raise error from exc
                 if finished or not isinstance(event, _EVENT_TYPES):
                     what = "an event after Finish" if finished else f"{type(event).__name__}, not a stream event"
-                    raise _interrupted(
-                        provider.name, delivered, PluginError(provider.name, f"provider_stream yielded {what}")
-                    )
+                    raise _interrupted(name, delivered, PluginError(provider.name, f"provider_stream yielded {what}"))
                 delivered.append(event)
                 finished = isinstance(event, Finish)
                 yield event
             if not finished:
-                cause = ApiError("the stream ended without a finish event", provider=provider.name, retryable=False)
-                raise _interrupted(provider.name, delivered, cause)
+                # The plugin's generator ended without saying how: a bug in it (a backend's stream
+                # that ends early is the plugin's to report, as Truncated).
+                cause = PluginError(provider.name, "provider_stream ended without a Finish event")
+                raise _interrupted(name, delivered, cause)
         finally:
             aclose = getattr(agen, "aclose", None)
             if aclose is not None:
@@ -369,58 +440,11 @@ class Clawdesk:
                     await aclose()
 
 
-class ChatStream:
-    """An async iterator of :data:`~clawdesk.StreamEvent` that is also an async context manager.
-
-    Leaving the ``async with`` block (or calling :meth:`aclose`) closes the
-    provider's HTTP response, also when the stream was not read to the end.
-    ``target`` is the provider/model that answers (``None`` until a stream
-    from a fallback chain has started); ``attempts`` every try and skip so far.
-    """
-
-    def __init__(self, events: AsyncIterator[StreamEvent], *, target: Target | None = None) -> None:
-        self._events = events
-        self._target = target
-        self._attempts: list[Attempt] = []
-
-    @property
-    def target(self) -> Target | None:
-        """Who answers: set when the stream starts (at once for a single-target stream)."""
-        return self._target
-
-    @property
-    def attempts(self) -> tuple[Attempt, ...]:
-        """The :class:`~clawdesk.Attempt` records so far, in order (empty for a single-target stream)."""
-        return tuple(self._attempts)
-
-    def __aiter__(self) -> AsyncIterator[StreamEvent]:
-        # The events themselves, not this wrapper: `async for` then skips one layer per event
-        # (~3% of streaming throughput). aclose() still goes through this object.
-        return self._events
-
-    async def __anext__(self) -> StreamEvent:
-        return await self._events.__anext__()
-
-    async def aclose(self) -> None:
-        """Stop the stream and release its connection (idempotent)."""
-        aclose = getattr(self._events, "aclose", None)
-        if aclose is not None:
-            await aclose()
-
-    async def __aenter__(self) -> ChatStream:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
-
-
-def _require_key(provider: Provider, config: ProviderConfig) -> None:
-    if type(config).requires_api_key and not config.api_key:
-        env = type(config).api_key_env
-        where = f"set {env} or providers.{provider.name}.api_key" if env else f"set providers.{provider.name}.api_key"
-        raise AuthFailed(f"no API key: {where}", provider=provider.name)
+def _missing_key_hint(name: str, config: ProviderConfig) -> str:
+    """The one "no API key" message: which variable and which config key would give one."""
+    env = config.api_key_env
+    where = f"set {env} or providers.{name}.api_key" if env else f"set providers.{name}.api_key"
+    return f"no API key: {where}"
 
 
 def _interrupted(name: str, delivered: Sequence[StreamEvent], cause: ClawdeskError) -> ClawdeskError:
@@ -431,38 +455,41 @@ def _interrupted(name: str, delivered: Sequence[StreamEvent], cause: ClawdeskErr
     return StreamInterrupted(provider=name, delivered=delivered, cause=cause)
 
 
-def _plugin_failure(provider: Provider, hook: str, exc: Exception) -> ClawdeskError:
-    """What an exception that escaped a hook means.
+def _plugin_failure(provider: Provider, name: str, hook: str, exc: Exception) -> ClawdeskError:
+    """What an exception that escaped a hook means, reported under the provider name ``name``.
 
     An httpx exception is a transport failure the plugin forgot to map: map it
     here rather than report the provider as broken. Anything else that is not
     ours is a bug in the plugin.
     """
+    if isinstance(exc, ProviderError):
+        exc._renamed(name)
+        return exc
     if isinstance(exc, ClawdeskError):
         return exc
     module = type(exc).__module__ or ""
     if module.startswith(("httpx", "httpcore")):
-        from .http import map_transport_error
+        from ._wire._http import map_transport_error
 
-        return map_transport_error(provider.name, exc)
+        return map_transport_error(name, exc)
     return PluginError(provider.name, f"{hook} raised {type(exc).__name__}: {exc}")
 
 
-def _guard_sync(provider: Provider, hook: str, **kwargs: Any) -> Any:
+def _guard_sync(provider: Provider, name: str, hook: str, **kwargs: Any) -> Any:
     try:
         return provider.call(hook, **kwargs)
     except Exception as exc:
-        error = _plugin_failure(provider, hook, exc)
+        error = _plugin_failure(provider, name, hook, exc)
         if error is exc:
             raise
         raise error from exc
 
 
-async def _guard_async(provider: Provider, hook: str, **kwargs: Any) -> Any:
+async def _guard_async(provider: Provider, name: str, hook: str, **kwargs: Any) -> Any:
     try:
         return await provider.call(hook, **kwargs)
     except Exception as exc:
-        error = _plugin_failure(provider, hook, exc)
+        error = _plugin_failure(provider, name, hook, exc)
         if error is exc:
             raise
         raise error from exc

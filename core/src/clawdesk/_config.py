@@ -13,6 +13,10 @@ What it holds::
     api_key = "..."                        # else $MISTRAL_API_KEY
     timeout_secs = 30
 
+    [providers.gpu2]                       # a named instance of a plugin
+    plugin = "ollama"
+    base_url = "http://gpu2:11434"
+
     [fallback]
     chain = ["mistral", "ollama/llama3.2"]
     strategy = "sequential"                # or "capability-match"
@@ -116,18 +120,43 @@ class Config:
     fallback: FallbackConfig = field(factory=FallbackConfig)
     source: str | None = None
 
-    def provider_config(self, name: str, config_type: type[T], *, env: Mapping[str, str] | None = None) -> T:
-        """The ``[providers.<name>]`` table as a ``config_type`` instance.
+    def plugin_of(self, name: str) -> str:
+        """The plugin that serves provider ``name``: its table's ``plugin`` key, else ``name`` itself."""
+        table = self.providers.get(name)
+        plugin = table.get("plugin") if table is not None else None
+        return plugin if isinstance(plugin, str) else name
 
-        The API key comes from the class's ``api_key_env`` variable when the
-        table has none. Raises :class:`~clawdesk.ConfigError` with the key path.
+    def instances(self) -> dict[str, str]:
+        """Every named instance (a ``[providers.<name>]`` table with ``plugin = ...``) and its plugin."""
+        return {
+            name: table["plugin"]
+            for name, table in self.providers.items()
+            if isinstance(table.get("plugin"), str) and table["plugin"] != name
+        }
+
+    def provider_config(self, name: str, config_type: type[T], *, env: Mapping[str, str] | None = None) -> T:
+        """The ``[providers.<name>]`` table as a ``config_type`` instance, with ``name`` set.
+
+        The API key comes from the variable the config's ``api_key_env``
+        names when the table has none. Raises :class:`~clawdesk.ConfigError`
+        with the key path.
         """
+        path = f"providers.{name}"
         table = dict(self.providers.get(name, {}))
-        environ = os.environ if env is None else env
-        key_env = getattr(config_type, "api_key_env", None)
-        if "api_key" not in table and key_env and environ.get(key_env):
-            table["api_key"] = environ[key_env]
-        return structure_fields(config_type, table, path=f"providers.{name}", file=self.source)
+        table.pop("plugin", None)
+        if "name" in table:
+            raise ConfigError(
+                "is set by clawdesk (it is the table's own name); remove it", path=f"{path}.name", file=self.source
+            )
+        table["name"] = name
+        config = structure_fields(config_type, table, path=path, file=self.source)
+        if getattr(config, "api_key", None) is None:
+            key_env = getattr(config, "api_key_env", None)
+            environ = os.environ if env is None else env
+            value = environ.get(key_env) if key_env else None
+            if value:
+                config = _wrap(lambda: attrs.evolve(config, api_key=Secret(value)), path, self.source)  # type: ignore[misc]
+        return config
 
 
 def default_config_path() -> Path:
@@ -194,6 +223,13 @@ def parse_config(raw: bytes | str, *, source: str | None = None) -> Config:
             )
         if not isinstance(table, dict):
             raise ConfigError(f"expected a table, got {_describe(table)}", path=f"providers.{name}", file=source)
+        plugin = table.get("plugin")
+        if plugin is not None and (not isinstance(plugin, str) or not PROVIDER_NAME_RE.fullmatch(plugin)):
+            raise ConfigError(
+                f"expected the name of an installed provider plugin (e.g. 'ollama'), got {_describe(plugin)}",
+                path=f"providers.{name}.plugin",
+                file=source,
+            )
         if isinstance(table.get("api_key"), str):
             # Hidden from here on: nothing that prints the raw tables can show the key.
             table["api_key"] = Secret(table["api_key"])
@@ -330,12 +366,12 @@ def _structure_value(hint: Any, value: Any, path: str, file: str | None) -> Any:
             return value
         raise ConfigError(f"expected a string, got {_describe(value)}", path=path, file=file)
     if origin in (tuple, list) and args:
-        if not isinstance(value, list):
+        if not isinstance(value, (list, tuple)):
             raise ConfigError(f"expected an array, got {_describe(value)}", path=path, file=file)
         items = [_structure_value(args[0], item, f"{path}[{i}]", file) for i, item in enumerate(value)]
         return items if origin is list else tuple(items)
     if origin in (dict, Mapping, typing.Mapping) or hint in (dict, Mapping):
-        if not isinstance(value, dict):
+        if not isinstance(value, Mapping):
             raise ConfigError(f"expected a table, got {_describe(value)}", path=path, file=file)
         return dict(value)
     if hint is Any:

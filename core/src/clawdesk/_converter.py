@@ -6,8 +6,10 @@ ours cannot change theirs.
 
 Shapes: enums as their values, ``bytes`` as base64 text, capability sets as
 sorted lists, and the two unions (content parts, stream events) tagged with a
-``"type"`` field (``"text"``/``"image"``; ``"text_delta"``, ``"reasoning_delta"``,
-``"tool_call"``, ``"usage"``, ``"finish"``).
+``"type"`` field (``"text"``, ``"image"``, ``"document"``, ``"reasoning"``;
+``"text_delta"``, ``"reasoning_delta"``, ``"tool_call"``, ``"usage"``,
+``"finish"``). Reasoning signatures and redacted data are kept as the backend
+sent them, so a conversation saved as JSON can be sent back.
 """
 
 from __future__ import annotations
@@ -23,10 +25,13 @@ from cattrs.strategies import configure_tagged_union
 from ._types import (
     Capability,
     ContentPart,
+    DocumentPart,
     Finish,
     FinishReason,
     ImagePart,
     ReasoningDelta,
+    ReasoningEffort,
+    ReasoningPart,
     ResponseFormatKind,
     Role,
     StreamEvent,
@@ -39,7 +44,12 @@ from ._types import (
 
 __all__ = ["make_converter"]
 
-_PART_TAGS: dict[type, str] = {TextPart: "text", ImagePart: "image"}
+_PART_TAGS: dict[type, str] = {
+    TextPart: "text",
+    ImagePart: "image",
+    DocumentPart: "document",
+    ReasoningPart: "reasoning",
+}
 _EVENT_TAGS: dict[type, str] = {
     TextDelta: "text_delta",
     ReasoningDelta: "reasoning_delta",
@@ -55,7 +65,7 @@ def make_converter() -> cattrs.Converter:
 
     # Our enums subclass str; unstructure them to plain values so the output
     # is plain JSON data (no enum objects that json.dumps merely tolerates).
-    for enum_type in (Role, Capability, FinishReason, ToolChoiceMode, ResponseFormatKind):
+    for enum_type in (Role, Capability, FinishReason, ToolChoiceMode, ResponseFormatKind, ReasoningEffort):
         conv.register_unstructure_hook(enum_type, _enum_value)
     conv.register_unstructure_hook(bytes, lambda b: base64.b64encode(b).decode("ascii"))
     conv.register_structure_hook(bytes, _structure_bytes)
@@ -66,6 +76,9 @@ def make_converter() -> cattrs.Converter:
     obj = Mapping[str, Any]
     conv.register_unstructure_hook_func(lambda t: t == obj, lambda m: dict(m))
     conv.register_structure_hook_func(lambda t: t == obj, _structure_object)
+    tables = Mapping[str, Mapping[str, Any]]
+    conv.register_unstructure_hook_func(lambda t: t == tables, lambda m: {k: dict(v) for k, v in m.items()})
+    conv.register_structure_hook_func(lambda t: t == tables, _structure_tables)
 
     configure_tagged_union(ContentPart, conv, tag_generator=_PART_TAGS.__getitem__, tag_name="type")
     configure_tagged_union(StreamEvent, conv, tag_generator=_EVENT_TAGS.__getitem__, tag_name="type")
@@ -88,3 +101,9 @@ def _structure_object(value: object, _: object) -> dict[str, Any]:
     if not isinstance(value, Mapping):
         raise TypeError(f"expected a JSON object, got {type(value).__name__}")
     return dict(value)
+
+
+def _structure_tables(value: object, _: object) -> dict[str, dict[str, Any]]:
+    if not isinstance(value, Mapping):
+        raise TypeError(f"expected a JSON object of objects, got {type(value).__name__}")
+    return {str(k): _structure_object(v, None) for k, v in value.items()}

@@ -5,26 +5,32 @@
     ├── InvalidModelId         a model id that is not ``provider/model``
     ├── ProviderNotFound       no loaded provider by that name
     ├── PluginError            a plugin that could not be loaded or used
-    ├── ProviderError          a provider failed a call; carries .provider, .retryable
+    ├── ProviderError          a provider failed a call; carries .provider, .retryable, .request_id
     │   ├── AuthFailed               (401; also a missing API key)
     │   ├── PermissionDenied         (403)
     │   ├── RateLimited              (429; .retry_after seconds or None)
+    │   ├── QuotaExceeded            (402, out of credit or a quota that will not reset soon)
     │   ├── InvalidRequest           (400, 413, 422: the request itself is wrong)
-    │   ├── CapabilityMissing        (the model cannot do what was asked; .capability)
+    │   ├── CapabilityMissing        (this model cannot do what was asked; .capability)
+    │   ├── ContextLengthExceeded    (the prompt does not fit this model's context window)
+    │   ├── ContentFiltered          (a safety filter blocked the prompt; nothing was answered)
     │   ├── ModelNotFound            (404, unknown model; .model)
-    │   ├── ConnectionFailed         (refused, reset, DNS, protocol error)
-    │   ├── Timeout                  (connect/read/write/pool or overall deadline)
+    │   ├── ConnectionFailed         (refused, DNS, TLS, a connection broken before the answer)
+    │   ├── TimedOut                 (connect/read/write/pool or overall deadline)
+    │   ├── Truncated                (the answer ended, or broke off, before its end marker)
     │   ├── ApiError                 (any other status; .status; retryable for 408/409/5xx)
     │   └── StreamInterrupted        (failed after events were delivered; .delivered, .cause)
     └── AllProvidersFailed     every candidate of a fallback chain failed; .attempts
 
 ``retryable`` says whether asking the *same* provider again may succeed; the
 fallback engine uses it together with the error's kind to decide between
-retrying, moving on and stopping. Messages are one line and never contain a
-secret: every message passes through :func:`clawdesk._secret.redact`.
+retrying, moving on and stopping (see ``docs/fallback.md``). Messages are one
+line and never contain a secret: every message passes through
+:func:`clawdesk._secret.redact`.
 
 Foreign exceptions (httpx's, a server's status codes) are turned into these in
-one place, :mod:`clawdesk._http`, and raised ``from`` the original.
+one place, the wire toolkit (:mod:`clawdesk.provider`), and raised ``from``
+the original. The classes show as ``clawdesk.<Name>`` in tracebacks.
 """
 
 from __future__ import annotations
@@ -47,6 +53,8 @@ __all__ = [
     "ClawdeskError",
     "ConfigError",
     "ConnectionFailed",
+    "ContentFiltered",
+    "ContextLengthExceeded",
     "InvalidModelId",
     "InvalidRequest",
     "ModelNotFound",
@@ -54,9 +62,12 @@ __all__ = [
     "PluginError",
     "ProviderError",
     "ProviderNotFound",
+    "QuotaExceeded",
     "RateLimited",
     "StreamInterrupted",
+    "TimedOut",
     "Timeout",
+    "Truncated",
 ]
 
 
@@ -115,11 +126,12 @@ class InvalidModelId(ClawdeskError, ValueError):
 class ProviderNotFound(ClawdeskError, LookupError):
     """No provider of that name is loaded. ``known`` lists the ones that are."""
 
-    def __init__(self, name: str, known: Sequence[str] = ()) -> None:
+    def __init__(self, name: str, known: Sequence[str] = (), *, reason: str | None = None) -> None:
         self.name = name
         self.known = tuple(known)
         hint = f"; loaded providers: {', '.join(self.known)}" if self.known else "; no providers are loaded"
-        super().__init__(f"no provider named {_shown(name)}{hint}")
+        why = f" ({reason})" if reason else ""
+        super().__init__(f"no provider named {_shown(name)}{why}{hint}")
 
 
 class PluginError(ClawdeskError):
@@ -135,8 +147,11 @@ class ProviderError(ClawdeskError):
     """A provider failed a call.
 
     ``provider`` names it, ``retryable`` says whether the same call may succeed
-    when repeated, ``status`` is the HTTP status when there was one and ``url``
-    the address that was asked (never with credentials).
+    when repeated, ``status`` is the HTTP status when there was one, ``url``
+    the address that was asked (never with credentials), ``request_id``
+    the backend's id for the request, when it gave one (also in the message,
+    for support tickets), and ``retry_after`` the wait in seconds the backend
+    asked for before trying again (``None`` when it did not say).
     """
 
     kind: ClassVar[str] = "provider_error"
@@ -150,16 +165,33 @@ class ProviderError(ClawdeskError):
         status: int | None = None,
         url: str | None = None,
         retryable: bool | None = None,
+        request_id: str | None = None,
+        retry_after: float | None = None,
     ) -> None:
         self.provider = provider
+        self.retry_after = retry_after
         self.status = status
         self.url = _without_credentials(url) if url else url
         self.retryable = self.default_retryable if retryable is None else retryable
+        self.request_id = _one_line(request_id)[:200] if request_id else None
         self.detail = _one_line(message)
-        head = f"{provider}: {self.kind}"
-        if status is not None:
-            head += f" (HTTP {status})"
-        super().__init__(f"{head}: {self.detail}" if self.detail else head)
+        super().__init__(self._compose())
+
+    def _compose(self) -> str:
+        head = f"{self.provider}: {self.kind}"
+        if self.status is not None:
+            head += f" (HTTP {self.status})"
+        text = f"{head}: {self.detail}" if self.detail else head
+        if self.request_id:
+            text += f" (request id {self.request_id})"
+        return text
+
+    def _renamed(self, provider: str) -> None:
+        """Report this error under ``provider`` (core does this for named instances of a plugin)."""
+        if provider != self.provider:
+            self.provider = provider
+            self.message = _one_line(self._compose())
+            self.args = (self.message,)
 
 
 class AuthFailed(ProviderError):
@@ -181,25 +213,65 @@ class RateLimited(ProviderError):
     default_retryable = True
 
     def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
-        self.retry_after = retry_after
         if retry_after is not None:
             message = f"{message}; retry after {retry_after:g}s" if message else f"retry after {retry_after:g}s"
-        super().__init__(message, **kw)
+        super().__init__(message, retry_after=retry_after, **kw)
+
+
+class QuotaExceeded(ProviderError):
+    """Out of credit or quota (402, a 429 that says the quota is spent, a per-day limit).
+
+    Not retryable: waiting seconds will not help. A chain moves on to the next candidate.
+    """
+
+    kind = "quota_exceeded"
 
 
 class InvalidRequest(ProviderError):
-    """The request itself is wrong (400, 413, 422, or an option the provider cannot honour)."""
+    """The request itself is wrong for any provider (400, 413, 422, a bad option value). A chain stops here."""
 
     kind = "invalid_request"
 
 
 class CapabilityMissing(ProviderError):
-    """The model cannot do what the request needs (tools, vision, ...). ``capability`` names it."""
+    """This candidate cannot do what the request needs (tools, vision, an option it lacks).
+
+    ``capability`` names the capability when there is one; ``option`` names a
+    :class:`~clawdesk.ChatOptions` field or provider option this provider or
+    model cannot honour. Another candidate may: a chain moves on.
+    """
 
     kind = "capability_missing"
 
-    def __init__(self, message: str, *, capability: Capability | None = None, **kw: Any) -> None:
+    def __init__(
+        self, message: str, *, capability: Capability | None = None, option: str | None = None, **kw: Any
+    ) -> None:
         self.capability = capability
+        self.option = option
+        super().__init__(message, **kw)
+
+
+class ContextLengthExceeded(ProviderError):
+    """The prompt (with the room asked for the answer) does not fit the model's context window.
+
+    A chain moves on: a model with a larger window may take it.
+    """
+
+    kind = "context_length_exceeded"
+
+
+class ContentFiltered(ProviderError):
+    """A safety filter blocked the request before any answer (a blocked prompt).
+
+    ``reason`` is the backend's own word for it (``SAFETY``, ``refusal``,
+    ...). An answer that a filter stopped part-way is not an error: it ends
+    with :attr:`~clawdesk.FinishReason.CONTENT_FILTER`. A chain moves on.
+    """
+
+    kind = "content_filtered"
+
+    def __init__(self, message: str, *, reason: str | None = None, **kw: Any) -> None:
+        self.reason = reason
         super().__init__(message, **kw)
 
 
@@ -220,10 +292,26 @@ class ConnectionFailed(ProviderError):
     default_retryable = True
 
 
-class Timeout(ProviderError):
+class TimedOut(ProviderError):
     """The provider did not answer in time."""
 
     kind = "timeout"
+    default_retryable = True
+
+
+#: The former name of :class:`TimedOut` (it collided with ``httpx.Timeout`` in every plugin).
+Timeout = TimedOut
+
+
+class Truncated(ProviderError):
+    """The answer ended before its end marker: cleanly closed early, or cut by a reset.
+
+    One error for both, whatever the backend and the framing, and retryable:
+    before the first event reached the caller the engine may ask again; after
+    it the caller gets :class:`StreamInterrupted` carrying this as its cause.
+    """
+
+    kind = "truncated"
     default_retryable = True
 
 
@@ -259,6 +347,9 @@ class StreamInterrupted(ProviderError):
             url=getattr(cause, "url", None),
             retryable=False,
         )
+        # The cause's message already names it; kept as an attribute too.
+        request_id = getattr(cause, "request_id", None)
+        self.request_id = request_id if isinstance(request_id, str) else None
 
 
 class AllProvidersFailed(ClawdeskError):

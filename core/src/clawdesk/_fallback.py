@@ -19,54 +19,77 @@ The rules, per error kind (see ``docs/fallback.md`` for the table):
 - a stream that fails after its first event reached the caller:
   :class:`~clawdesk.StreamInterrupted`, raised as is, never restarted.
 
-All state (cooldowns) lives in the engine object; a :class:`~clawdesk.Clawdesk`
-keeps one engine for its life.
+What to do after each failed try is the :class:`~clawdesk.RetryPolicy`'s
+call; providers' health (cooldowns) lives in a state store
+(:class:`~clawdesk.LocalState` by default, one per engine; a
+:class:`~clawdesk.Clawdesk` keeps one engine for its life). The engine knows
+the client only through the small :class:`Caller` protocol, so neither
+imports the other. Every attempt is logged on the ``clawdesk.fallback``
+logger (failures and skips at INFO, successes at DEBUG), redacted like every
+message.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import random
 import time
-from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 import anyio
 from attrs import field, frozen
 
-from ._client import ChatStream, Target, _as_messages
-from ._config import FallbackConfig
+from ._config import Config, FallbackConfig
 from ._errors import (
     AllProvidersFailed,
     ApiError,
     ClawdeskError,
     ConfigError,
     InvalidModelId,
-    InvalidRequest,
     PluginError,
     ProviderError,
     ProviderNotFound,
-    RateLimited,
     StreamInterrupted,
-    Timeout,
+    TimedOut,
 )
 from ._modelid import parse_model_id
 from ._negotiate import describe_missing, missing_capabilities, required_capabilities
-from ._types import ChatOptions, ChatRequest, ChatResponse, Message, StreamEvent
+from ._retry import RetryPolicy
+from ._state import LocalState, StateStore
+from ._stream import ChatStream, RunRecord, Target, as_messages
+from ._types import Capability, ChatOptions, ChatRequest, ChatResponse, Message, StreamEvent
 
 if TYPE_CHECKING:
-    from ._client import Clawdesk
+    from ._provider_config import ProviderConfig
 
-__all__ = ["Attempt", "ChatResult", "FallbackEngine", "default_candidates", "summarize"]
+__all__ = ["Attempt", "Caller", "ChatResult", "FallbackEngine", "summarize"]
 
 T = TypeVar("T")
 
 Outcome = Literal["ok", "failed", "skipped"]
+Models = str | Sequence[str] | None
 
-#: Failures that say something about the request or the model, not about the
-#: provider's health: they never count towards a cooldown.
-_NOT_HEALTH = frozenset({"invalid_request", "capability_missing", "model_not_found"})
+log = logging.getLogger("clawdesk.fallback")
+
+
+class Caller(Protocol):
+    """What the engine needs of a client (:class:`~clawdesk.Clawdesk` is one)."""
+
+    config: Config
+
+    def resolve(self, model_id: str) -> Target: ...
+
+    def provider_config(self, name: str) -> ProviderConfig: ...
+
+    def capabilities(self, target: Target) -> frozenset[Capability] | None: ...
+
+    def default_candidates(self) -> list[str]: ...
+
+    async def chat_target(self, target: Target, request: ChatRequest) -> ChatResponse: ...
+
+    def stream_target(self, target: Target, request: ChatRequest) -> ChatStream: ...
 
 
 def _kind(error: BaseException) -> str:
@@ -199,44 +222,6 @@ def summarize(attempts: Sequence[Attempt]) -> str:
     return f"all {len(groups)} providers failed: {body}"
 
 
-def default_candidates(client: Clawdesk) -> list[str]:
-    """The chain used when no model is named.
-
-    The ``[fallback] chain`` if set; else ``default_model``; else the providers
-    that have a ``[providers.*]`` table; else every loaded provider that needs
-    no key (Ollama, the local default) followed by those whose key is set.
-    Raises :class:`~clawdesk.ConfigError` when that leaves nothing.
-    """
-    config = client.config
-    if config.fallback.chain:
-        return list(config.fallback.chain)
-    if config.default_model:
-        return [config.default_model]
-    loaded = client.providers()
-    configured = [name for name in config.providers if name in loaded]
-    if configured:
-        return configured
-    keyless, keyed = [], []
-    for name in loaded:
-        provider = client.registry.provider(name)
-        if not provider.config_type.requires_api_key:
-            keyless.append(name)
-            continue
-        try:
-            has_key = bool(client.provider_config(name).api_key)
-        except ConfigError:
-            has_key = True  # listed, so its skip reason shows the config error
-        if has_key:
-            keyed.append(name)
-    candidates = keyless + keyed
-    if not candidates:
-        raise ConfigError(
-            "no provider to use: install clawdesk-ollama and start Ollama, or configure a provider "
-            "(e.g. set MISTRAL_API_KEY) and pass -m PROVIDER/MODEL"
-        )
-    return candidates
-
-
 class _Deadline(Exception):
     """Internal: the chain's deadline passed while a try was running."""
 
@@ -244,109 +229,120 @@ class _Deadline(Exception):
 class FallbackEngine:
     """Runs chat requests and streams over a chain of candidates.
 
-    ``client`` is the :class:`~clawdesk.Clawdesk` whose providers are used;
-    ``config`` defaults to its ``[fallback]`` table. For tests (and for
-    callers with their own scheduling) everything time-related is injectable:
-    ``clock`` (seconds, monotonic; default :func:`time.monotonic`), ``sleep``
-    (an async function; default :func:`anyio.sleep`) and ``rng`` (the
-    :class:`random.Random` that draws the jitter).
-
-    Cooldown state (recent failures, providers cooling down) lives in this
-    object; use one engine per client to share it across calls.
+    ``client`` is what the calls go through (a :class:`~clawdesk.Clawdesk`,
+    or anything with the :class:`Caller` methods); ``config`` defaults to its
+    ``[fallback]`` table, and a config given here is honoured whole, its
+    ``chain`` included. ``policy`` decides retries (default: built from
+    ``config``); ``state`` keeps providers' health (default: a
+    :class:`~clawdesk.LocalState` of this engine's own). For tests, and for
+    callers with their own scheduling, time is injectable: ``clock``
+    (seconds, monotonic; default :func:`time.monotonic`), ``sleep`` (an async
+    function; default :func:`anyio.sleep`) and ``rng`` (draws the jitter).
     """
 
     def __init__(
         self,
-        client: Clawdesk,
+        client: Caller,
         config: FallbackConfig | None = None,
         *,
+        policy: RetryPolicy | None = None,
+        state: StateStore | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[Any]] = anyio.sleep,
         rng: random.Random | None = None,
     ) -> None:
         self.client = client
         self.config = config if config is not None else client.config.fallback
+        cfg = self.config
+        self.policy = (
+            policy
+            if policy is not None
+            else RetryPolicy(
+                max_retries=cfg.max_retries_per_provider,
+                backoff_base_secs=cfg.backoff_base_secs,
+                backoff_max_secs=cfg.backoff_max_secs,
+                max_retry_after_secs=cfg.max_retry_after_secs,
+                stop_on_invalid_request=cfg.stop_on_invalid_request,
+            )
+        )
+        self.state: StateStore = state if state is not None else LocalState(cfg, clock)
         self._clock = clock
         self._sleep = sleep
         self._rng = rng if rng is not None else random.Random()
-        self._failures: dict[str, deque[float]] = {}
-        self._cooldown_until: dict[str, float] = {}
 
-    # -- cooldown ----------------------------------------------------------------
-
-    def cooldown_remaining(self, provider: str) -> float:
+    async def cooldown_remaining(self, provider: str) -> float:
         """Seconds ``provider`` is still cooling down for (0.0: not cooling down)."""
-        until = self._cooldown_until.get(provider)
-        if until is None:
-            return 0.0
-        left = until - self._clock()
-        if left <= 0:
-            del self._cooldown_until[provider]
-            return 0.0
-        return left
-
-    def _note_failure(self, provider: str, kind: str) -> None:
-        cfg = self.config
-        if kind in _NOT_HEALTH or cfg.cooldown_failures <= 0 or cfg.cooldown_secs <= 0:
-            return
-        now = self._clock()
-        recent = self._failures.setdefault(provider, deque())
-        recent.append(now)
-        while recent and now - recent[0] > cfg.cooldown_window_secs:
-            recent.popleft()
-        if len(recent) >= cfg.cooldown_failures:
-            self._cooldown_until[provider] = now + cfg.cooldown_secs
-            recent.clear()
-
-    def _note_success(self, provider: str) -> None:
-        self._failures.pop(provider, None)
+        return await self.state.cooldown_remaining(provider)
 
     # -- public calls ------------------------------------------------------------
 
-    def candidates(self, model: str | None) -> list[str]:
-        """The chain entries for ``model``: just ``model`` when given, else :func:`default_candidates`."""
-        return [model] if model is not None else default_candidates(self.client)
+    def candidates(self, model: Models, fallbacks: Sequence[str] = ()) -> list[str]:
+        """The chain entries for a call.
+
+        ``model`` as :meth:`chat` takes it: one ``provider/model`` (pinned),
+        a list (a chain for this call), or ``None`` (this engine's
+        ``chain``, else the client's default candidates); ``fallbacks`` are
+        appended.
+        """
+        if model is None:
+            entries = list(self.config.chain) if self.config.chain else self.client.default_candidates()
+        elif isinstance(model, str):
+            entries = [model]
+        else:
+            entries = list(model)
+            if not entries:
+                raise ValueError("a chain of models must not be empty")
+            for entry in entries:
+                if not isinstance(entry, str):
+                    raise TypeError(f"a chain holds model ids (str), got {type(entry).__name__}")
+        return entries + list(fallbacks)
 
     async def chat(
         self,
-        model: str | None,
+        model: Models,
         messages: str | Message | Iterable[Message],
         options: ChatOptions | None = None,
         *,
+        fallbacks: Sequence[str] = (),
         on_attempt: Callable[[Attempt], None] | None = None,
     ) -> ChatResult:
         """Get one whole answer from the first candidate that gives one.
 
         ``model`` pins one ``provider/model`` (or ``provider``: its default
-        model; retries still apply); ``None`` uses the configured chain. A
-        pinned model that cannot be resolved raises its error
-        (:class:`~clawdesk.ProviderNotFound`, ...) as is; a chain entry that
-        cannot be resolved is recorded as skipped. ``on_attempt`` is called
-        with each :class:`Attempt` as soon as it is recorded.
+        model; the provider's own ``max_retries`` applies), names a chain for
+        this call (a list of entries, each retried up to
+        ``max_retries_per_provider``), or is ``None`` for the configured
+        chain; ``fallbacks`` adds entries after it. A pinned model that
+        cannot be resolved raises its error (:class:`~clawdesk.ProviderNotFound`,
+        ...) as is; a chain entry that cannot be resolved is recorded as
+        skipped. ``on_attempt`` is called with each :class:`Attempt` as soon
+        as it is recorded.
 
         Raises :class:`~clawdesk.AllProvidersFailed` when every candidate
         failed or was skipped (the deadline included), and
         :class:`~clawdesk.InvalidRequest` as is when the request itself is
         wrong (with ``stop_on_invalid_request``, the default).
         """
-        attempts: list[Attempt] = []
+        record = RunRecord()
         target, response = await self._run(
             model,
+            fallbacks,
             messages,
             options,
             stream=False,
             call=self.client.chat_target,
-            attempts=attempts,
+            record=record,
             on_attempt=on_attempt,
         )
-        return ChatResult(response, target, tuple(attempts))
+        return ChatResult(response, target, tuple(record.attempts))
 
     def stream(
         self,
-        model: str | None,
+        model: Models,
         messages: str | Message | Iterable[Message],
         options: ChatOptions | None = None,
         *,
+        fallbacks: Sequence[str] = (),
         on_attempt: Callable[[Attempt], None] | None = None,
     ) -> ChatStream:
         """Stream the answer of the first candidate that starts one.
@@ -357,22 +353,20 @@ class FallbackEngine:
         and nothing is restarted or delivered twice. The returned stream's
         ``attempts`` and ``target`` are filled in as it runs (``target`` is
         set once the first event is out). The deadline covers the time until
-        the first event. Same errors as :meth:`chat`; ``on_attempt`` is also
-        called with the replaced record when a started stream fails.
+        the first event. Same arguments and errors as :meth:`chat`;
+        ``on_attempt`` is also called with the replaced record when a started
+        stream fails.
         """
-        # The generator fills in the stream's target and attempts; it runs only once iterated, so the
-        # stream exists by then.
-        holder: list[ChatStream] = []
-        stream = ChatStream(self._stream_events(holder, model, messages, options, on_attempt))
-        holder.append(stream)
-        return stream
+        record = RunRecord()
+        return ChatStream(self._stream_events(record, model, fallbacks, messages, options, on_attempt), record=record)
 
     # -- the loop ----------------------------------------------------------------
 
     async def _stream_events(
         self,
-        holder: list[ChatStream],
-        model: str | None,
+        record: RunRecord,
+        model: Models,
+        fallbacks: Sequence[str],
         messages: str | Message | Iterable[Message],
         options: ChatOptions | None,
         on_attempt: Callable[[Attempt], None] | None,
@@ -389,26 +383,26 @@ class FallbackEngine:
                 raise
             return inner, first
 
-        stream = holder[0]
         target, (inner, first) = await self._run(
             model,
+            fallbacks,
             messages,
             options,
             stream=True,
             call=open_first,
-            attempts=stream._attempts,
+            record=record,
             on_attempt=on_attempt,
         )
-        stream._target = target
-        events = inner._events  # the guarded generator itself: one layer less per event
+        record.target = target
+        events = inner.events  # the guarded generator itself: one layer less per event
         try:
             yield first
             async for event in events:
                 yield event
         except StreamInterrupted as exc:
             # The committed try turns out to have failed after all: correct its record.
-            self._note_failure(target.provider, exc.kind)
-            ok = stream._attempts[-1]
+            await self.state.note_failure(target.provider, exc.kind)
+            ok = record.attempts[-1]
             failed = Attempt(
                 provider=ok.provider,
                 model=ok.model,
@@ -421,7 +415,8 @@ class FallbackEngine:
                 duration_secs=ok.duration_secs,
                 error=exc,
             )
-            stream._attempts[-1] = failed
+            record.attempts[-1] = failed
+            _log(failed)
             if on_attempt is not None:
                 on_attempt(failed)
             raise
@@ -430,28 +425,32 @@ class FallbackEngine:
 
     async def _run(
         self,
-        model: str | None,
+        model: Models,
+        fallbacks: Sequence[str],
         messages: str | Message | Iterable[Message],
         options: ChatOptions | None,
         *,
         stream: bool,
         call: Callable[[Target, ChatRequest], Awaitable[T]],
-        attempts: list[Attempt],
+        record: RunRecord,
         on_attempt: Callable[[Attempt], None] | None,
     ) -> tuple[Target, T]:
         cfg = self.config
         start = self._clock()
-        message_tuple = _as_messages(messages)
+        message_tuple = as_messages(messages)
         opts = options if options is not None else ChatOptions()
-        pinned = model is not None
+        entries = self.candidates(model, fallbacks)
+        pinned = isinstance(model, str) and not fallbacks
         needed = (
             required_capabilities(ChatRequest("", message_tuple, opts), stream=stream)
             if cfg.strategy == "capability-match"
             else frozenset()
         )
+        attempts = record.attempts
 
-        def record(attempt: Attempt) -> None:
+        def note(attempt: Attempt) -> None:
             attempts.append(attempt)
+            _log(attempt)
             if on_attempt is not None:
                 on_attempt(attempt)
 
@@ -460,39 +459,38 @@ class FallbackEngine:
                 return math.inf
             return cfg.deadline_secs - (self._clock() - start)
 
-        entries = self.candidates(model)
         for index, entry in enumerate(entries):
             try:
                 target = self.client.resolve(entry)
-                self.client.provider_config(target.provider)
+                provider_config = self.client.provider_config(target.provider)
             except ClawdeskError as exc:
                 if pinned:
                     raise
-                record(_skip_entry(entry, exc))
+                note(_skip_entry(entry, exc))
                 continue
             if left() <= 0:
                 for rest in entries[index:]:
-                    record(_skip_entry(rest, None, kind="deadline", reason="the deadline was reached first"))
+                    note(_skip_entry(rest, None, kind="deadline", reason="the deadline was reached first"))
                 break
-            cooling = self.cooldown_remaining(target.provider)
+            cooling = await self.state.cooldown_remaining(target.provider)
             if cooling > 0:
-                record(_skipped(target, "cooling_down", f"cooling down for another {cooling:.1f}s"))
+                note(_skipped(target, "cooling_down", f"cooling down for another {cooling:.1f}s"))
                 continue
             if cfg.strategy == "capability-match":
                 try:
                     lacking = missing_capabilities(needed, self.client.capabilities(target))
                 except ClawdeskError as exc:
-                    record(_skipped(target, _kind(exc), f"capabilities unknown: {exc}", error=exc))
+                    note(_skipped(target, _kind(exc), f"capabilities unknown: {exc}", error=exc))
                     continue
                 if lacking:
-                    record(_skipped(target, "capability_missing", describe_missing(lacking)))
+                    note(_skipped(target, "capability_missing", describe_missing(lacking)))
                     continue
             request = ChatRequest(target.model, message_tuple, opts)
             # A pinned model has no other candidate to move on to: its own provider's max_retries
             # applies; in a chain every candidate gets the chain's max_retries_per_provider.
-            retries = (
-                self.client.provider_config(target.provider).max_retries if pinned else cfg.max_retries_per_provider
-            )
+            policy = self.policy
+            if pinned and provider_config.max_retries != policy.max_retries:
+                policy = _with_retries(policy, provider_config.max_retries)
             number, wait = 0, 0.0
             while True:
                 number += 1
@@ -502,21 +500,21 @@ class FallbackEngine:
                     result = await _within(left(), call(target, request))
                 except _Deadline:
                     assert cfg.deadline_secs is not None
-                    error = Timeout(
+                    error = TimedOut(
                         f"the chain's deadline of {cfg.deadline_secs:g}s was reached", provider=target.provider
                     )
-                    self._note_failure(target.provider, error.kind)
-                    record(_failed(target, error, number, wait, self._clock() - began))
+                    await self.state.note_failure(target.provider, error.kind)
+                    note(_failed(target, error, number, wait, self._clock() - began))
                     for rest in entries[index + 1 :]:
-                        record(_skip_entry(rest, None, kind="deadline", reason="the deadline was reached first"))
+                        note(_skip_entry(rest, None, kind="deadline", reason="the deadline was reached first"))
                     raise AllProvidersFailed(summarize(attempts), attempts=attempts) from None
                 except StreamInterrupted:
                     raise  # cannot happen before the first event; never retried or failed over anyway
                 except ClawdeskError as exc:
                     error = exc
                 else:
-                    self._note_success(target.provider)
-                    record(
+                    await self.state.note_success(target.provider)
+                    note(
                         Attempt(
                             provider=target.provider,
                             model=target.model,
@@ -528,24 +526,38 @@ class FallbackEngine:
                     )
                     return target, result
                 duration = self._clock() - began
-                kind = _kind(error)
-                self._note_failure(target.provider, kind)
-                record(_failed(target, error, number, wait, duration))
-                if isinstance(error, InvalidRequest) and cfg.stop_on_invalid_request:
+                await self.state.note_failure(target.provider, _kind(error))
+                note(_failed(target, error, number, wait, duration))
+                decision = policy.decide(error, number, self._rng)
+                if decision.action == "stop":
                     raise error
-                if not (isinstance(error, ProviderError) and error.retryable) or number > retries:
+                if decision.action == "next":
                     break
-                if isinstance(error, RateLimited) and error.retry_after is not None:
-                    if error.retry_after > cfg.max_retry_after_secs:
-                        break  # a longer wait than configured: the next candidate now is better
-                    wait = error.retry_after
-                else:
-                    cap = min(cfg.backoff_max_secs, cfg.backoff_base_secs * 2 ** (number - 1))
-                    wait = self._rng.uniform(0.0, cap)
+                wait = decision.wait
                 if wait >= left():
                     break  # waiting would overshoot the deadline; try the next candidate instead
                 await self._sleep(wait)
         raise AllProvidersFailed(summarize(attempts), attempts=attempts)
+
+
+_policies: dict[tuple[RetryPolicy, int], RetryPolicy] = {}
+
+
+def _with_retries(policy: RetryPolicy, retries: int) -> RetryPolicy:
+    # Pinned calls ask for the same few variants over and over: build each once.
+    key = (policy, retries)
+    found = _policies.get(key)
+    if found is None:
+        import attrs
+
+        found = _policies[key] = attrs.evolve(policy, max_retries=retries)
+    return found
+
+
+def _log(attempt: Attempt) -> None:
+    level = logging.DEBUG if attempt.outcome == "ok" else logging.INFO
+    if log.isEnabledFor(level):
+        log.log(level, "%s", attempt)
 
 
 async def _within(seconds: float, awaitable: Awaitable[T]) -> T:

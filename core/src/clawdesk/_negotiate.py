@@ -8,13 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ._types import Capability, ChatRequest, ImagePart, ResponseFormatKind, ToolChoiceMode
+from ._types import Capability, ChatRequest, DocumentPart, ImagePart, ResponseFormatKind, ToolChoiceMode
 
 __all__ = ["describe_missing", "missing_capabilities", "required_capabilities"]
-
-# Provider extras that ask for a model's "thinking": Ollama's ``think`` and
-# Mistral's ``reasoning_effort``. A false/"none" value asks for no thinking.
-_REASONING_EXTRAS = ("think", "reasoning_effort")
 
 
 def required_capabilities(request: ChatRequest, *, stream: bool = False) -> frozenset[Capability]:
@@ -24,9 +20,10 @@ def required_capabilities(request: ChatRequest, *, stream: bool = False) -> froz
     stream, :attr:`~Capability.FUNCTION_CALLING` when tools are offered (unless
     ``tool_choice`` is ``none``), :attr:`~Capability.JSON_MODE` or
     :attr:`~Capability.JSON_SCHEMA` for a JSON response format,
-    :attr:`~Capability.VISION` when any message holds an image, and
-    :attr:`~Capability.REASONING` when an extra asks for thinking (``think``
-    or ``reasoning_effort`` set to something other than false/``"none"``).
+    :attr:`~Capability.VISION` when any message holds an image,
+    :attr:`~Capability.DOCUMENTS` when one holds a document, and
+    :attr:`~Capability.REASONING` when ``options.reasoning`` asks for
+    reasoning (not turned off by effort ``none`` or a budget of 0).
     """
     needed = {Capability.CHAT}
     if stream:
@@ -40,12 +37,14 @@ def required_capabilities(request: ChatRequest, *, stream: bool = False) -> froz
             needed.add(Capability.JSON_MODE)
         elif kind is ResponseFormatKind.JSON_SCHEMA:
             needed.add(Capability.JSON_SCHEMA)
-    if any(isinstance(part, ImagePart) for message in request.messages for part in message.content):
-        needed.add(Capability.VISION)
-    for key in _REASONING_EXTRAS:
-        value = options.extra.get(key)
-        if value is not None and value is not False and value != "none":
-            needed.add(Capability.REASONING)
+    for message in request.messages:
+        for part in message.content:
+            if type(part) is ImagePart:
+                needed.add(Capability.VISION)
+            elif type(part) is DocumentPart:
+                needed.add(Capability.DOCUMENTS)
+    if options.reasoning is not None and options.reasoning.enabled:
+        needed.add(Capability.REASONING)
     return frozenset(needed)
 
 

@@ -3,8 +3,8 @@
 A plugin subclasses :class:`ProviderConfig` (an attrs class) to change
 defaults or add fields, and returns the subclass from its
 ``provider_config_type`` hook. Core fills it from the ``[providers.<name>]``
-table of ``config.toml``, takes the key from ``api_key_env`` when the file has
-none, and rejects unknown keys and wrong types with a
+table of ``config.toml``, takes the key from the variable ``api_key_env``
+names when the file has none, and rejects unknown keys and wrong types with a
 :class:`~clawdesk.ConfigError` naming the key path.
 
 Field validators raise ``ValueError`` with a short reason; core adds the path.
@@ -12,7 +12,7 @@ Field validators raise ``ValueError`` with a short reason; core adds the path.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 from urllib.parse import urlsplit
 
 from attrs import field, frozen
@@ -82,26 +82,32 @@ class ProviderConfig:
     """Settings every provider has.
 
     - ``api_key``: the credential; when absent, read from the environment
-      variable named by the class attribute ``api_key_env``.
+      variable ``api_key_env`` names.
+    - ``api_key_env``: where the key comes from when the table has none
+      (each plugin sets its default, e.g. ``MISTRAL_API_KEY``; a named
+      instance such as ``[providers.groq]`` sets its own).
+    - ``requires_api_key``: whether a call without a key is refused (with
+      :class:`~clawdesk.AuthFailed`, by core, before the plugin runs).
     - ``base_url``: where the backend listens (http or https).
     - ``default_model``: used when a request names only the provider.
     - ``max_retries``: retries of one call on a retryable error, used when the
       provider is called on its own (a fallback chain uses its own setting).
     - ``timeout_secs``: the longest wait for connecting and for each read.
     - ``verify_tls``: certificate checks; on unless turned off explicitly.
+    - ``name``: set by core, never read from the file: the provider's name
+      as callers use it (``ollama``, or a named instance such as ``gpu2``),
+      for error messages and the like.
     """
 
-    #: Environment variable that holds the key when the file has none.
-    api_key_env: ClassVar[str | None] = None
-    #: Whether a call without a key is refused before any request.
-    requires_api_key: ClassVar[bool] = False
-
     api_key: Secret | None = field(default=None, repr=False)
+    api_key_env: str | None = None
+    requires_api_key: bool = False
     base_url: str = field(default="http://127.0.0.1", validator=check_http_url)
     default_model: str = ""
     max_retries: int = field(default=3, validator=check_non_negative)
     timeout_secs: float = field(default=30.0, validator=check_timeout)
     verify_tls: bool = True
+    name: str = ""
 
     def __attrs_post_init__(self) -> None:
         # The base checks hold for subclasses too, also when a subclass

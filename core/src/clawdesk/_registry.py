@@ -7,8 +7,9 @@ told not to), accepts plugin objects at run time, and keeps one
 fails to import (or takes longer than the import timeout), misses a hook,
 mis-signs one (an argument the hookspec does not provide, ``async`` where
 the hook is called plainly or the reverse), implements a hook that does not
-exist, raises from ``provider_name``, returns a bad name or config class, or
-takes a name already taken is reported with its reason and never stops the
+exist, declares no contract version or one this clawdesk does not speak,
+raises from ``provider_name``, returns a bad name, config class or options
+class, or takes a name already taken is reported with its reason and never stops the
 others from working. A package with an unreadable ``entry_points.txt`` is
 skipped (and reported when it declares clawdesk providers).
 
@@ -28,6 +29,7 @@ from collections.abc import Callable, Mapping
 from importlib import metadata
 from typing import Any, Literal
 
+import attrs
 import pluggy
 from attrs import frozen
 
@@ -48,7 +50,7 @@ DEFAULT_IMPORT_TIMEOUT = 10.0
 
 # Hooks that are called and awaited (``async def``), and hooks called plainly.
 _ASYNC_HOOKS = frozenset({"provider_models", "provider_chat"})
-_SYNC_HOOKS = frozenset({"provider_name", "provider_config_type", "provider_capabilities"})
+_SYNC_HOOKS = frozenset({"provider_name", "provider_config_type", "provider_options_type", "provider_capabilities"})
 
 
 @frozen
@@ -75,7 +77,7 @@ class Provider:
     broadcast over every plugin.
     """
 
-    __slots__ = ("_impls", "config_type", "distribution", "name", "plugin", "version")
+    __slots__ = ("_impls", "config_type", "distribution", "name", "options_type", "plugin", "version")
 
     def __init__(
         self,
@@ -85,10 +87,12 @@ class Provider:
         impls: Mapping[str, tuple[Callable[..., Any], tuple[str, ...]]],
         distribution: str | None,
         version: str | None,
+        options_type: type | None = None,
     ) -> None:
         self.name = name
         self.plugin = plugin
         self.config_type = config_type
+        self.options_type = options_type
         self._impls = dict(impls)
         self.distribution = distribution
         self.version = version
@@ -348,6 +352,7 @@ class Registry:
             problem = _check_kind(hook, function)
             if problem is not None:
                 raise PluginError(label, problem)
+        _check_contract(label, plugin)
         name = _call_plain(label, "provider_name", impls["provider_name"][0])
         if not isinstance(name, str) or not PROVIDER_NAME_RE.fullmatch(name) or len(name) > _MAX_NAME:
             raise PluginError(
@@ -370,7 +375,14 @@ class Registry:
             problem = _config_type_problem(config_type)
             if problem is not None:
                 raise PluginError(label, f"provider_config_type returned {config_type.__qualname__}: {problem}")
-        provider = Provider(name, plugin, config_type, impls, distribution, version)
+        options_type: type | None = None
+        if "provider_options_type" in impls:
+            returned = _call_plain(label, "provider_options_type", impls["provider_options_type"][0])
+            problem = _options_type_problem(returned)
+            if problem is not None:
+                raise PluginError(label, f"provider_options_type returned {_short(returned)}: {problem}")
+            options_type = returned
+        provider = Provider(name, plugin, config_type, impls, distribution, version, options_type)
         self._providers[name] = provider
         return provider
 
@@ -401,7 +413,7 @@ class Registry:
         return not self._allow or bool(names & self._allow)
 
 
-_ALL_HOOKS = (*_hookspecs.REQUIRED_HOOKS, "provider_config_type")
+_ALL_HOOKS = (*_hookspecs.REQUIRED_HOOKS, "provider_config_type", "provider_options_type")
 #: Longer provider names are refused: they are typed in model ids and config tables.
 _MAX_NAME = 64
 
@@ -513,6 +525,47 @@ def _config_type_problem(config_type: type[ProviderConfig]) -> str | None:
         return f"its field types cannot be read ({_exc_text(exc)})"
     if bad:
         return f"field{'s' if len(bad) > 1 else ''} {', '.join(bad)} cannot be read from config.toml"
+    return None
+
+
+def _check_contract(label: str, plugin: object) -> None:
+    attribute = _hookspecs.CONTRACT_ATTRIBUTE
+    try:
+        declared = getattr(plugin, attribute, None)
+    except Exception:  # noqa: BLE001 - a hostile __getattr__
+        declared = None
+    wanted = _hookspecs.CONTRACT_VERSION
+    if declared is None:
+        raise PluginError(
+            label,
+            f"declares no contract version ({attribute}); it was written for an older clawdesk. "
+            f"This clawdesk speaks contract {wanted}: update the plugin, which then sets {attribute} = {wanted}",
+        )
+    if isinstance(declared, bool) or not isinstance(declared, int):
+        raise PluginError(
+            label, f"{attribute} is {_short(declared)}, expected a contract version number such as {wanted}"
+        )
+    if declared not in _hookspecs.SUPPORTED_CONTRACTS:
+        newer = "a newer clawdesk: upgrade clawdesk" if declared > wanted else "an older clawdesk: update the plugin"
+        raise PluginError(
+            label, f"written for clawdesk contract {declared}, this clawdesk speaks contract {wanted} ({newer})"
+        )
+
+
+def _options_type_problem(value: object) -> str | None:
+    if not (isinstance(value, type) and attrs.has(value)):
+        return "expected an attrs class"
+    for attribute in attrs.fields(value):
+        if attribute.init and attribute.default is attrs.NOTHING:
+            return f"field {attribute.name!r} has no default (every provider option must be optional)"
+    from ._config import unsupported_fields
+
+    try:
+        bad = unsupported_fields(value)
+    except Exception as exc:  # noqa: BLE001 - e.g. a NameError in a string annotation
+        return f"its field types cannot be read ({_exc_text(exc)})"
+    if bad:
+        return f"field{'s' if len(bad) > 1 else ''} {', '.join(bad)} cannot be given as options"
     return None
 
 

@@ -49,6 +49,7 @@ import attrs
 import httpx
 import pytest
 
+from .._client import Clawdesk
 from .._config import Config
 from .._errors import (
     ApiError,
@@ -62,11 +63,13 @@ from .._errors import (
     PluginError,
     ProviderError,
     RateLimited,
-    Timeout,
+    TimedOut,
 )
 from .._hookspecs import REQUIRED_HOOKS
+from .._options import provider_options_for
 from .._provider_config import ProviderConfig
 from .._registry import ENTRY_POINT_GROUP, Provider, Registry
+from .._stream import Target
 from .._types import (
     Capability,
     ChatOptions,
@@ -362,7 +365,11 @@ class ProviderConformance:
             server.stop()
 
     def _ck_request(self, options: ChatOptions | None = None) -> ChatRequest:
-        return ChatRequest(self.model, (Message.user(PROMPT),), options or ChatOptions())
+        options = options or ChatOptions()
+        provider = self._ck_provider()
+        # What core does before every call: this provider's share of provider_options, typed.
+        typed = provider_options_for(provider, provider.name, options)
+        return ChatRequest(self.model, (Message.user(PROMPT),), options, provider_options=typed)
 
     async def _ck_chat(
         self, h: _Harness, *, limit: float | None = None, request: ChatRequest | None = None
@@ -425,7 +432,7 @@ class ProviderConformance:
         if not isinstance(error, ClawdeskError):
             _fail(
                 f"{what}: raised {type(error).__module__}.{type(error).__name__} ({error}), "
-                f"expected clawdesk.{expected.__name__}; map it with clawdesk.http"
+                f"expected clawdesk.{expected.__name__}; map it with the wire toolkit (clawdesk.provider)"
             )
         if not isinstance(error, expected):
             _fail(f"{what}: raised {type(error).__name__} ({error}), expected {expected.__name__}")
@@ -652,8 +659,7 @@ class ProviderConformance:
             _fail(f"{hook} did not send the user's message (not found in the request body)")
         if self.model.encode() not in request.body and self.model not in request.path:
             _fail(f"{hook} did not send the model id {self.model!r} (not in the request body or path)")
-        config_type = type(h.config)
-        uses_keys = config_type.requires_api_key or config_type.api_key_env is not None
+        uses_keys = h.config.requires_api_key or h.config.api_key_env is not None
         if uses_keys and h.config.api_key and not any(self.api_key in v for v in request.headers.values()):
             _fail(f"{hook} did not send the configured api_key in any request header")
 
@@ -804,7 +810,7 @@ class ProviderConformance:
             h.server.add(Reply.stall())
             outcome = await self._ck_chat(h, limit=self.timeout_secs + 5)
             what = f"chat to a backend that never answers (timeout_secs={self.timeout_secs:g})"
-            self._ck_expect_error(outcome, Timeout, what, h.provider)
+            self._ck_expect_error(outcome, TimedOut, what, h.provider)
 
     @pytest.mark.anyio
     async def test_stream_timeout(self) -> None:
@@ -813,7 +819,7 @@ class ProviderConformance:
             h.server.add(Reply.stall())
             outcome = await self._ck_stream(h, limit=self.timeout_secs + 5)
             what = f"stream from a backend that never answers (timeout_secs={self.timeout_secs:g})"
-            self._ck_expect_error(outcome, Timeout, what, h.provider)
+            self._ck_expect_error(outcome, TimedOut, what, h.provider)
 
     @pytest.mark.anyio
     @pytest.mark.parametrize("how", ["closed", "reset"])
@@ -869,7 +875,7 @@ class ProviderConformance:
             h.server.add(Reply.stream(pieces, content_type=self.stream_content_type, stall_after=cut))
             outcome = await self._ck_stream(h, limit=self.timeout_secs + 5)
             what = f"a stream that goes silent after {cut} of {len(pieces)} pieces (timeout_secs={self.timeout_secs:g})"
-            self._ck_expect_error(outcome, Timeout, what, h.provider)
+            self._ck_expect_error(outcome, TimedOut, what, h.provider)
 
     @pytest.mark.anyio
     async def test_options_are_sent_or_refused(self) -> None:
@@ -899,32 +905,57 @@ class ProviderConformance:
 
     @pytest.mark.anyio
     @pytest.mark.parametrize("hook", ["chat", "stream"])
-    async def test_unknown_extra_option_is_refused(self, hook: str) -> None:
-        """An option in ``ChatOptions.extra`` the provider does not know raises InvalidRequest before any request."""
+    async def test_other_providers_options_are_ignored(self, hook: str) -> None:
+        """Provider options meant for another provider neither break the call nor reach this backend."""
         async with self._ck_harness() as h:
-            h.server.add(self.chat_reply(ANSWER))
-            request = self._ck_request(ChatOptions(extra={"clawdesk_conformance_no_such_option": True}))
+            if hook == "chat":
+                h.server.add(self.chat_reply(ANSWER))
+            else:
+                h.server.add(Reply.stream(self.stream_pieces(STREAM_TEXTS), content_type=self.stream_content_type))
+            marker = "clawdesk-conformance-foreign-option"
+            options = ChatOptions(provider_options={"clawdesk-conformance-other": {marker: marker}})
+            request = self._ck_request(options)
             if hook == "chat":
                 outcome = await self._ck_chat(h, request=request)
             else:
                 outcome = await self._ck_stream(h, request=request)
-            what = f"{hook} with an unknown option in ChatOptions.extra"
-            self._ck_expect_error(outcome, InvalidRequest, what, h.provider)
-            if h.server.requests:
-                _fail(f"{what}: a request was sent; refuse unknown options before sending anything")
+            what = f"{hook} with provider_options for another provider"
+            if outcome.hung or outcome.error is not None:
+                _fail(f"{what}: failed with {outcome.error!r}; another provider's table is not this one's business")
+            if h.server.requests and marker.encode() in h.server.requests[-1].body:
+                _fail(f"{what}: the other provider's option reached the request")
 
     @pytest.mark.anyio
     @pytest.mark.parametrize("hook", ["chat", "stream"])
     async def test_missing_key_is_refused(self, hook: str) -> None:
-        """Without a key, a provider whose config requires one raises AuthFailed before any request."""
-        provider = self._ck_provider()
-        if not provider.config_type.requires_api_key:
-            pytest.skip(f"{provider.config_type.__name__}.requires_api_key is false: the provider works without a key")
+        """Without a key, a provider whose config requires one is refused by core (AuthFailed) before any request."""
         async with self._ck_harness(without_key=True) as h:
+            if not h.config.requires_api_key:
+                pytest.skip(f"{type(h.config).__name__}.requires_api_key is false: the provider works without a key")
             h.server.add(self.chat_reply(ANSWER))
-            outcome = await (self._ck_chat(h) if hook == "chat" else self._ck_stream(h))
+            registry = Registry(discover=False)
+            registry.register(self._ck_plugin())
+            table = dict(self.config_table(h.server.url, h.config.timeout_secs))
+            table.pop("api_key", None)
+            client = Clawdesk(registry=registry, config=Config(providers={h.provider.name: table}), env={})
+            target = Target(h.provider.name, self.model)
             what = f"{hook} without an API key"
-            self._ck_expect_error(outcome, AuthFailed, what, h.provider)
+            try:
+                if hook == "chat":
+                    await client.chat_target(target, self._ck_request())
+                else:
+                    async with client.stream_target(target, self._ck_request()) as events:
+                        async for _ in events:
+                            pass
+            except AuthFailed as exc:
+                if "no API key" not in str(exc):
+                    _fail(f"{what}: AuthFailed without the hint saying which variable to set: {exc}")
+            except Exception as exc:  # noqa: BLE001 - judged below
+                _fail(f"{what}: raised {exc!r}, expected AuthFailed")
+            else:
+                _fail(f"{what}: no error; the config's api_key_env/requires_api_key do not say a key is needed")
+            finally:
+                await client.aclose()
             if h.server.requests:
                 _fail(f"{what}: a request was sent; refuse before sending anything")
 

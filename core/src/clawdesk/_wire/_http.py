@@ -30,7 +30,7 @@ from typing import Any
 
 import httpx
 
-from ._errors import (
+from .._errors import (
     ApiError,
     AuthFailed,
     ConnectionFailed,
@@ -39,9 +39,9 @@ from ._errors import (
     PermissionDenied,
     ProviderError,
     RateLimited,
-    Timeout,
+    TimedOut,
 )
-from ._provider_config import ProviderConfig
+from .._provider_config import ProviderConfig
 
 __all__ = [
     "ERROR_BODY_LIMIT",
@@ -142,7 +142,7 @@ def error_for_status(
     if status == 404:
         return ModelNotFound(message or "not found", model=model, **kw)
     if status == 408:
-        return Timeout(message or "the server timed out waiting for the request", **kw)
+        return TimedOut(message or "the server timed out waiting for the request", **kw)
     if status == 429:
         retry_after = parse_retry_after(headers.get("retry-after")) if headers is not None else None
         return RateLimited(message or "rate limited", retry_after=retry_after, **kw)
@@ -311,7 +311,7 @@ def map_transport_error(provider: str, exc: Exception, *, url: str | None = None
             httpx.WriteTimeout: "sending the request",
             httpx.PoolTimeout: "waiting for a free connection",
         }.get(type(exc), "waiting")
-        return Timeout(f"timed out {phase}{where}", **kw)
+        return TimedOut(f"timed out {phase}{where}", **kw)
     if isinstance(exc, httpx.HTTPStatusError):
         return error_for_status(
             provider,
