@@ -709,6 +709,10 @@ def run_with_server(
     """
     if not cmd:
         raise LocalLLMError("run needs a command after --, e.g. run -- python -c 'print(1)'")
+    if shutil.which(cmd[0]) is None:  # said before a server is started for nothing
+        if os.sep in cmd[0] and os.path.exists(cmd[0]):
+            raise CommandFailed(f"cannot execute {cmd[0]}: permission denied", 126)
+        raise CommandFailed(f"command not found: {cmd[0]}", 127)
     with running_server(root, port=port, timeout=timeout) as url:
         env = {**os.environ, URL_ENV: url}
         try:
@@ -808,11 +812,26 @@ def _main(args: argparse.Namespace) -> int:
     raise AssertionError(args.command)  # pragma: no cover
 
 
+class Terminated(BaseException):
+    """SIGTERM arrived (not an Exception: it must get through ``except Exception`` like KeyboardInterrupt)."""
+
+
+def _raise_terminated(_signum: int, _frame: FrameType | None) -> None:
+    raise Terminated
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """The command line; returns the exit status."""
     args = _parser().parse_args(argv)
+    # A SIGTERM while starting or stopping unwinds like Ctrl-C, so no server is left behind without a record.
+    signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         return _main(args)
+    except Terminated:
+        if args.debug:
+            raise
+        print("local_llm: terminated", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         if args.debug:
             raise

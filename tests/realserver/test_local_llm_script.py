@@ -8,10 +8,13 @@ server that a developer started in the default folder.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 import subprocess
 import sys
 import textwrap
+import time
 import urllib.request
 from pathlib import Path
 from types import ModuleType
@@ -215,11 +218,20 @@ def test_run_passes_the_url_and_the_exit_status_and_stops_the_server(linked_inst
     assert list((linked_installation / "run").glob("*.log")) == []
 
 
-@pytest.mark.realserver
-def test_run_reports_a_missing_command_and_a_signal_like_a_shell(linked_installation: Path) -> None:
-    missing = cli("run", "--dir", str(linked_installation), "--", "no-such-command-here")
+def test_run_reports_a_missing_command_like_a_shell_before_starting_a_server(tmp_path: Path) -> None:
+    missing = cli("run", "--dir", str(tmp_path), "--", "no-such-command-here")
     assert missing.returncode == 127
     assert one_error_line(missing) == "local_llm: error: command not found: no-such-command-here"
+    script = tmp_path / "not-executable"
+    script.write_text("#!/bin/sh\n")
+    denied = cli("run", "--dir", str(tmp_path), "--", str(script))
+    assert denied.returncode == 126
+    assert one_error_line(denied) == f"local_llm: error: cannot execute {script}: permission denied"
+    assert not (tmp_path / "server").exists()
+
+
+@pytest.mark.realserver
+def test_run_exits_like_a_shell_when_the_command_is_killed(linked_installation: Path) -> None:
     killed = cli("run", "--dir", str(linked_installation), "--", "sh", "-c", "kill -TERM $$")
     assert killed.returncode == 128 + 15
 
@@ -230,3 +242,36 @@ def test_install_is_fast_when_done(linked_installation: Path) -> None:
     assert result.returncode == 0
     assert result.stderr == ""
     assert result.stdout.strip() == str(linked_installation.resolve())
+
+
+@pytest.mark.realserver
+@pytest.mark.parametrize("to_group", [False, True], ids=["SIGTERM-to-run", "SIGINT-to-the-group"])
+def test_run_stops_the_server_when_signalled(linked_installation: Path, to_group: bool) -> None:
+    """SIGTERM to ``run`` goes on to CMD; Ctrl-C (SIGINT to the whole group) is left to CMD. Either way: no server."""
+    started = linked_installation / "cmd-started"
+    cmd = f'echo "$CLAWDESK_LOCAL_LLM_URL" > {started}.tmp; mv {started}.tmp {started}; exec sleep 60'
+    proc = subprocess.Popen(
+        [sys.executable, str(SCRIPT), "run", "--dir", str(linked_installation), "--", "sh", "-c", cmd],
+        start_new_session=True,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not started.exists():
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        url = started.read_text().strip()
+        assert reachable(url)
+        if to_group:
+            os.killpg(proc.pid, signal.SIGINT)
+        else:
+            proc.send_signal(signal.SIGTERM)
+        code = proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert code == 128 + (signal.SIGINT if to_group else signal.SIGTERM)
+    assert not reachable(url)
