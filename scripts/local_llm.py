@@ -460,10 +460,23 @@ def server_environment(inst: Installation) -> dict[str, str]:
     return env
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    """Ask Linux to SIGTERM the server when the process that started it dies (PR_SET_PDEATHSIG)."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
+def _die_with_parent_hook() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that makes Linux SIGTERM the server when the process that started it dies.
+
+    prctl is looked up here, before the fork: between fork and exec the child calls it and nothing else.
+    """
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def hook() -> None:  # pragma: no cover - runs in the child between fork and exec
+        prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # the parent died before the line above took effect
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return hook
 
 
 def _log_tail(log: Path, lines: int = 8) -> str:
@@ -566,7 +579,7 @@ def _launch(
                     env=server_environment(inst),
                     cwd=inst.root,
                     start_new_session=True,  # a Ctrl-C meant for the caller's command does not reach it
-                    preexec_fn=None if detach else _die_with_parent,
+                    preexec_fn=None if detach else _die_with_parent_hook(),
                 )
             except OSError as e:
                 raise LocalLLMError(f"cannot start {inst.binary}: {e.strerror}") from e
