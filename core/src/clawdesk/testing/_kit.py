@@ -62,8 +62,10 @@ from .._errors import (
     PermissionDenied,
     PluginError,
     ProviderError,
+    QuotaExceeded,
     RateLimited,
     TimedOut,
+    Truncated,
 )
 from .._hookspecs import REQUIRED_HOOKS
 from .._options import provider_options_for
@@ -107,6 +109,7 @@ RETRY_AFTER = 7
 ERROR_STATUSES: Mapping[int, type[ProviderError]] = {
     400: InvalidRequest,
     401: AuthFailed,
+    402: QuotaExceeded,
     403: PermissionDenied,
     404: ModelNotFound,
     429: RateLimited,
@@ -824,7 +827,12 @@ class ProviderConformance:
     @pytest.mark.anyio
     @pytest.mark.parametrize("how", ["closed", "reset"])
     async def test_stream_cut_short_is_an_error(self, how: str) -> None:
-        """A stream the server cuts off (clean close or reset) before its end raises; it never ends as a success."""
+        """A stream the server cuts off (clean close or reset) before its end raises Truncated, retryable.
+
+        Never a success: one error for both ways a body can end early, whatever
+        the framing, so that the engine can ask again (or report
+        StreamInterrupted once events were delivered).
+        """
         async with self._ck_harness() as h:
             pieces = list(self.stream_pieces(STREAM_TEXTS))
             cut = self.stream_cut_after(pieces)
@@ -839,8 +847,10 @@ class ProviderConformance:
             if outcome.error is None:
                 finished = any(isinstance(e, Finish) for e in outcome.events)
                 how = "with a Finish event" if finished else "without raising"
-                _fail(f"{what} was reported as a success ({how}); a truncated stream must raise a ProviderError")
-            self._ck_expect_error(outcome, ProviderError, what, h.provider)
+                _fail(f"{what} was reported as a success ({how}); a truncated stream must raise Truncated")
+            error = self._ck_expect_error(outcome, Truncated, what, h.provider)
+            if not error.retryable:
+                _fail(f"{what}: Truncated with retryable=False; a truncated answer may succeed when asked again")
 
     @pytest.mark.anyio
     async def test_stream_early_close_releases_connection(self) -> None:
@@ -863,7 +873,7 @@ class ProviderConformance:
                 _fail(
                     "closing a stream early (aclose() after the first event) did not release its HTTP connection: "
                     "the next request found no free connection in a one-connection pool; "
-                    "hold the response in `async with http.stream(...)` inside the generator"
+                    "hold the response in `async with wire.stream(...)` (clawdesk.provider.Wire) inside the generator"
                 )
 
     @pytest.mark.anyio
