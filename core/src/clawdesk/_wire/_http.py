@@ -379,7 +379,7 @@ def map_transport_error(
         }.get(type(exc), "waiting")
         return TimedOut(f"timed out {phase}{where}", **kw)
     if after_headers and isinstance(exc, (httpx.ReadError, httpx.RemoteProtocolError)):
-        return Truncated(f"the answer broke off before its end{where}: {_reason(exc)}", **kw)
+        return Truncated(f"the answer broke off{where}: {_reason(exc)}", **kw)
     if isinstance(exc, httpx.HTTPStatusError):
         return error_for_status(
             provider,

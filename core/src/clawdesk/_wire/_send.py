@@ -341,9 +341,16 @@ class StreamReply:
                 await self._drain()
                 return False
             if isinstance(exc, httpx.HTTPError):
-                raise self._wire._transport(
-                    exc, self._path, after_headers=True, first_byte=False, response=response
-                ) from exc
+                error = self._wire._transport(exc, self._path, after_headers=True, first_byte=False, response=response)
+                if type(error) is Truncated:
+                    # Said the same way as a body that ended cleanly: what was missing, and why.
+                    error = Truncated(
+                        f"the stream broke off before {self._marker}: {error.detail}",
+                        provider=error.provider,
+                        url=error.url,
+                        request_id=error.request_id,
+                    )
+                raise error from exc
             if isinstance(exc, FramingError):
                 wire = self._wire
                 where = wire._where(self._path)
