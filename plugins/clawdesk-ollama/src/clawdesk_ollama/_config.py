@@ -244,7 +244,7 @@ class OllamaOptions:
     presence_penalty: float | None = None
     frequency_penalty: float | None = None
     keep_alive: float | str | None = field(default=None, validator=_check_keep_alive)
-    think: bool | Literal["low", "medium", "high", "max"] | None = None
+    think: Literal["low", "medium", "high", "max"] | bool | None = None
 
 
 #: The fields of :class:`OllamaOptions` that go into the request's ``options``.
