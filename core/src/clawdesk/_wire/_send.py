@@ -368,6 +368,8 @@ class StreamReply:
         # The answer is complete. Reading on to the end of the body (normally just the chunked
         # terminator, already on its way) puts the connection back in the pool; what a server sends
         # after its end marker is not part of the answer and is ignored.
+        if self._chunks is None and self._response().is_stream_consumed:
+            return  # the plugin read the body through another httpx iterator: only that one could go on
         chunks = self.chunks()
         with anyio.move_on_after(DRAIN_SECS):
             try:
