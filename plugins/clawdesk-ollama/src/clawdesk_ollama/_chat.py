@@ -76,6 +76,14 @@ def _line_error(value: object, provider: str, url: str, request_id: str | None) 
     )
 
 
+def _is_json(raw: bytes) -> bool:
+    try:
+        _loads(raw)
+    except ValueError:
+        return False
+    return True
+
+
 def _text(value: object, field: str, provider: str) -> str:
     if type(value) is not str:
         raise ApiError(f"malformed answer: message.{field} is not a string", provider=provider)
@@ -176,6 +184,8 @@ async def stream(config: OllamaConfig, http: httpx.AsyncClient, request: ChatReq
                 break
         else:
             for raw in lines.flush():
+                if not _is_json(raw):
+                    break  # half a line where the body was cut: leaving the block says Truncated
                 final = line(raw)
                 if not decoder.done:
                     # The body ended right after an unfinished line: leaving the block says Truncated.

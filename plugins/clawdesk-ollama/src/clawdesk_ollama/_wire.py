@@ -385,6 +385,13 @@ def error_from_message(message: str, *, provider: str, **kw: Any) -> ProviderErr
     return None
 
 
+def _ollama_error_body(error: ErrorResponse) -> bool:
+    # Parsed, or (cut at the error-body limit, or not UTF-8) at least shaped like {"error": ...}.
+    if isinstance(error.json, dict):
+        return "error" in error.json
+    return error.body.lstrip().startswith(b'{"error"')
+
+
 def classify(error: ErrorResponse) -> ProviderError | None:
     """Ollama's own error answers, on top of the toolkit's status table.
 
@@ -405,7 +412,7 @@ def classify(error: ErrorResponse) -> ProviderError | None:
             provider=provider,
             **kw,
         )
-    if error.status == 404 and not (isinstance(error.json, dict) and "error" in error.json):
+    if error.status == 404 and not _ollama_error_body(error):
         path = urllib.parse.urlsplit(error.url).path
         detail = f" ({error.message})" if error.message else ""
         return ApiError(
