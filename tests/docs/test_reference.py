@@ -14,8 +14,8 @@ import pytest
 from docs_blocks import DOCS, FILE_HEADER, fenced_blocks
 
 from clawdesk import Config, FallbackConfig, parse_config
-from clawdesk.provider import ProviderConfig
 from clawdesk._cli import _parser
+from clawdesk.provider import ProviderConfig
 
 ROOT = DOCS.parent
 # Pages whose python blocks are complete programs that need no real backend: run them, in order.
