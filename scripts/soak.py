@@ -73,7 +73,7 @@ FAULTS: dict[str, tuple[float, str | None, str | None]] = {
     "reset": (4.0, "connection_failed", "connection_failed"),
     "stall": (0.5, "timeout", "timeout"),
     "stall_after_headers": (0.5, "timeout", "timeout"),
-    "cut_mid_body": (3.0, "connection_failed", "stream_interrupted"),
+    "cut_mid_body": (3.0, "truncated", "stream_interrupted"),
     "401": (2.0, "auth_failed", "auth_failed"),
     "404": (2.0, "model_not_found", "model_not_found"),
     "400": (0.5, "invalid_request", "invalid_request"),

@@ -32,13 +32,12 @@ from clawdesk import (
     Message,
     ModelInfo,
     PluginError,
-    ProviderConfig,
     Registry,
     StreamInterrupted,
     TextDelta,
-    Timeout,
-    hookimpl,
+    TimedOut,
 )
+from clawdesk.provider import ProviderConfig, hookimpl
 from clawdesk.testing import Reply, ScriptedServer
 
 fakedist = sys.modules["clawdesk_tests_fakedist"]
@@ -141,6 +140,7 @@ class Base:
     """A well-behaved provider; subclasses break one hook each."""
 
     name = "base"
+    CLAWDESK_CONTRACT = 2
 
     @hookimpl
     def provider_name(self) -> str:
@@ -383,7 +383,7 @@ async def test_bad_capabilities_are_a_plugin_error(cls: type[Base], words: str) 
     [
         (ChatDict, PluginError, "provider_chat returned dict, expected ChatResponse"),
         (ChatSync, PluginError, "provider_chat raised TypeError"),
-        (ChatHang, Timeout, "no answer within 0.3s"),
+        (ChatHang, TimedOut, "no answer within 0.3s"),
         (ChatLeaksHttpx, ConnectionFailed, "refused, and the plugin forgot to map it"),
     ],
 )
@@ -430,7 +430,7 @@ async def test_bad_stream_before_first_event_is_a_plugin_error(cls: type[Base], 
     ("cls", "words"),
     [
         (StreamJunkLater, "provider_stream yielded str, not a stream event"),
-        (StreamNoFinish, "the stream ended without a finish event"),
+        (StreamNoFinish, "provider_stream ended without a Finish event"),
     ],
 )
 async def test_bad_stream_after_first_event_is_interrupted(cls: type[Base], words: str) -> None:

@@ -55,7 +55,7 @@ def test_broken_provider_fails_each_flaw_by_name(tmp_path: Path) -> None:
     assert "cut short (reset) after 1 of 5 pieces was reported as a success" in reset
     stalled = failed["TestBroken::test_stream_stalled_midway_times_out[asyncio]"]
     assert "goes silent after 1 of 5 pieces" in stalled
-    assert "expected Timeout, but the call yielded" in stalled
+    assert "expected TimedOut, but the call yielded" in stalled
     leak = failed["TestBroken::test_api_key_never_leaks[asyncio]"]
     assert "the API key leaks: the error raised for HTTP 401 (chat) shows it in its traceback" in leak
     assert "ck-conformance" not in leak, "the kit's own report must not print the key"
@@ -68,7 +68,7 @@ def test_sloppy_provider_fails_on_escaped_errors_and_unclosed_streams(tmp_path: 
     failed = {k: r.message for k, r in results.items() if r.outcome == "failed"}
     refused = failed.get("TestSloppy::test_chat_connection_refused[asyncio]", "")
     assert "raised httpx.ConnectError" in refused, output
-    assert "map it with clawdesk.http" in refused
+    assert "map it with the wire toolkit (clawdesk.provider)" in refused
     released = failed.get("TestSloppy::test_stream_early_close_releases_connection[asyncio]", "")
     assert "did not release its HTTP connection" in released, output
     cheap = failed.get("TestSloppy::test_import_is_cheap", "")

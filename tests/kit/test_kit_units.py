@@ -39,9 +39,10 @@ def test_sync_chat_hook_is_reported() -> None:
     """A provider_chat written as a plain function fails the registration check."""
     from types import ModuleType
 
-    from clawdesk import hookimpl
+    from clawdesk.provider import hookimpl
 
     plugin = ModuleType("sync_chat_provider")
+    plugin.CLAWDESK_CONTRACT = 2  # type: ignore[attr-defined]
     for name in ("provider_name", "provider_models", "provider_capabilities", "provider_stream"):
         setattr(plugin, name, getattr(echo_provider, name))
 

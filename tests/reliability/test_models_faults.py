@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from clawdesk import ApiError, AuthFailed, ConnectionFailed, ProviderError, Timeout
+from clawdesk import ApiError, AuthFailed, ConnectionFailed, ProviderError, TimedOut
 from clawdesk.testing import Reply, unused_port
 
 pytestmark = pytest.mark.anyio
@@ -49,8 +49,8 @@ LISTING = {
 #: case -> (reply, error class or None for success, retryable)
 CASES: dict[str, tuple[Reply, type[ProviderError] | None, bool]] = {
     "reset": (Reply.reset(), ConnectionFailed, True),
-    "never_answers": (Reply.stall(), Timeout, True),
-    "headers_then_stall": (Reply.stall_after_headers(), Timeout, True),
+    "never_answers": (Reply.stall(), TimedOut, True),
+    "headers_then_stall": (Reply.stall_after_headers(), TimedOut, True),
     "401": (Reply.json({"detail": "Unauthorized"}, status=401), AuthFailed, False),
     "500_html": (Reply.text("<html><title>oops</title></html>", status=500, content_type="text/html"), ApiError, True),
     "503_empty": (Reply(status=503), ApiError, True),

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from clawdesk import ApiError, ConnectionFailed
+from clawdesk import ApiError, ConnectionFailed, Truncated
 from clawdesk.testing import Reply
 
 pytestmark = pytest.mark.anyio
@@ -71,7 +71,8 @@ async def test_broken_chunk_size_mid_stream(harness: Any, provider: str) -> None
     head = _head(200, f"content-type: {wire.stream_content_type}", "transfer-encoding: chunked")
     reply = Reply.raw(head + chunks, b"zz\r\nnot a chunk\r\n", delay=0.05)
     outcome = await harness.run(provider, reply, mode="stream", case=f"{provider} bad chunk size")
-    outcome.assert_interrupted(delivered=2, cause=(ConnectionFailed,))
+    error = outcome.assert_interrupted(delivered=2, cause=(Truncated,))
+    assert error.cause.retryable  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("mode", MODES)

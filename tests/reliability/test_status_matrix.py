@@ -28,8 +28,9 @@ from clawdesk import (
     ModelNotFound,
     PermissionDenied,
     ProviderError,
+    QuotaExceeded,
     RateLimited,
-    Timeout,
+    TimedOut,
 )
 from clawdesk.testing import RecordedRequest, Reply
 
@@ -38,13 +39,14 @@ pytestmark = pytest.mark.anyio
 PROVIDERS = ["mistral", "ollama"]
 MODES = ["chat", "stream"]
 
-#: status -> (error class, retryable), as documented in clawdesk.http.error_for_status.
+#: status -> (error class, retryable), as documented in clawdesk.provider.error_for_status.
 EXPECTED: dict[int, tuple[type[ProviderError], bool]] = {
     400: (InvalidRequest, False),
     401: (AuthFailed, False),
+    402: (QuotaExceeded, False),
     403: (PermissionDenied, False),
     404: (ModelNotFound, False),
-    408: (Timeout, True),
+    408: (TimedOut, True),
     409: (ApiError, True),
     413: (InvalidRequest, False),
     422: (InvalidRequest, False),
@@ -101,7 +103,12 @@ async def test_status_and_body(harness: Any, provider: str, mode: str, status: i
         provider, _reply(status, content_type, data, *headers), mode=mode, case=f"{provider} {status} {body}"
     )
     kind, retryable = EXPECTED[status]
+    if provider == "ollama" and status == 404 and body in ("other_json", "html", "empty"):
+        # Ollama answers every error with {"error": ...}: a 404 without it is a server that is not Ollama.
+        kind = ApiError
     error = outcome.assert_error(kind, retryable=retryable, status=status)
+    if kind is ApiError and status == 404:
+        assert "does not look like Ollama" in str(error), outcome.describe()
     assert outcome.requests == 1, f"{outcome.describe()}: {outcome.requests} requests sent, expected 1"
     assert len(str(error)) <= MESSAGE_LIMIT, f"{outcome.describe()}: message of {len(str(error))} characters"
     if body == "provider_json":

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from clawdesk import ApiError, ChatRequest, ConnectionFailed, Finish, Message, TextDelta, UsageEvent
+from clawdesk import ApiError, ChatRequest, Finish, Message, TextDelta, Truncated, UsageEvent
 from clawdesk.testing import Reply
 
 pytestmark = pytest.mark.anyio
@@ -54,7 +54,8 @@ async def test_truncated_clean_end(harness: Any, provider: str) -> None:
     wire = harness.wire(provider)
     reply = wire.stream_reply([wire.frame("Hel"), wire.frame("lo")])
     outcome = await harness.run(provider, reply, mode="stream", case=f"{provider} no end marker")
-    outcome.assert_interrupted(delivered=2, cause=(ApiError, ConnectionFailed))
+    error = outcome.assert_interrupted(delivered=2, cause=(Truncated,))
+    assert error.cause.retryable  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
@@ -64,7 +65,8 @@ async def test_truncated_mid_frame(harness: Any, provider: str) -> None:
     last = wire.frame(" there")
     reply = wire.stream_reply([wire.frame("Hel"), wire.frame("lo"), last[: len(last) // 2]])
     outcome = await harness.run(provider, reply, mode="stream", case=f"{provider} half a frame")
-    outcome.assert_interrupted(delivered=2, cause=(ApiError, ConnectionFailed))
+    error = outcome.assert_interrupted(delivered=2, cause=(Truncated,))
+    assert error.cause.retryable  # type: ignore[attr-defined]
 
 
 async def test_mistral_final_chunk_without_done(harness: Any) -> None:
@@ -72,7 +74,8 @@ async def test_mistral_final_chunk_without_done(harness: Any) -> None:
     wire = harness.wire("mistral")
     reply = wire.stream_reply([wire.frame("Hel"), wire.frame("lo"), wire.final_frame()])
     outcome = await harness.run("mistral", reply, mode="stream", case="mistral final chunk, no [DONE]")
-    outcome.assert_interrupted(delivered=2, cause=(ApiError, ConnectionFailed))
+    error = outcome.assert_interrupted(delivered=2, cause=(Truncated,))
+    assert error.cause.retryable  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)

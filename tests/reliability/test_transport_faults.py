@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from clawdesk import ConnectionFailed, Timeout
+from clawdesk import ConnectionFailed, TimedOut, Truncated
 from clawdesk.testing import Reply, unused_port
 
 pytestmark = pytest.mark.anyio
@@ -60,28 +60,28 @@ async def test_reset_before_headers(harness: Any, provider: str, mode: str) -> N
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("provider", PROVIDERS)
 async def test_accepts_and_never_answers(harness: Any, provider: str, mode: str) -> None:
-    """A server that reads the request and never answers gives a retryable Timeout when the timeout is up."""
+    """A server that reads the request and never answers gives a retryable TimedOut when the timeout is up."""
     outcome = await harness.run(provider, Reply.stall(), mode=mode, case=f"{provider} never answers")
-    outcome.assert_error(Timeout, retryable=True)
+    outcome.assert_error(TimedOut, retryable=True)
     assert outcome.elapsed >= outcome.timeout * 0.9, f"{outcome.describe()}: gave up before the timeout"
 
 
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("provider", PROVIDERS)
 async def test_headers_then_stall(harness: Any, provider: str, mode: str) -> None:
-    """Headers followed by silence is a retryable Timeout (no event was delivered)."""
+    """Headers followed by silence is a retryable TimedOut (no event was delivered)."""
     wire = harness.wire(provider)
     content_type = wire.stream_content_type if mode == "stream" else "application/json"
     reply = Reply.stall_after_headers(content_type=content_type)
     outcome = await harness.run(provider, reply, mode=mode, case=f"{provider} headers then stall")
-    outcome.assert_error(Timeout, retryable=True)
+    outcome.assert_error(TimedOut, retryable=True)
     assert outcome.elapsed >= outcome.timeout * 0.9, f"{outcome.describe()}: gave up before the timeout"
 
 
 @pytest.mark.parametrize("reset", [False, True], ids=["fin", "rst"])
 @pytest.mark.parametrize("provider", PROVIDERS)
 async def test_chat_body_cut(harness: Any, provider: str, reset: bool) -> None:
-    """A chat body cut part-way (clean close or reset) is a retryable ConnectionFailed, never a parsed half."""
+    """A chat body cut part-way (clean close or reset) is a retryable Truncated, never a parsed half."""
     body = harness.wire(provider).chat_body("Hello there")
     half = len(body) // 2
     # The empty piece only waits DRIP seconds, so the first half surely arrives before the cut.
@@ -93,38 +93,38 @@ async def test_chat_body_cut(harness: Any, provider: str, reset: bool) -> None:
         reset_on_cut=reset,
     )
     outcome = await harness.run(provider, reply, mode="chat", case=f"{provider} chat body cut ({reset=})")
-    outcome.assert_error(ConnectionFailed, retryable=True)
+    outcome.assert_error(Truncated, retryable=True)
 
 
 @pytest.mark.parametrize("reset", [False, True], ids=["fin", "rst"])
 @pytest.mark.parametrize("provider", PROVIDERS)
 async def test_stream_cut_mid_body(harness: Any, provider: str, reset: bool) -> None:
-    """A stream whose connection drops after two events is StreamInterrupted holding both, caused by the drop."""
+    """A stream whose connection drops after two events is StreamInterrupted holding both, caused by Truncated."""
     wire = harness.wire(provider)
     pieces = [wire.frame("Hel"), wire.frame("lo"), b"", wire.frame(" there"), wire.final_frame()]
     reply = wire.stream_reply(pieces, delay=DRIP, cut_after=3, reset_on_cut=reset)
     outcome = await harness.run(provider, reply, mode="stream", case=f"{provider} stream cut ({reset=})")
-    outcome.assert_interrupted(delivered=2, cause=(ConnectionFailed,))
+    outcome.assert_interrupted(delivered=2, cause=(Truncated,))
 
 
 @pytest.mark.parametrize("reset", [False, True], ids=["fin", "rst"])
 @pytest.mark.parametrize("provider", PROVIDERS)
 async def test_stream_cut_before_first_event(harness: Any, provider: str, reset: bool) -> None:
-    """A stream dropped after its headers, before any event, is a plain retryable ConnectionFailed."""
+    """A stream dropped after its headers, before any event, is a plain retryable Truncated (the answer had begun)."""
     wire = harness.wire(provider)
     reply = wire.stream_reply([b"", wire.frame("never")], delay=DRIP, cut_after=1, reset_on_cut=reset)
     outcome = await harness.run(provider, reply, mode="stream", case=f"{provider} stream cut at start ({reset=})")
-    outcome.assert_error(ConnectionFailed, retryable=True)
+    outcome.assert_error(Truncated, retryable=True)
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
 async def test_stream_stalls_mid_stream(harness: Any, provider: str) -> None:
-    """A stream that goes silent after two events ends, at the read timeout, as StreamInterrupted by a Timeout."""
+    """A stream that goes silent after two events ends, at the read timeout, as StreamInterrupted by TimedOut."""
     wire = harness.wire(provider)
     pieces = [wire.frame("Hel"), wire.frame("lo"), wire.frame(" there"), wire.final_frame()]
     reply = wire.stream_reply(pieces, stall_after=2)
     outcome = await harness.run(provider, reply, mode="stream", case=f"{provider} stream stalls")
-    outcome.assert_interrupted(delivered=2, cause=(Timeout,))
+    outcome.assert_interrupted(delivered=2, cause=(TimedOut,))
     assert outcome.elapsed >= outcome.timeout * 0.9, f"{outcome.describe()}: gave up before the timeout"
 
 
@@ -166,7 +166,7 @@ async def test_ollama_first_byte_timeout_is_its_own(harness: Any) -> None:
     outcome = await harness.run(
         "ollama", Reply.stall(), mode="chat", timeout=0.2, first_byte_timeout_secs=0.8, case="ollama first byte"
     )
-    outcome.assert_error(Timeout, retryable=True, budget=0.8)
+    outcome.assert_error(TimedOut, retryable=True, budget=0.8)
     assert outcome.elapsed >= 0.7, f"{outcome.describe()}: gave up before first_byte_timeout_secs"
 
 
@@ -177,4 +177,4 @@ async def test_ollama_read_timeout_after_first_byte(harness: Any) -> None:
     outcome = await harness.run(
         "ollama", reply, mode="stream", timeout=0.2, first_byte_timeout_secs=3.0, case="ollama read after first byte"
     )
-    outcome.assert_interrupted(delivered=1, cause=(Timeout,), budget=0.2)
+    outcome.assert_interrupted(delivered=1, cause=(TimedOut,), budget=0.2)

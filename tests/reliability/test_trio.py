@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from clawdesk import ApiError, AuthFailed, ConnectionFailed, RateLimited, Timeout
+from clawdesk import ApiError, AuthFailed, ConnectionFailed, RateLimited, TimedOut, Truncated
 from clawdesk.testing import Reply, unused_port
 
 pytestmark = [pytest.mark.anyio, pytest.mark.parametrize("anyio_backend", ["trio"])]
@@ -47,7 +47,7 @@ async def test_trio_transport(harness: Any, provider: str, mode: str) -> None:
     outcome = await harness.run(provider, Reply.reset(), mode=mode)
     outcome.assert_error(ConnectionFailed, retryable=True)
     outcome = await harness.run(provider, Reply.stall(), mode=mode)
-    outcome.assert_error(Timeout, retryable=True)
+    outcome.assert_error(TimedOut, retryable=True)
     assert outcome.elapsed >= outcome.timeout * 0.9
 
 
@@ -59,7 +59,7 @@ async def test_trio_streams(harness: Any, provider: str) -> None:
     outcome.assert_ok(text="ab")
     reply = wire.stream_reply([wire.frame("a"), wire.frame("b"), b"", wire.frame("c")], delay=0.05, cut_after=3)
     outcome = await harness.run(provider, reply, mode="stream")
-    outcome.assert_interrupted(delivered=2, cause=(ConnectionFailed,))
+    outcome.assert_interrupted(delivered=2, cause=(Truncated,))
     reply = wire.stream_reply(wire.stream_pieces(["a", "b", "c"]), delay=0.02)
     outcome = await harness.run(provider, reply, mode="stream", limit_events=1)
     assert outcome.error is None

@@ -20,12 +20,28 @@ names, inside a hook.
 :class:`ProviderConfig` and its validators (:func:`check_http_url`,
 :func:`check_timeout`, :func:`check_non_negative`).
 
-**The wire toolkit** (vendor-neutral): sending a request and reading its JSON
-answer or its stream, with one place that classifies statuses and transport
-failures (:func:`error_for_status`, :func:`map_transport_error`,
-:func:`raise_for_response`, :func:`parse_retry_after`,
-:func:`message_from_body`, :func:`safe_url`), framing decoders
-(:class:`SSEDecoder`), and what every stream needs.
+**The wire toolkit** (vendor-neutral; it imports httpx, so it loads on first
+use of one of its names, inside a hook):
+
+- sending and reading: :class:`Wire` (one per call) with its replies
+  :class:`JsonReply` and :class:`StreamReply`; auth by :func:`bearer`,
+  :func:`api_key_header` or a :data:`Signer`; a plugin's error reading
+  :data:`Classify` over an :class:`ErrorResponse`; :func:`encode_json`;
+  :data:`MAX_BODY_BYTES`, :data:`DRAIN_SECS`;
+- the one classification of statuses and transport failures, which
+  :class:`Wire` uses and plugins may too: :func:`error_for_status`,
+  :func:`map_transport_error`, :func:`raise_for_response`,
+  :func:`parse_retry_after`, :func:`retry_after_from`,
+  :func:`message_from_body`, :func:`read_error_body`, :func:`safe_url`,
+  :func:`client_timeout`, :func:`request_timeout`, :data:`ERROR_BODY_LIMIT`;
+- framing decoders, each fed bytes and giving frames: :class:`SSEDecoder`
+  (with :data:`DONE`, :class:`ServerSentEvent`), :class:`NDJSONDecoder`;
+  their errors :class:`FramingError`, :class:`FrameTooLarge` and the cap
+  :data:`DEFAULT_MAX_FRAME_BYTES`;
+- assembling answers: :class:`ToolCallAssembler`, :func:`parse_arguments`,
+  :func:`stable_call_id`, :func:`tool_call_names`, :class:`StreamTail`.
+
+See ``docs/contract.md`` and the tutorial for how a provider uses them.
 """
 
 from __future__ import annotations
@@ -36,6 +52,8 @@ from ._hookspecs import CONTRACT_VERSION, hookimpl
 from ._provider_config import ProviderConfig, check_http_url, check_non_negative, check_timeout
 
 if TYPE_CHECKING:
+    from ._wire._assembly import StreamTail, ToolCallAssembler, parse_arguments, stable_call_id, tool_call_names
+    from ._wire._framing import DEFAULT_MAX_FRAME_BYTES, FrameTooLarge, FramingError
     from ._wire._http import (
         ERROR_BODY_LIMIT,
         client_timeout,
@@ -45,46 +63,117 @@ if TYPE_CHECKING:
         parse_retry_after,
         raise_for_response,
         read_error_body,
+        request_timeout,
+        retry_after_from,
         safe_url,
+    )
+    from ._wire._ndjson import NDJSONDecoder
+    from ._wire._send import (
+        DRAIN_SECS,
+        MAX_BODY_BYTES,
+        Auth,
+        Classify,
+        ErrorResponse,
+        HeaderAuth,
+        JsonReply,
+        Signer,
+        StreamReply,
+        Wire,
+        api_key_header,
+        bearer,
+        encode_json,
     )
     from .sse import DONE, ServerSentEvent, SSEDecoder
 
+# Names whose modules import httpx (or are only needed inside hooks): loaded on first access.
+_LAZY = {
+    **dict.fromkeys(
+        ("StreamTail", "ToolCallAssembler", "parse_arguments", "stable_call_id", "tool_call_names"),
+        "._wire._assembly",
+    ),
+    **dict.fromkeys(("DEFAULT_MAX_FRAME_BYTES", "FramingError", "FrameTooLarge"), "._wire._framing"),
+    **dict.fromkeys(
+        (
+            "ERROR_BODY_LIMIT",
+            "client_timeout",
+            "error_for_status",
+            "map_transport_error",
+            "message_from_body",
+            "parse_retry_after",
+            "raise_for_response",
+            "read_error_body",
+            "request_timeout",
+            "retry_after_from",
+            "safe_url",
+        ),
+        "._wire._http",
+    ),
+    "NDJSONDecoder": "._wire._ndjson",
+    **dict.fromkeys(
+        (
+            "DRAIN_SECS",
+            "MAX_BODY_BYTES",
+            "Auth",
+            "Classify",
+            "ErrorResponse",
+            "HeaderAuth",
+            "JsonReply",
+            "Signer",
+            "StreamReply",
+            "Wire",
+            "api_key_header",
+            "bearer",
+            "encode_json",
+        ),
+        "._wire._send",
+    ),
+    **dict.fromkeys(("DONE", "SSEDecoder", "ServerSentEvent"), ".sse"),
+}
+
 __all__ = [
     "CONTRACT_VERSION",
+    "DEFAULT_MAX_FRAME_BYTES",
     "DONE",
+    "DRAIN_SECS",
     "ERROR_BODY_LIMIT",
+    "MAX_BODY_BYTES",
+    "Auth",
+    "Classify",
+    "ErrorResponse",
+    "FrameTooLarge",
+    "FramingError",
+    "HeaderAuth",
+    "JsonReply",
+    "NDJSONDecoder",
     "ProviderConfig",
     "SSEDecoder",
     "ServerSentEvent",
+    "Signer",
+    "StreamReply",
+    "StreamTail",
+    "ToolCallAssembler",
+    "Wire",
+    "api_key_header",
+    "bearer",
     "check_http_url",
     "check_non_negative",
     "check_timeout",
     "client_timeout",
+    "encode_json",
     "error_for_status",
     "hookimpl",
     "map_transport_error",
     "message_from_body",
+    "parse_arguments",
     "parse_retry_after",
     "raise_for_response",
     "read_error_body",
+    "request_timeout",
+    "retry_after_from",
     "safe_url",
+    "stable_call_id",
+    "tool_call_names",
 ]
-
-# Names whose modules import httpx: loaded on first access, inside a hook.
-_LAZY = {
-    "ERROR_BODY_LIMIT": "._wire._http",
-    "client_timeout": "._wire._http",
-    "error_for_status": "._wire._http",
-    "map_transport_error": "._wire._http",
-    "message_from_body": "._wire._http",
-    "parse_retry_after": "._wire._http",
-    "raise_for_response": "._wire._http",
-    "read_error_body": "._wire._http",
-    "safe_url": "._wire._http",
-    "DONE": ".sse",
-    "SSEDecoder": ".sse",
-    "ServerSentEvent": ".sse",
-}
 
 
 def __getattr__(name: str) -> Any:

@@ -157,7 +157,7 @@ async def test_tool_call_round_trip(server: ScriptedServer, make_client: Make, h
             {
                 "id": "D681PevKs",
                 "type": "function",
-                "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+                "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'},
             }
         ],
     }
@@ -359,26 +359,32 @@ async def test_missing_key_fails_before_any_request(server: ScriptedServer, make
 
 
 @pytest.mark.anyio
-async def test_plugin_checks_key_itself(server: ScriptedServer) -> None:
-    """Called directly (without the core's check), the plugin still refuses to send without a key."""
+async def test_plugin_without_key_sends_no_credentials(server: ScriptedServer, helpers: Any) -> None:
+    """Core refuses a missing key (above); called directly without one, the plugin sends no Authorization at all.
+
+    Contract 2 moved the "no API key" refusal into core, so that every provider says it the same way;
+    the plugin must still never invent a credential ("Bearer None").
+    """
     import httpx
 
     from clawdesk_mistral._config import MistralConfig
     from clawdesk_mistral._plugin import provider_chat
 
-    config = MistralConfig(base_url=server.url + "/v1")
+    server.add(Reply.json({"message": "Unauthorized"}, status=401))
+    config = MistralConfig(base_url=server.url + "/v1", name="mistral")
     async with httpx.AsyncClient() as http:
         with pytest.raises(AuthFailed, match="MISTRAL_API_KEY"):
             await provider_chat(config, http, ChatRequest("m", (Message.user("hi"),)))
-    assert server.requests == []
+    assert "authorization" not in server.requests[0].headers
 
 
 @pytest.mark.anyio
 async def test_invalid_option_fails_before_sending(server: ScriptedServer, make_client: Make) -> None:
-    """An extra Mistral does not know is InvalidRequest, and nothing is sent."""
+    """A provider option Mistral does not know is InvalidRequest naming its key path, and nothing is sent."""
+    options = ChatOptions(provider_options={"mistral": {"num_ctx": 4096}})
     async with make_client() as cd:
-        with pytest.raises(InvalidRequest, match=r"options\.extra\.num_ctx"):
-            await _chat_once(cd, "mistral/mistral-small-latest", "hi", ChatOptions(extra={"num_ctx": 4096}))
+        with pytest.raises(InvalidRequest, match=r"provider_options\.mistral\.num_ctx"):
+            await _chat_once(cd, "mistral/mistral-small-latest", "hi", options)
     assert server.requests == []
 
 
@@ -439,3 +445,80 @@ async def test_connection_reset(server: ScriptedServer, make_client: Make) -> No
     async with make_client() as cd:
         with pytest.raises(ConnectionFailed):
             await _chat_once(cd, "mistral/mistral-small-latest", "hi")
+
+
+@pytest.mark.anyio
+async def test_plain_string_and_image_both_reach_mistral(
+    server: ScriptedServer, make_client: Make, helpers: Any
+) -> None:
+    """Message.user(["text", ImagePart(...)]): the string becomes a text chunk next to the image (it was lost once)."""
+    server.add(Reply.json(helpers.completion("a cat")))
+    async with make_client() as cd:
+        await cd.chat(
+            "mistral/pixtral-12b-latest", [Message.user(["What is this?", ImagePart(url="https://x/cat.png")])]
+        )
+    assert server.requests[0].json()["messages"][0]["content"] == [
+        {"type": "text", "text": "What is this?"},
+        {"type": "image_url", "image_url": "https://x/cat.png"},
+    ]
+
+
+@pytest.mark.anyio
+async def test_reasoning_usage_details_and_request_id(server: ScriptedServer, make_client: Make, helpers: Any) -> None:
+    """Reasoning goes out as reasoning_effort; thinking comes back as a ReasoningPart; cached tokens and the
+    correlation id are reported."""
+    answer = helpers.completion(
+        [
+            {"type": "thinking", "thinking": [{"type": "text", "text": "Let me think."}]},
+            {"type": "text", "text": "42"},
+        ]
+    )
+    answer["usage"] = {
+        "prompt_tokens": 20,
+        "completion_tokens": 5,
+        "total_tokens": 25,
+        "prompt_tokens_details": {"cached_tokens": 16},
+    }
+    server.add(Reply.json(answer, headers=[("mistral-correlation-id", "corr-123")]))
+    options = ChatOptions(reasoning=clawdesk.Reasoning(effort="medium"))
+    async with make_client() as cd:
+        response = await cd.chat("mistral/magistral-small-latest", "6 x 7?", options)
+    assert server.requests[0].json()["reasoning_effort"] == "high"
+    assert response.message.reasoning == "Let me think."
+    assert response.message.text == "42"
+    assert (response.usage.input_tokens, response.usage.cache_read_tokens, response.usage.output_tokens) == (20, 16, 5)
+    assert response.usage.raw["total_tokens"] == 25
+    assert response.request_id == "corr-123"
+
+
+@pytest.mark.anyio
+async def test_error_carries_request_id_and_retry_after(server: ScriptedServer, make_client: Make) -> None:
+    """A 503 with a correlation id and retry-after-ms: both reach the error, which stays retryable."""
+    server.add(
+        Reply.json(
+            {"message": "overloaded"},
+            status=503,
+            headers=[("mistral-correlation-id", "corr-9"), ("retry-after-ms", "1500")],
+        )
+    )
+    async with make_client() as cd:
+        with pytest.raises(ApiError) as info:
+            await _chat_once(cd, "mistral/mistral-small-latest", "hi")
+    assert (info.value.request_id, info.value.retry_after, info.value.retryable) == ("corr-9", 1.5, True)
+    assert "corr-9" in str(info.value)
+
+
+@pytest.mark.anyio
+async def test_named_instance_errors_carry_its_name(server: ScriptedServer) -> None:
+    """A named instance of the plugin ([providers.eu] plugin = "mistral") reports its own name in errors."""
+    from clawdesk import Registry
+    from clawdesk_mistral import _plugin
+
+    server.add(Reply.json({"message": "no"}, status=403))
+    registry = Registry(discover=False)
+    registry.register(_plugin)
+    text = f'[providers.eu]\nplugin = "mistral"\nbase_url = "{server.url}/v1"\napi_key = "k-123"\n'
+    async with clawdesk.Clawdesk(registry=registry, config=clawdesk.parse_config(text), env={}) as cd:
+        with pytest.raises(PermissionDenied) as info:
+            await _chat_once(cd, "eu/mistral-small-latest", "hi")
+    assert info.value.provider == "eu"

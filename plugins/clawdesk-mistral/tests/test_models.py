@@ -29,7 +29,8 @@ def test_default_config_is_valid() -> None:
     assert config.max_retries == 3
     assert config.timeout_secs == 30
     assert config.api_key is None
-    assert type(config).api_key_env == "MISTRAL_API_KEY"
+    assert config.api_key_env == "MISTRAL_API_KEY"
+    assert config.requires_api_key
     assert type(config).requires_api_key
 
 

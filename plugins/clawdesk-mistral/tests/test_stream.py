@@ -39,6 +39,7 @@ from clawdesk import (
     Tool,
     ToolCall,
     ToolCallEvent,
+    Truncated,
     Usage,
     UsageEvent,
 )
@@ -46,6 +47,8 @@ from clawdesk.testing import Reply, ScriptedServer, unused_port
 
 Make = Callable[..., clawdesk.Clawdesk]
 MODEL = "mistral/mistral-small-latest"
+
+_USAGE = Usage(7, 3, raw={"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10})
 
 
 async def _collect(
@@ -73,7 +76,7 @@ async def test_streaming_text(server: ScriptedServer, make_client: Make, helpers
         TextDelta("Hel"),
         TextDelta("lo"),
         TextDelta(" world"),
-        UsageEvent(Usage(7, 3)),
+        UsageEvent(_USAGE),
         Finish(FinishReason.STOP, "stop"),
     ]
     sent = server.requests[0]
@@ -106,7 +109,7 @@ async def test_streamed_tool_call_whole(server: ScriptedServer, make_client: Mak
         events = await _collect(cd, "Weather?", ChatOptions(tools=[tool]))
     assert events == [
         ToolCallEvent(ToolCall("D681PevKs", "get_weather", {"city": "Paris"})),
-        UsageEvent(Usage(7, 3)),
+        UsageEvent(_USAGE),
         Finish(FinishReason.TOOL_CALLS, "tool_calls"),
     ]
 
@@ -133,7 +136,7 @@ async def test_streamed_tool_calls_split_across_deltas(server: ScriptedServer, m
         TextDelta("Calling."),
         ToolCallEvent(ToolCall("a1", "add", {"x": 1})),
         ToolCallEvent(ToolCall("b2", "mul", {"y": 2})),
-        UsageEvent(Usage(7, 3)),
+        UsageEvent(_USAGE),
         Finish(FinishReason.TOOL_CALLS, "tool_calls"),
     ]
 
@@ -209,7 +212,7 @@ async def test_crlf_comments_and_split_frames(server: ScriptedServer, make_clien
     server.add(helpers.sse_reply(pieces))
     async with make_client() as cd:
         events = await _collect(cd)
-    assert events == [TextDelta("a"), TextDelta("b"), UsageEvent(Usage(7, 3)), Finish(FinishReason.STOP, "stop")]
+    assert events == [TextDelta("a"), TextDelta("b"), UsageEvent(_USAGE), Finish(FinishReason.STOP, "stop")]
 
 
 @pytest.mark.anyio
@@ -225,7 +228,7 @@ async def test_usage_in_a_chunk_without_choices(server: ScriptedServer, make_cli
     server.add(helpers.sse_reply(frames))
     async with make_client() as cd:
         events = await _collect(cd)
-    assert events == [TextDelta("a"), UsageEvent(Usage(7, 3)), Finish(FinishReason.STOP, "stop")]
+    assert events == [TextDelta("a"), UsageEvent(_USAGE), Finish(FinishReason.STOP, "stop")]
 
 
 @pytest.mark.anyio
@@ -249,7 +252,8 @@ async def test_stream_cut_before_done(server: ScriptedServer, make_client: Make,
         with pytest.raises(StreamInterrupted) as info:
             await _collect_once(cd)
     assert info.value.delivered == (TextDelta("Hel"), TextDelta("lo"))
-    assert isinstance(info.value.cause, ConnectionFailed)
+    assert isinstance(info.value.cause, Truncated)
+    assert info.value.cause.retryable
     assert "[DONE]" in str(info.value)
 
 
@@ -261,7 +265,8 @@ async def test_stream_ending_cleanly_without_done(server: ScriptedServer, make_c
     async with make_client() as cd:
         with pytest.raises(StreamInterrupted) as info:
             await _collect_once(cd)
-    assert isinstance(info.value.cause, ConnectionFailed)
+    assert isinstance(info.value.cause, Truncated)
+    assert info.value.cause.retryable
     assert "before data: [DONE]" in str(info.value)
 
 
@@ -271,8 +276,9 @@ async def test_done_without_blank_line_is_truncated(server: ScriptedServer, make
     frames = [*helpers.text_stream("x")[:-1], b"data: [DONE]\n"]
     server.add(helpers.sse_reply(frames))
     async with make_client() as cd:
-        with pytest.raises(StreamInterrupted, match="middle of an event"):
+        with pytest.raises(StreamInterrupted, match=r"before data: \[DONE\]") as info:
             await _collect_once(cd)
+    assert isinstance(info.value.cause, Truncated)
 
 
 @pytest.mark.anyio
@@ -280,8 +286,9 @@ async def test_empty_stream_is_an_error(server: ScriptedServer, make_client: Mak
     """A 200 event stream with no events at all raises before any event."""
     server.add(helpers.sse_reply([]))
     async with make_client() as cd:
-        with pytest.raises(ConnectionFailed, match=r"before data: \[DONE\]"):
+        with pytest.raises(Truncated, match=r"before data: \[DONE\]") as info:
             await _collect_once(cd)
+    assert info.value.retryable
 
 
 @pytest.mark.anyio
@@ -536,6 +543,6 @@ async def test_plugin_stream_any_chunking(
         events = await _collect_once(cd)
     assert events == [
         *[TextDelta(t) for t in texts],
-        UsageEvent(Usage(7, 3)),
+        UsageEvent(_USAGE),
         Finish(FinishReason.STOP, "stop"),
     ]

@@ -16,11 +16,16 @@ from hypothesis import strategies as st
 
 from clawdesk import (
     ApiError,
+    Capability,
+    CapabilityMissing,
     ChatOptions,
     ChatRequest,
+    DocumentPart,
     ImagePart,
     InvalidRequest,
     Message,
+    Reasoning,
+    ReasoningPart,
     ResponseFormat,
     ResponseFormatKind,
     Role,
@@ -30,11 +35,37 @@ from clawdesk import (
     ToolChoice,
     ToolChoiceMode,
 )
-from clawdesk_mistral._wire import EXTRA_FIELDS, ToolCallAccumulator, encode_chat
+from clawdesk._options import provider_options_for
+from clawdesk.provider import ToolCallAssembler, encode_json
+from clawdesk.testing.strategies import chat_requests
+from clawdesk_mistral._api import _add_calls
+from clawdesk_mistral._config import MistralOptions
+from clawdesk_mistral._wire import encode_chat
+
+PROVIDER = "mistral"
 
 
-def _req(*messages: Message, **options: Any) -> ChatRequest:
-    return ChatRequest("mistral-small-latest", messages or (Message.user("hi"),), ChatOptions(**options))
+def _req(*messages: Message, provider_options: MistralOptions | None = None, **options: Any) -> ChatRequest:
+    return ChatRequest(
+        "mistral-small-latest",
+        messages or (Message.user("hi"),),
+        ChatOptions(**options),
+        provider_options=provider_options,
+    )
+
+
+def _encode(request: ChatRequest, *, stream: bool = False) -> dict[str, Any]:
+    return encode_chat(request, stream=stream, provider=PROVIDER)
+
+
+def _options_table(table: dict[str, Any]) -> Any:
+    """``provider_options={"mistral": table}`` structured the way core does before calling the hook."""
+    import clawdesk_mistral._plugin
+    from clawdesk import Registry
+
+    registry = Registry(discover=False)
+    provider = registry.register(clawdesk_mistral._plugin)
+    return provider_options_for(provider, "mistral", ChatOptions(provider_options={"mistral": table}))
 
 
 # -- refusals ---------------------------------------------------------------------------
@@ -43,13 +74,6 @@ def _req(*messages: Message, **options: Any) -> ChatRequest:
 @pytest.mark.parametrize(
     ("request_", "match"),
     [
-        (_req(extra={"num_ctx": 1}), r"extra\.num_ctx: Mistral has no such setting"),
-        (_req(extra={"seed": 1}), r"use ChatOptions\.seed"),
-        (_req(extra={"stream": True}), r"extra\.stream"),
-        (_req(extra={"n": 2}), r"extra\.n: clawdesk returns one answer"),
-        (_req(extra={"safe_prompt": "yes"}), r"safe_prompt: expected true or false"),
-        (_req(extra={"reasoning_effort": "medium"}), r"reasoning_effort: expected one of"),
-        (_req(extra={"presence_penalty": 3}), r"presence_penalty"),
         (_req(temperature=1.6), r"temperature: Mistral accepts 0 to 1.5"),
         (_req(temperature=float("nan")), r"temperature: expected a number"),
         (_req(top_p=1.5), r"top_p"),
@@ -66,48 +90,104 @@ def _req(*messages: Message, **options: Any) -> ChatRequest:
         (_req(Message.user([ImagePart(url="file:///etc/passwd")])), r"http\(s\) and data: image URLs"),
         (_req(Message.user([ImagePart(data=b"x", media_type="text/plain")])), r"not an image type"),
         (_req(Message(Role.USER, "x", name="bob")), r"no name field for user"),
-        (_req(Message(Role.USER, "x", reasoning="r")), r"only assistant messages carry reasoning"),
         (_req(Message(Role.ASSISTANT, "")), r"needs text or tool calls"),
-        (_req(tools=[Tool("f", parameters={"x": {1, 2}})]), None),
     ],
 )
-def test_refused_before_sending(request_: ChatRequest, match: str | None) -> None:
-    """What Mistral cannot take exactly is InvalidRequest naming the option (JSON-incapable values at send time)."""
-    if match is None:
-        # A set is not JSON: encode_chat keeps it, the plugin's serialiser refuses it.
-        from clawdesk_mistral._api import _body
+def test_refused_before_sending(request_: ChatRequest, match: str) -> None:
+    """What Mistral cannot take, and no one could, is InvalidRequest naming the option."""
+    with pytest.raises(InvalidRequest, match=match) as caught:
+        _encode(request_)
+    assert caught.value.provider == PROVIDER
 
-        with pytest.raises(InvalidRequest, match="JSON cannot carry"):
-            _body(request_, stream=False)
-        return
+
+def test_values_json_cannot_carry_are_refused() -> None:
+    """A set in a tool schema: encode_chat keeps it, the toolkit's encoder refuses it with InvalidRequest."""
+    body = _encode(_req(tools=[Tool("f", parameters={"x": {1, 2}})]))
+    with pytest.raises(InvalidRequest, match="JSON cannot carry"):
+        encode_json(body, provider=PROVIDER)
+
+
+@pytest.mark.parametrize(
+    ("request_", "capability", "option"),
+    [
+        (_req(top_k=40), None, "top_k"),
+        (_req(Message.user(["read this", DocumentPart(url="https://x/y.pdf")])), Capability.DOCUMENTS, None),
+        (_req(reasoning=Reasoning(budget_tokens=1024)), None, "reasoning.budget_tokens"),
+    ],
+)
+def test_capability_missing_before_sending(
+    request_: ChatRequest, capability: Capability | None, option: str | None
+) -> None:
+    """What another provider may honour (top_k, documents, a reasoning budget) is CapabilityMissing.
+
+    A chain moves on to the next candidate then."""
+    with pytest.raises(CapabilityMissing) as caught:
+        _encode(request_)
+    assert (caught.value.capability, caught.value.option, caught.value.provider) == (capability, option, PROVIDER)
+
+
+@pytest.mark.parametrize(
+    ("table", "match"),
+    [
+        ({"num_ctx": 1}, r"provider_options\.mistral\.num_ctx: unknown key"),
+        ({"seed": 1}, r"provider_options\.mistral\.seed: unknown key"),
+        ({"n": 2}, r"provider_options\.mistral\.n: unknown key"),
+        ({"safe_prompt": "yes"}, r"provider_options\.mistral\.safe_prompt: expected true or false"),
+        ({"prompt_mode": "thinking"}, r"provider_options\.mistral\.prompt_mode: expected one of"),
+        ({"presence_penalty": 3}, r"provider_options\.mistral\.presence_penalty: expected a number from -2 to 2"),
+        ({"metadata": "x"}, r"provider_options\.mistral\.metadata: expected a table"),
+        ({"prediction": {"type": "other"}}, r"provider_options\.mistral\.prediction"),
+    ],
+)
+def test_provider_options_are_checked(table: dict[str, Any], match: str) -> None:
+    """Mistral's provider options are typed: unknown keys and wrong values are InvalidRequest naming the key path."""
     with pytest.raises(InvalidRequest, match=match):
-        encode_chat(request_, stream=False)
+        _options_table(table)
 
 
-def test_legit_extras_are_sent(request_validator: jsonschema.protocols.Validator) -> None:
-    """Every accepted extra is a real ChatCompletionRequest field and passes the schema."""
-    extras = {
+def test_provider_options_are_sent(request_validator: jsonschema.protocols.Validator) -> None:
+    """Every Mistral provider option is a real ChatCompletionRequest field and passes the schema."""
+    table = {
         "safe_prompt": True,
         "parallel_tool_calls": False,
         "presence_penalty": 0.5,
         "frequency_penalty": -1,
-        "reasoning_effort": "high",
         "prompt_mode": "reasoning",
         "prompt_cache_key": "conv-1",
         "metadata": {"team": "a"},
         "prediction": "expected text",
     }
-    assert set(extras) == set(EXTRA_FIELDS)
-    body = encode_chat(_req(extra=extras), stream=False)
-    for key in extras:
+    options = _options_table(table)
+    assert isinstance(options, MistralOptions)
+    body = _encode(_req(provider_options=options))
+    for key in table:
         assert key in body
     assert body["prediction"] == {"type": "content", "content": "expected text"}
+    assert body["frequency_penalty"] == -1
     assert not list(request_validator.iter_errors(body))
+    assert _encode(_req(provider_options=MistralOptions(prompt_mode="none")))["prompt_mode"] is None
+
+
+@pytest.mark.parametrize(
+    ("reasoning", "effort"),
+    [
+        (None, None),
+        (Reasoning(), "high"),
+        (Reasoning(effort="low"), "high"),
+        (Reasoning(effort="max"), "high"),
+        (Reasoning(effort="none"), "none"),
+        (Reasoning(budget_tokens=0), "none"),
+    ],
+)
+def test_reasoning_maps_to_reasoning_effort(reasoning: Reasoning | None, effort: str | None) -> None:
+    """ChatOptions.reasoning: off is reasoning_effort "none", any effort is "high" (Mistral's one level)."""
+    body = _encode(_req(reasoning=reasoning))
+    assert body.get("reasoning_effort") == effort
 
 
 def test_schema_fixture_rejects_unknown_fields(request_validator: jsonschema.protocols.Validator) -> None:
     """The schema check is real: unknown top-level and nested fields fail it."""
-    body = encode_chat(_req(), stream=True)
+    body = _encode(_req(), stream=True)
     assert not list(request_validator.iter_errors(body))
     assert list(request_validator.iter_errors({**body, "seed": 1}))
     assert list(request_validator.iter_errors({**body, "messages": [{"role": "user", "content": "x", "name": "n"}]}))
@@ -116,28 +196,31 @@ def test_schema_fixture_rejects_unknown_fields(request_validator: jsonschema.pro
 def test_tool_choice_encodings() -> None:
     """auto/none/required map to Mistral's strings, a named function to its object; without tools auto is omitted."""
     tools = [Tool("f")]
-    assert encode_chat(_req(tools=tools, tool_choice=ToolChoice()), stream=False)["tool_choice"] == "auto"
-    assert (
-        encode_chat(_req(tools=tools, tool_choice=ToolChoice(ToolChoiceMode.NONE)), stream=False)["tool_choice"]
-        == "none"
-    )
-    assert (
-        encode_chat(_req(tools=tools, tool_choice=ToolChoice(ToolChoiceMode.REQUIRED)), stream=False)["tool_choice"]
-        == "required"
-    )
-    assert encode_chat(_req(tools=tools, tool_choice=ToolChoice.function("f")), stream=False)["tool_choice"] == {
+    assert _encode(_req(tools=tools, tool_choice=ToolChoice()))["tool_choice"] == "auto"
+    assert _encode(_req(tools=tools, tool_choice=ToolChoice(ToolChoiceMode.NONE)))["tool_choice"] == "none"
+    assert _encode(_req(tools=tools, tool_choice=ToolChoice(ToolChoiceMode.REQUIRED)))["tool_choice"] == "required"
+    assert _encode(_req(tools=tools, tool_choice=ToolChoice.function("f")))["tool_choice"] == {
         "type": "function",
         "function": {"name": "f"},
     }
-    assert "tool_choice" not in encode_chat(_req(tool_choice=ToolChoice()), stream=False)
+    assert "tool_choice" not in _encode(_req(tool_choice=ToolChoice()))
 
 
 def test_assistant_reasoning_sent_as_thinking_chunk() -> None:
-    """An assistant turn's reasoning goes back as a thinking chunk before its text."""
-    body = encode_chat(_req(Message.user("q"), Message(Role.ASSISTANT, "a", reasoning="because")), stream=False)
+    """An assistant turn's reasoning goes back as a thinking chunk where it stands, signed or not (text only)."""
+    body = _encode(_req(Message.user("q"), Message.assistant("a", reasoning="because")))
     assert body["messages"][1]["content"] == [
         {"type": "thinking", "thinking": [{"type": "text", "text": "because"}]},
         {"type": "text", "text": "a"},
+    ]
+    signed = Message(
+        Role.ASSISTANT,
+        [TextPart("x"), ReasoningPart("later", signature="sig", source="anthropic"), ReasoningPart(redacted="opaque")],
+    )
+    body = _encode(_req(Message.user("q"), signed))
+    assert body["messages"][1]["content"] == [
+        {"type": "text", "text": "x"},
+        {"type": "thinking", "thinking": [{"type": "text", "text": "later"}]},
     ]
 
 
@@ -145,26 +228,25 @@ def test_assistant_reasoning_sent_as_thinking_chunk() -> None:
 # A decoder of Mistral request bodies, the inverse of encode_chat where Mistral can express things.
 
 
-def _decode_content(content: Any) -> tuple[list[TextPart | ImagePart], str | None]:
+def _decode_content(content: Any) -> list[TextPart | ImagePart | ReasoningPart]:
     if isinstance(content, str):
-        return ([TextPart(content)] if content else []), None
-    parts: list[TextPart | ImagePart] = []
-    reasoning = None
+        return [TextPart(content)] if content else []
+    parts: list[TextPart | ImagePart | ReasoningPart] = []
     for chunk in content or []:
         if chunk["type"] == "text":
             parts.append(TextPart(chunk["text"]))
         elif chunk["type"] == "thinking":
-            reasoning = "".join(t["text"] for t in chunk["thinking"])
+            parts.append(ReasoningPart("".join(t["text"] for t in chunk["thinking"])))
         else:
             url = chunk["image_url"] if isinstance(chunk["image_url"], str) else chunk["image_url"]["url"]
             parts.append(ImagePart(url=url))
-    return parts, reasoning
+    return parts
 
 
 def decode_request(body: Mapping[str, Any]) -> ChatRequest:
     messages = []
     for m in body["messages"]:
-        parts, reasoning = _decode_content(m.get("content"))
+        parts = _decode_content(m.get("content"))
         calls = tuple(
             ToolCall(c["id"], c["function"]["name"], json.loads(c["function"]["arguments"]))
             for c in m.get("tool_calls") or ()
@@ -176,7 +258,6 @@ def decode_request(body: Mapping[str, Any]) -> ChatRequest:
                 tool_calls=calls,
                 tool_call_id=m.get("tool_call_id"),
                 name=m.get("name"),
-                reasoning=reasoning,
             )
         )
     choice = body.get("tool_choice")
@@ -208,7 +289,9 @@ def decode_request(body: Mapping[str, Any]) -> ChatRequest:
         "tools",
         "tool_choice",
         "response_format",
+        "reasoning_effort",
     }
+    effort = body.get("reasoning_effort")
     options = ChatOptions(
         temperature=body.get("temperature"),
         top_p=body.get("top_p"),
@@ -221,42 +304,47 @@ def decode_request(body: Mapping[str, Any]) -> ChatRequest:
         ],
         tool_choice=tool_choice,
         response_format=response_format,
-        extra={k: v for k, v in body.items() if k not in known},
+        reasoning=Reasoning(effort=effort) if effort is not None else None,
     )
-    return ChatRequest(body["model"], messages, options)
+    table = {k: v for k, v in body.items() if k not in known}
+    if "prompt_mode" in table and table["prompt_mode"] is None:
+        table["prompt_mode"] = "none"  # null on the wire
+    own = MistralOptions(**table)
+    return ChatRequest(body["model"], messages, options, provider_options=own)
 
 
 def _normalise(request: ChatRequest) -> ChatRequest:
     """What Mistral can express of a request: inline images as data URLs, auto/none without tools dropped."""
 
-    def part(p: TextPart | ImagePart) -> TextPart | ImagePart:
+    def part(p: Any) -> Any:
         if isinstance(p, ImagePart) and p.data is not None:
             return ImagePart(url=f"data:{p.media_type};base64,{base64.b64encode(p.data).decode()}")
         return p
 
-    def parts(content: tuple[TextPart | ImagePart, ...]) -> list[TextPart | ImagePart]:
+    def parts(content: tuple[Any, ...]) -> list[Any]:
         # One empty text part is sent as "" and reads back as no parts.
         return [] if content == (TextPart(""),) else [part(p) for p in content]
 
     messages = [
-        Message(
-            m.role,
-            parts(m.content),
-            tool_calls=m.tool_calls,
-            tool_call_id=m.tool_call_id,
-            name=m.name,
-            reasoning=m.reasoning or None,
-        )
+        Message(m.role, parts(m.content), tool_calls=m.tool_calls, tool_call_id=m.tool_call_id, name=m.name)
         for m in request.messages
     ]
     options = request.options
     choice = options.tool_choice if options.tools else None
-    extra = dict(options.extra)
-    if isinstance(extra.get("prediction"), str):
-        extra["prediction"] = {"type": "content", "content": extra["prediction"]}
     from attrs import evolve
 
-    return ChatRequest(request.model, messages, evolve(options, tool_choice=choice, extra=extra, timeout=None))
+    own = request.provider_options or MistralOptions()
+    if isinstance(own.prediction, str):
+        own = evolve(own, prediction={"type": "content", "content": own.prediction})
+    reasoning = options.reasoning
+    if reasoning is not None:
+        reasoning = Reasoning(effort="high" if reasoning.enabled else "none")
+    return ChatRequest(
+        request.model,
+        messages,
+        evolve(options, tool_choice=choice, timeout=None, reasoning=reasoning),
+        provider_options=own,
+    )
 
 
 _name = st.from_regex(r"[A-Za-z0-9_-]{1,12}", fullmatch=True)
@@ -284,7 +372,7 @@ def _messages(draw: st.DrawFn) -> list[Message]:
             calls = tuple(draw(st.lists(st.builds(ToolCall, _name, _name, _args), max_size=2)))
             text = draw(st.text(min_size=0 if calls else 1, max_size=20))
             reasoning = draw(st.none() | st.text(min_size=1, max_size=10))
-            out.append(Message(Role.ASSISTANT, text, tool_calls=calls, reasoning=reasoning))
+            out.append(Message.assistant(text, tool_calls=calls, reasoning=reasoning))
         else:
             out.append(Message.tool_result(draw(_name), draw(st.text(max_size=20)), name=draw(st.none() | _name)))
     return out
@@ -312,21 +400,6 @@ def _options(draw: st.DrawFn) -> ChatOptions:
             ]
         )
     )
-    extra_keys = draw(
-        st.lists(
-            st.sampled_from(
-                ["safe_prompt", "parallel_tool_calls", "reasoning_effort", "prompt_cache_key", "frequency_penalty"]
-            ),
-            unique=True,
-        )
-    )
-    extra_values = {
-        "safe_prompt": True,
-        "parallel_tool_calls": False,
-        "reasoning_effort": "none",
-        "prompt_cache_key": "k",
-        "frequency_penalty": 1.5,
-    }
     return ChatOptions(
         temperature=draw(st.none() | st.floats(0, 1.5)),
         top_p=draw(st.none() | st.floats(0, 1)),
@@ -336,8 +409,19 @@ def _options(draw: st.DrawFn) -> ChatOptions:
         tools=tools,
         tool_choice=draw(st.sampled_from(choices)),
         response_format=fmt,
-        extra={k: extra_values[k] for k in extra_keys},
+        reasoning=draw(st.sampled_from([None, Reasoning(effort="none"), Reasoning(effort="high")])),
     )
+
+
+_own_options = st.builds(
+    MistralOptions,
+    safe_prompt=st.none() | st.booleans(),
+    parallel_tool_calls=st.none() | st.booleans(),
+    prompt_cache_key=st.none() | st.just("k"),
+    frequency_penalty=st.none() | st.just(1.5),
+    prompt_mode=st.sampled_from([None, "reasoning", "none"]),
+    prediction=st.none() | st.just("expected"),
+)
 
 
 _VALIDATOR = jsonschema.Draft202012Validator(
@@ -348,18 +432,25 @@ _VALIDATOR = jsonschema.Draft202012Validator(
 
 
 @settings(suppress_health_check=[HealthCheck.too_slow])
-@given(messages=_messages(), options=_options(), stream=st.booleans())
-def test_encoding_round_trips(messages: list[Message], options: ChatOptions, stream: bool) -> None:
+@given(messages=_messages(), options=_options(), own=_own_options, stream=st.booleans())
+def test_encoding_round_trips(messages: list[Message], options: ChatOptions, own: MistralOptions, stream: bool) -> None:
     """Encoding then decoding a request gives back an equivalent request, and the body always fits the schema."""
-    request = ChatRequest("mistral-small-latest", messages, options)
-    body = encode_chat(request, stream=stream)
+    request = ChatRequest("mistral-small-latest", messages, options, provider_options=own)
+    body = _encode(request, stream=stream)
     errors = [e.message for e in _VALIDATOR.iter_errors(body)]
     assert not errors
     wire = json.loads(json.dumps(body))  # what the server would parse
     assert decode_request(wire) == _normalise(request)
 
 
-# -- tool call accumulation --------------------------------------------------------------
+# -- tool calls from stream deltas (the toolkit's assembler, fed Mistral's delta shape) ----------
+
+
+def _assemble(*deltas: list[dict[str, Any]]) -> list[ToolCall]:
+    calls = ToolCallAssembler(PROVIDER, id_seed="answer-1")
+    for delta in deltas:
+        _add_calls(calls, delta, PROVIDER)
+    return calls.complete()
 
 
 @given(
@@ -368,39 +459,36 @@ def test_encoding_round_trips(messages: list[Message], options: ChatOptions, str
 )
 def test_tool_calls_any_split(calls: list[tuple[str, dict[str, Any]]], data: st.DataObject) -> None:
     """Arguments cut into any pieces over deltas come back whole and parsed, one call per index."""
-    acc = ToolCallAccumulator()
+    deltas = []
     for index, (name, args) in enumerate(calls):
         text = json.dumps(args)
         cuts = sorted(data.draw(st.lists(st.integers(0, len(text)), max_size=4)))
         bounds = [0, *cuts, len(text)]
         pieces = [text[a:b] for a, b in itertools.pairwise(bounds)]
-        acc.add([{"index": index, "id": f"id{index}", "function": {"name": name, "arguments": pieces[0]}}])
-        for piece in pieces[1:]:
-            acc.add([{"index": index, "function": {"arguments": piece}}])
-    assert acc.complete() == [ToolCall(f"id{i}", name, args) for i, (name, args) in enumerate(calls)]
+        deltas.append([{"index": index, "id": f"id{index}", "function": {"name": name, "arguments": pieces[0]}}])
+        deltas += [[{"index": index, "function": {"arguments": piece}}] for piece in pieces[1:]]
+    assert _assemble(*deltas) == [ToolCall(f"id{i}", name, args) for i, (name, args) in enumerate(calls)]
 
 
 def test_tool_call_without_id_gets_stable_id() -> None:
-    """A call without an id (or with Mistral's placeholder "null") gets call_<n>."""
-    acc = ToolCallAccumulator()
-    acc.add([{"id": "null", "function": {"name": "f", "arguments": {"a": 1}}}])
-    assert acc.complete() == [ToolCall("call_0", "f", {"a": 1})]
+    """A call without an id (or with Mistral's placeholder "null") gets a stable made-up id, the same every time."""
+    first = _assemble([{"id": "null", "function": {"name": "f", "arguments": {"a": 1}}}])
+    again = _assemble([{"id": "null", "function": {"name": "f", "arguments": {"a": 1}}}])
+    assert first == again
+    assert first[0].id.startswith("call_")
+    assert (first[0].name, first[0].arguments) == ("f", {"a": 1})
 
 
 def test_tool_call_without_name_is_an_error() -> None:
     """A streamed call that never got a name is an ApiError."""
-    acc = ToolCallAccumulator()
-    acc.add([{"index": 0, "function": {"arguments": "{}"}}])
     with pytest.raises(ApiError, match="no function name"):
-        acc.complete()
+        _assemble([{"index": 0, "function": {"arguments": "{}"}}])
 
 
 def test_non_object_arguments_are_an_error() -> None:
     """Arguments that are JSON but not an object are refused."""
-    acc = ToolCallAccumulator()
-    acc.add([{"index": 0, "id": "x", "function": {"name": "f", "arguments": "[1, 2]"}}])
     with pytest.raises(ApiError, match="not a JSON object"):
-        acc.complete()
+        _assemble([{"index": 0, "id": "x", "function": {"name": "f", "arguments": "[1, 2]"}}])
 
 
 def test_response_format_kinds_cover_core() -> None:
@@ -411,4 +499,19 @@ def test_response_format_kinds_cover_core() -> None:
             if kind is ResponseFormatKind.JSON_SCHEMA
             else ResponseFormat(kind)
         )
-        assert "response_format" in encode_chat(_req(response_format=fmt), stream=False)
+        assert "response_format" in _encode(_req(response_format=fmt))
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(request=chat_requests(model="mistral-small-latest"), stream=st.booleans())
+def test_every_message_shape_encodes_or_is_refused(request: ChatRequest, stream: bool) -> None:
+    """Whatever shape the types allow, the encoder gives a JSON body or refuses with InvalidRequest or
+    CapabilityMissing (naming this provider) before sending; never any other exception."""
+    try:
+        body = encode_json(_encode(request, stream=stream), provider=PROVIDER)
+    except (InvalidRequest, CapabilityMissing) as exc:
+        refused: InvalidRequest | CapabilityMissing | None = exc
+    else:
+        refused = None
+        assert json.loads(body)["model"] == "mistral-small-latest"
+    assert refused is None or refused.provider == PROVIDER

@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 import anyio
+import attrs
 import pytest
 
 from clawdesk import (
@@ -23,18 +24,20 @@ from clawdesk import (
     InvalidRequest,
     Message,
     ModelNotFound,
+    Reasoning,
     ReasoningDelta,
     ResponseFormat,
     StreamInterrupted,
     Target,
     TextDelta,
     TextPart,
-    Timeout,
+    TimedOut,
     Tool,
     ToolCall,
     ToolCallEvent,
     ToolChoice,
     ToolChoiceMode,
+    Truncated,
     Usage,
     UsageEvent,
 )
@@ -51,8 +54,23 @@ WEATHER = Tool(
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01"
 
 
-def request(*messages: Message, **options: Any) -> ChatRequest:
+def request(*messages: Message, ollama: dict[str, Any] | None = None, **options: Any) -> ChatRequest:
+    """A request; ``ollama`` is the caller's ``provider_options["ollama"]`` table (core types it)."""
+    if ollama is not None:
+        options["provider_options"] = {"ollama": ollama}
     return ChatRequest("llama3.2", messages or (Message.user("hi"),), ChatOptions(**options))
+
+
+def usage(prompt: int | None, output: int | None) -> Usage:
+    """The usage the scripted final line reports: the counts, and Ollama's own figures as raw."""
+    raw: dict[str, int] = {"total_duration": 5191566416, "load_duration": 2154458}
+    if prompt is not None:
+        raw["prompt_eval_count"] = prompt
+        raw["prompt_eval_duration"] = 383809000
+    if output is not None:
+        raw["eval_count"] = output
+        raw["eval_duration"] = 4799921000
+    return Usage(prompt, output, raw=raw)
 
 
 async def events_of(cd: Any, chat_request: ChatRequest) -> list[Any]:
@@ -79,7 +97,7 @@ async def test_chat_round_trip(server, client, wire) -> None:
     assert response.message.role == "assistant"
     assert response.finish_reason is FinishReason.STOP
     assert response.finish_reason_raw == "stop"
-    assert response.usage == Usage(26, 4)
+    assert response.usage == usage(26, 4)
     assert (response.provider, response.model) == ("ollama", "llama3.2")
     sent = server.requests[0]
     assert (sent.method, sent.path) == ("POST", "/api/chat")
@@ -100,7 +118,7 @@ async def test_stream_text_and_usage(server, client, wire) -> None:
         TextDelta("Hel"),
         TextDelta("lo"),
         TextDelta(", world"),
-        UsageEvent(Usage(9, 3)),
+        UsageEvent(usage(9, 3)),
         Finish(FinishReason.STOP, "stop"),
     ]
     assert server.requests[0].json()["stream"] is True
@@ -120,7 +138,7 @@ async def test_usage_with_missing_counts(server, client, wire) -> None:
     server.add(wire.stream(wire.line("x"), wire.final(prompt=None, output=1)))
     async with client() as cd:
         events = await events_of(cd, request())
-    assert UsageEvent(Usage(None, 1)) in events
+    assert UsageEvent(usage(None, 1)) in events
 
 
 async def test_stream_thinking_deltas(server, client, wire) -> None:
@@ -134,7 +152,7 @@ async def test_stream_thinking_deltas(server, client, wire) -> None:
         )
     )
     async with client() as cd:
-        events = await events_of(cd, request(extra={"think": True}))
+        events = await events_of(cd, request(ollama={"think": True}))
     assert events[:3] == [ReasoningDelta("Let me "), ReasoningDelta("think."), TextDelta("Answer")]
     assert server.requests[0].json()["think"] is True
 
@@ -143,7 +161,7 @@ async def test_chat_thinking(server, client, wire) -> None:
     """A non-streaming answer's thinking lands in Message.reasoning."""
     server.add(wire.answer("42", thinking="6 times 7"))
     async with client() as cd:
-        response = await cd.chat_target(TARGET, request(extra={"think": "high"}))
+        response = await cd.chat_target(TARGET, request(ollama={"think": "high"}))
     assert response.message.reasoning == "6 times 7"
     assert response.message.text == "42"
     assert server.requests[0].json()["think"] == "high"
@@ -247,17 +265,19 @@ async def test_images_from_bytes_and_data_url(server, client, wire) -> None:
     assert sent == {"role": "user", "content": "What is this?", "images": [encoded, encoded]}
 
 
-async def test_image_url_is_invalid_request(server, client) -> None:
-    """An http(s) image URL cannot be sent to Ollama: InvalidRequest, and nothing is sent."""
+async def test_image_url_is_capability_missing(server, client) -> None:
+    """An http(s) image URL cannot be sent to Ollama: CapabilityMissing (another provider may fetch it).
+
+    Nothing is sent."""
     message = Message.user([TextPart("see"), ImagePart(url="https://example.com/cat.png")])
     async with client() as cd:
-        with pytest.raises(InvalidRequest, match="inline"):
+        with pytest.raises(CapabilityMissing, match="inline"):
             await cd.chat_target(TARGET, request(message))
     assert server.requests == []
 
 
 async def test_options_and_extras_mapping(server, client, wire) -> None:
-    """Core options and extras land where Ollama reads them; the config's keep_alive applies."""
+    """Core options and provider options land where Ollama reads them; the config's keep_alive applies."""
     server.add(wire.answer("ok"))
     async with client(keep_alive="10m") as cd:
         await cd.chat_target(
@@ -268,7 +288,8 @@ async def test_options_and_extras_mapping(server, client, wire) -> None:
                 max_tokens=64,
                 stop=["\n\n", "END"],
                 seed=7,
-                extra={"num_ctx": 8192, "top_k": 40, "min_p": 0.05, "repeat_penalty": 1.1},
+                top_k=40,
+                ollama={"num_ctx": 8192, "min_p": 0.05, "repeat_penalty": 1.1},
             ),
         )
     body = server.requests[0].json()
@@ -278,19 +299,19 @@ async def test_options_and_extras_mapping(server, client, wire) -> None:
         "num_predict": 64,
         "stop": ["\n\n", "END"],
         "seed": 7,
-        "num_ctx": 8192,
         "top_k": 40,
+        "num_ctx": 8192,
         "min_p": 0.05,
         "repeat_penalty": 1.1,
     }
     assert body["keep_alive"] == "10m"
 
 
-async def test_keep_alive_extra_overrides_config(server, client, wire) -> None:
-    """A request's keep_alive extra wins over the configured one."""
+async def test_keep_alive_option_overrides_config(server, client, wire) -> None:
+    """A request's keep_alive provider option wins over the configured one."""
     server.add(wire.answer("ok"))
     async with client(keep_alive="10m") as cd:
-        await cd.chat_target(TARGET, request(extra={"keep_alive": -1}))
+        await cd.chat_target(TARGET, request(ollama={"keep_alive": -1}))
     assert server.requests[0].json()["keep_alive"] == -1
 
 
@@ -299,20 +320,26 @@ async def test_keep_alive_extra_overrides_config(server, client, wire) -> None:
     [
         ({"tool_choice": ToolChoice(ToolChoiceMode.REQUIRED), "tools": [WEATHER]}, "tool_choice 'required'"),
         ({"tool_choice": ToolChoice.function("get_weather"), "tools": [WEATHER]}, "function 'get_weather'"),
-        ({"extra": {"mirostat_xyz": 1}}, "unknown extra 'mirostat_xyz'"),
-        ({"extra": {"temperature": 0.5}}, "use ChatOptions.temperature"),
-        ({"extra": {"num_ctx": "big"}}, "'num_ctx' must be an integer"),
-        ({"extra": {"think": "very"}}, "'think' must be"),
-        ({"extra": {"keep_alive": "5 minutes"}}, "keep_alive"),
+        ({"reasoning": Reasoning(budget_tokens=512)}, "no reasoning budget"),
+        ({"ollama": {"mirostat_xyz": 1}}, r"provider_options\.ollama\.mirostat_xyz: unknown key"),
+        ({"ollama": {"temperature": 0.5}}, r"provider_options\.ollama\.temperature: unknown key"),
+        ({"ollama": {"num_ctx": "big"}}, r"provider_options\.ollama\.num_ctx: expected an integer"),
+        ({"ollama": {"think": "very"}}, r"provider_options\.ollama\.think: expected one of"),
+        ({"ollama": {"keep_alive": "5 minutes"}}, r"provider_options\.ollama\.keep_alive"),
         ({"temperature": float("nan")}, "JSON"),
     ],
 )
 async def test_unsupported_options_are_rejected_before_sending(server, client, options, match) -> None:
-    """An option Ollama cannot honour is an InvalidRequest, raised before any request is sent."""
+    """An option Ollama cannot honour is refused before any request is sent.
+
+    InvalidRequest when the request is wrong for anyone (a bad provider option, NaN); CapabilityMissing
+    when another provider may honour it (tool_choice, a reasoning budget).
+    """
+    expected = CapabilityMissing if "tool_choice" in options or "reasoning" in options else InvalidRequest
     async with client() as cd:
-        with pytest.raises(InvalidRequest, match=match):
+        with pytest.raises(expected, match=match):
             await cd.chat_target(TARGET, request(**options))
-        with pytest.raises(InvalidRequest, match=match):
+        with pytest.raises(expected, match=match):
             await events_of(cd, request(**options))
     assert server.requests == []
 
@@ -359,7 +386,7 @@ async def test_lines_after_done_are_ignored(server, client, wire) -> None:
     server.add(Reply.stream(pieces, content_type="application/x-ndjson"))
     async with client() as cd:
         events = await events_of(cd, request())
-    assert events == [TextDelta("Hi"), UsageEvent(Usage(26, 12)), Finish(FinishReason.STOP, "stop")]
+    assert events == [TextDelta("Hi"), UsageEvent(usage(26, 12)), Finish(FinishReason.STOP, "stop")]
 
 
 async def test_server_keeping_the_body_open_after_done_does_not_hold_the_caller(server, client, wire) -> None:
@@ -530,6 +557,8 @@ async def test_stream_ending_without_done_is_an_error(server, client, wire) -> N
             await events_of(cd, request())
     assert info.value.delivered == (TextDelta("Hel"), TextDelta("lo"))
     assert "done:true" in str(info.value.cause)
+    assert isinstance(info.value.cause, Truncated)
+    assert info.value.cause.retryable
 
 
 async def test_stream_cut_mid_body_is_an_error(server, client, wire) -> None:
@@ -539,14 +568,15 @@ async def test_stream_cut_mid_body_is_an_error(server, client, wire) -> None:
         with pytest.raises(StreamInterrupted) as info:
             await events_of(cd, request())
     assert info.value.delivered == (TextDelta("Hel"),)
-    assert isinstance(info.value.cause, ConnectionFailed)
+    assert isinstance(info.value.cause, Truncated)
+    assert info.value.cause.retryable
 
 
 async def test_empty_stream_is_an_error(server, client) -> None:
     """A 200 with an empty body delivers nothing and raises."""
     server.add(Reply.stream([], content_type="application/x-ndjson"))
     async with client() as cd:
-        with pytest.raises(ApiError, match="done:true"):
+        with pytest.raises(Truncated, match="done:true"):
             await events_of(cd, request())
 
 
@@ -583,7 +613,7 @@ async def test_server_that_never_answers_times_out(server, client, mode) -> None
     server.add(Reply.stall())
     started = time.monotonic()
     async with client(timeout_secs=0.2, first_byte_timeout_secs=0.4) as cd:
-        with pytest.raises(Timeout, match="first_byte_timeout_secs"):
+        with pytest.raises(TimedOut, match="first_byte_timeout_secs"):
             await call(cd, mode, request())
     assert time.monotonic() - started < 0.4 + 2
 
@@ -593,7 +623,7 @@ async def test_stream_stalling_after_start_uses_timeout_secs(server, client) -> 
     server.add(Reply.stall_after_headers(content_type="application/x-ndjson"))
     started = time.monotonic()
     async with client(timeout_secs=0.3, first_byte_timeout_secs=30) as cd:
-        with pytest.raises(Timeout):
+        with pytest.raises(TimedOut):
             await events_of(cd, request())
     assert time.monotonic() - started < 0.3 + 2
 
@@ -610,3 +640,54 @@ async def test_slow_first_byte_within_first_byte_timeout_succeeds(server, client
     async with client(timeout_secs=0.2, first_byte_timeout_secs=5) as cd:
         events = await events_of(cd, request())
     assert events[0] == TextDelta("late")
+
+
+async def test_plain_string_and_image_both_reach_ollama(server, client, wire) -> None:
+    """Message.user(["text", ImagePart(...)]): the string is the content, the image goes in images (both kept)."""
+    server.add(wire.answer("A tiny PNG."))
+    async with client() as cd:
+        await cd.chat_target(
+            TARGET, request(Message.user(["What is this?", ImagePart(data=PNG, media_type="image/png")]))
+        )
+    sent = server.requests[0].json()["messages"][0]
+    assert sent == {"role": "user", "content": "What is this?", "images": [base64.b64encode(PNG).decode()]}
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize(
+    "reply",
+    [
+        Reply.text("404 page not found"),
+        Reply.text("<html><title>Not Found</title></html>", content_type="text/html"),
+    ],
+    ids=["go-default", "html"],
+)
+async def test_server_without_ollama_api_is_said_so(server, client, mode, reply) -> None:
+    """A 404 without Ollama's {"error": ...} body is a server that is not Ollama, not an unknown model."""
+    server.add(attrs.evolve(reply, status=404))
+    async with client() as cd:
+        with pytest.raises(ApiError, match="does not look like Ollama") as info:
+            await call(cd, mode, request())
+    assert not isinstance(info.value, ModelNotFound)
+    assert info.value.status == 404
+    assert "/api/chat" in str(info.value)
+    assert "base_url" in str(info.value)
+
+
+async def test_stream_line_without_message_is_a_protocol_error(server, client, wire) -> None:
+    """A line before done:true that has no message is not Ollama's protocol: an error, not an empty success."""
+    server.add(wire.stream(wire.line("Hi"), {"model": "llama3.2", "done": False}, wire.final()))
+    async with client() as cd:
+        with pytest.raises(StreamInterrupted) as info:
+            await events_of(cd, request())
+    assert isinstance(info.value.cause, ApiError)
+    assert "without 'message'" in str(info.value.cause)
+
+
+async def test_think_option_and_reasoning(server, client, wire) -> None:
+    """provider_options.ollama.think is sent as is; ChatOptions.reasoning maps to think when it is not given."""
+    server.add(wire.answer("ok"), wire.answer("ok"))
+    async with client() as cd:
+        await cd.chat_target(TARGET, request(reasoning=Reasoning(effort="low")))
+        await cd.chat_target(TARGET, request(reasoning=Reasoning(effort="low"), ollama={"think": False}))
+    assert [r.json()["think"] for r in server.requests] == ["low", False]

@@ -88,7 +88,8 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     assert (config.timeout_secs, config.first_byte_timeout_secs) == (30.0, 120.0)
     assert config.keep_alive is None
     assert config.api_key is None
-    assert not OllamaConfig.requires_api_key
+    assert not config.requires_api_key
+    assert config.api_key_env == "OLLAMA_API_KEY"
 
 
 def test_ollama_host_is_honoured(monkeypatch: pytest.MonkeyPatch) -> None:

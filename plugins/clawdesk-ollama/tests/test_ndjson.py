@@ -78,7 +78,7 @@ def _body(fragments: list[tuple[str, str]], crlf: bool, final_newline: bool) -> 
     )
     has_tools = any(kind == "tool" for kind, _ in fragments)
     expected += [
-        UsageEvent(Usage(5, len(fragments))),
+        UsageEvent(Usage(5, len(fragments), raw={"prompt_eval_count": 5, "eval_count": len(fragments)})),
         Finish(FinishReason.TOOL_CALLS if has_tools else FinishReason.STOP, "stop"),
     ]
     end = b"\r\n" if crlf else b"\n"

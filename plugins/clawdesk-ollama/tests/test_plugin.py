@@ -8,7 +8,8 @@ import sys
 import pytest
 
 import clawdesk_ollama._plugin as plugin
-from clawdesk import PluginError, ProviderConfig, Registry
+from clawdesk import PluginError, Registry
+from clawdesk.provider import ProviderConfig
 from clawdesk_ollama import OllamaConfig
 
 

@@ -8,12 +8,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from echo_provider import (
     NAME,
-    _headers,
     _payload,
     _reason,
     provider_capabilities,
@@ -30,46 +29,44 @@ from clawdesk import (
     Finish,
     FinishReason,
     Message,
-    ProviderConfig,
     ProviderError,
     StreamEvent,
     TextDelta,
     Usage,
-    hookimpl,
 )
+from clawdesk.provider import ProviderConfig, hookimpl
 
+CLAWDESK_CONTRACT = 2
 __all__ = ["provider_capabilities", "provider_config_type", "provider_models", "provider_name"]
 
 
-def _classify(config: ProviderConfig):  # type: ignore[no-untyped-def]
-    def classify(status: int, body: bytes, message: str) -> ProviderError | None:
-        if status == 429:  # flaw 1: no RateLimited, no retry_after
-            return ApiError(message, provider=NAME, status=status, retryable=False)
-        if status == 401:  # flaw 3: the key rides along in the cause
+def _classify(config: ProviderConfig) -> Callable[[Any], ProviderError | None]:
+    def classify(error: Any) -> ProviderError | None:
+        if error.status == 429:  # flaw 1: no RateLimited, no retry_after
+            return ApiError(error.message, provider=NAME, status=error.status, retryable=False)
+        if error.status == 401:  # flaw 3: the key rides along in the cause
             key = config.api_key.reveal() if config.api_key else ""
             try:
                 raise ValueError(f"the server refused key {key}")
             except ValueError as cause:
-                error = AuthFailed(message, provider=NAME, status=status)
-                error.__cause__ = cause
-                return error
+                refused = AuthFailed(error.message, provider=NAME, status=error.status)
+                refused.__cause__ = cause
+                return refused
         return None
 
     return classify
 
 
+def _wire(config: ProviderConfig, http: Any) -> Any:
+    from clawdesk.provider import Wire, bearer
+
+    return Wire(config, http, auth=bearer(config.api_key), classify=_classify(config))
+
+
 @hookimpl
 async def provider_chat(config: ProviderConfig, http: Any, request: ChatRequest) -> ChatResponse:
-    import httpx
-
-    from clawdesk.http import map_transport_error, raise_for_response
-
-    try:
-        response = await http.post(f"{config.base_url}/chat", json=_payload(request, False), headers=_headers(config))
-        await raise_for_response(NAME, response, classify=_classify(config))
-    except httpx.HTTPError as exc:
-        raise map_transport_error(NAME, exc) from exc
-    data = response.json()
+    reply = await _wire(config, http).json("POST", "/chat", _payload(request, False))
+    data = reply.data
     return ChatResponse(
         message=Message.assistant(data["text"]),
         finish_reason=_reason(data.get("done_reason")),
@@ -83,22 +80,14 @@ async def provider_chat(config: ProviderConfig, http: Any, request: ChatRequest)
 async def provider_stream(config: ProviderConfig, http: Any, request: ChatRequest) -> AsyncIterator[StreamEvent]:
     import httpx
 
-    from clawdesk.http import map_transport_error, raise_for_response
-
-    try:
-        async with http.stream(
-            "POST", f"{config.base_url}/chat", json=_payload(request, True), headers=_headers(config)
-        ) as response:
-            await raise_for_response(NAME, response, classify=_classify(config))
-            try:
-                async for line in response.aiter_lines():
-                    data = json.loads(line)
-                    if data.get("done"):
-                        yield Finish(_reason(data.get("done_reason")))
-                        return
-                    yield TextDelta(data["text"])
-            except httpx.HTTPError:
-                pass  # flaw 2: a broken stream is treated as a finished one
-            yield Finish(FinishReason.STOP)
-    except httpx.HTTPError as exc:
-        raise map_transport_error(NAME, exc) from exc
+    async with _wire(config, http).stream("POST", "/chat", _payload(request, True)) as reply:
+        try:
+            async for line in reply.response.aiter_lines():
+                data = json.loads(line)
+                if data.get("done"):
+                    break
+                yield TextDelta(data["text"])
+        except httpx.HTTPError:
+            pass  # flaw 2: a broken stream is treated as a finished one
+        reply.end()
+    yield Finish(FinishReason.STOP)

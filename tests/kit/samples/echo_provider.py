@@ -5,6 +5,8 @@ Bearer key. A plain answer is ``{"text", "done_reason", "usage": {"in", "out"}}`
 stream is one JSON object per line, ``{"text": ...}`` pieces and a last
 ``{"done": true, "done_reason": ...}``. Errors are ``{"error": "message"}``.
 ``GET /models`` answers ``{"models": [{"id", "caps"}]}``.
+
+Built on the wire toolkit (:mod:`clawdesk.provider`): the provider is its mapping only.
 """
 
 from __future__ import annotations
@@ -14,33 +16,40 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
+from attrs import frozen
+
 from clawdesk import (
-    ApiError,
-    AuthFailed,
     Capability,
     ChatRequest,
     ChatResponse,
     Finish,
     FinishReason,
-    InvalidRequest,
     Message,
     ModelInfo,
-    ProviderConfig,
     StreamEvent,
     TextDelta,
     Usage,
     UsageEvent,
-    hookimpl,
 )
+from clawdesk.provider import ProviderConfig, hookimpl
 
+CLAWDESK_CONTRACT = 2
 NAME = "echo"
 log = logging.getLogger(__name__)
 _BUILTIN = (ModelInfo("echo-1", {Capability.CHAT, Capability.STREAMING}, context_length=4096),)
 
 
+@frozen(kw_only=True)
 class EchoConfig(ProviderConfig):
-    api_key_env = "ECHO_API_KEY"
-    requires_api_key = True
+    api_key_env: str | None = "ECHO_API_KEY"
+    requires_api_key: bool = True
+
+
+@frozen(kw_only=True)
+class EchoOptions:
+    """``provider_options={"echo": {"prefix": "..."}}``: text the backend puts before its answer."""
+
+    prefix: str | None = None
 
 
 @hookimpl
@@ -54,19 +63,22 @@ def provider_config_type() -> type[ProviderConfig]:
 
 
 @hookimpl
+def provider_options_type() -> type:
+    return EchoOptions
+
+
+def _wire(config: ProviderConfig, http: Any) -> Any:
+    from clawdesk.provider import Wire, bearer
+
+    return Wire(config, http, auth=bearer(config.api_key))
+
+
+@hookimpl
 async def provider_models(config: ProviderConfig, http: Any, refresh: bool) -> Sequence[ModelInfo]:
     if not refresh:
         return _BUILTIN
-    import httpx
-
-    from clawdesk.http import map_transport_error, raise_for_response
-
-    try:
-        response = await http.get(f"{config.base_url}/models", headers=_headers(config))
-    except httpx.HTTPError as exc:
-        raise map_transport_error(NAME, exc) from exc
-    await raise_for_response(NAME, response)
-    return [ModelInfo(m["id"], {Capability(c) for c in m["caps"]}) for m in response.json()["models"]]
+    reply = await _wire(config, http).json("GET", "/models")
+    return [ModelInfo(m["id"], {Capability(c) for c in m["caps"]}) for m in reply.data["models"]]
 
 
 @hookimpl
@@ -77,15 +89,7 @@ def provider_capabilities(config: ProviderConfig, model: str) -> frozenset[Capab
     return None
 
 
-def _headers(config: ProviderConfig) -> dict[str, str]:
-    if not config.api_key:
-        raise AuthFailed("no API key: set ECHO_API_KEY or providers.echo.api_key", provider=NAME)
-    return {"authorization": f"Bearer {config.api_key.reveal()}"}
-
-
 def _payload(request: ChatRequest, stream: bool) -> dict[str, Any]:
-    if request.options.extra:
-        raise InvalidRequest(f"unknown options: {', '.join(sorted(request.options.extra))}", provider=NAME)
     messages = [{"role": m.role.value, "content": m.text} for m in request.messages]
     payload: dict[str, Any] = {"model": request.model, "messages": messages, "stream": stream}
     options = request.options
@@ -94,6 +98,9 @@ def _payload(request: ChatRequest, stream: bool) -> dict[str, Any]:
             payload[key] = getattr(options, key)
     if options.stop:
         payload["stop"] = list(options.stop)
+    own = request.provider_options
+    if isinstance(own, EchoOptions) and own.prefix is not None:
+        payload["prefix"] = own.prefix
     return payload
 
 
@@ -103,49 +110,45 @@ def _reason(raw: str | None) -> FinishReason:
 
 @hookimpl
 async def provider_chat(config: ProviderConfig, http: Any, request: ChatRequest) -> ChatResponse:
-    import httpx
-
-    from clawdesk.http import map_transport_error, raise_for_response
-
     log.debug("chat with %s at %s", request.model, config.base_url)
-    try:
-        response = await http.post(f"{config.base_url}/chat", json=_payload(request, False), headers=_headers(config))
-        await raise_for_response(NAME, response, model=request.model)
-    except httpx.HTTPError as exc:
-        raise map_transport_error(NAME, exc) from exc
-    data = response.json()
+    wire = _wire(config, http)
+    reply = await wire.json("POST", "/chat", _payload(request, False), model=request.model)
+    data = reply.data
     usage = data.get("usage") or {}
     return ChatResponse(
         message=Message.assistant(data["text"]),
         finish_reason=_reason(data.get("done_reason")),
         finish_reason_raw=data.get("done_reason"),
         usage=Usage(usage.get("in"), usage.get("out")),
-        provider=NAME,
+        provider=wire.provider,
         model=request.model,
     )
 
 
 @hookimpl
 async def provider_stream(config: ProviderConfig, http: Any, request: ChatRequest) -> AsyncIterator[StreamEvent]:
-    import httpx
+    from clawdesk.provider import NDJSONDecoder, StreamTail
 
-    from clawdesk.http import map_transport_error, raise_for_response
-
-    try:
-        async with http.stream(
-            "POST", f"{config.base_url}/chat", json=_payload(request, True), headers=_headers(config)
-        ) as response:
-            await raise_for_response(NAME, response, model=request.model)
-            async for line in response.aiter_lines():
-                if not line.strip():
-                    continue
+    wire = _wire(config, http)
+    lines = NDJSONDecoder()
+    tail = StreamTail()
+    async with wire.stream(
+        "POST", "/chat", _payload(request, True), model=request.model, end_marker="the done line"
+    ) as reply:
+        async for chunk in reply.chunks():
+            for line in lines.feed(chunk):
                 data = json.loads(line)
                 if data.get("done"):
                     if "usage" in data:
-                        yield UsageEvent(Usage(data["usage"].get("in"), data["usage"].get("out")))
-                    yield Finish(_reason(data.get("done_reason")), data.get("done_reason"))
-                    return
+                        tail.usage(Usage(data["usage"].get("in"), data["usage"].get("out")))
+                    tail.finish(_reason(data.get("done_reason")), data.get("done_reason"))
+                    reply.end()
+                    break
                 yield TextDelta(data["text"])
-    except httpx.HTTPError as exc:
-        raise map_transport_error(NAME, exc) from exc
-    raise ApiError("the stream ended before its done line", provider=NAME, retryable=False)
+            if reply.ended:
+                break
+    for event in tail.events():
+        yield event
+
+
+__all__ = ["CLAWDESK_CONTRACT", "EchoConfig", "EchoOptions", "Finish", "UsageEvent"]

@@ -1,4 +1,7 @@
-"""The echo provider with sloppy HTTP handling: httpx at import, errors escape, streams are never closed."""
+"""The echo provider with sloppy HTTP handling: httpx at import, errors escape, streams are never closed.
+
+Written by hand on purpose, without the toolkit's Wire (which would make each of these mistakes impossible).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,6 @@ from typing import Any
 import httpx  # sloppy: every `clawdesk plugins` now pays for the HTTP stack
 from echo_provider import (
     NAME,
-    _headers,
     _payload,
     _reason,
     provider_capabilities,
@@ -18,16 +20,22 @@ from echo_provider import (
     provider_name,
 )
 
-from clawdesk import ChatRequest, ChatResponse, Finish, Message, ProviderConfig, StreamEvent, TextDelta, Usage, hookimpl
+from clawdesk import ChatRequest, ChatResponse, Finish, Message, StreamEvent, TextDelta, Usage
+from clawdesk.provider import ProviderConfig, hookimpl
 
+CLAWDESK_CONTRACT = 2
 _kept: list[object] = []
 
 __all__ = ["httpx", "provider_capabilities", "provider_config_type", "provider_models", "provider_name"]
 
 
+def _headers(config: ProviderConfig) -> dict[str, str]:
+    return {"authorization": f"Bearer {config.api_key.reveal()}"} if config.api_key else {}
+
+
 @hookimpl
 async def provider_chat(config: ProviderConfig, http: Any, request: ChatRequest) -> ChatResponse:
-    from clawdesk.http import raise_for_response
+    from clawdesk.provider import raise_for_response
 
     # No map_transport_error: a refused connection escapes as an httpx exception.
     response = await http.post(f"{config.base_url}/chat", json=_payload(request, False), headers=_headers(config))
@@ -44,7 +52,7 @@ async def provider_chat(config: ProviderConfig, http: Any, request: ChatRequest)
 
 @hookimpl
 async def provider_stream(config: ProviderConfig, http: Any, request: ChatRequest) -> AsyncIterator[StreamEvent]:
-    from clawdesk.http import raise_for_response
+    from clawdesk.provider import raise_for_response
 
     # No `async with`, and the response is kept "for debugging": closing the
     # generator early leaves the response, and so its connection, open.

@@ -1,19 +1,23 @@
-"""HTTP helpers shared by provider plugins: error mapping, Retry-After, timeouts.
+"""The one place that turns HTTP statuses and httpx's exceptions into clawdesk errors.
 
 Everything a plugin would otherwise write again lives here, so that a plugin
 maps only what is truly provider-specific (an error body's shape, a status a
 backend uses in its own way):
 
 - :func:`error_for_status` turns a status code and a message into the right
-  :class:`~clawdesk.ProviderError` subclass;
+  :class:`~clawdesk.ProviderError` subclass, with ``retry_after`` and the
+  backend's ``x-should-retry`` verdict;
 - :func:`raise_for_response` reads (a bounded part of) an error response,
   extracts the message and raises that error;
 - :func:`map_transport_error` turns any httpx exception into a
-  :class:`~clawdesk.ProviderError`; raise its result ``from`` the original;
-- :func:`parse_retry_after` reads ``Retry-After`` in both of its forms.
+  :class:`~clawdesk.ProviderError` (before or after the response headers);
+  raise its result ``from`` the original;
+- :func:`parse_retry_after` reads ``Retry-After`` in both of its forms, and
+  :func:`retry_after_from` the headers that carry a wait.
 
-This module imports httpx, so plugins import it inside their hooks, not at
-module level.
+Plugins normally use these through :class:`~clawdesk.provider.Wire`, which
+calls them at the right moments. This module imports httpx: plugins reach it
+through :mod:`clawdesk.provider`, inside their hooks.
 """
 
 from __future__ import annotations
@@ -38,8 +42,10 @@ from .._errors import (
     ModelNotFound,
     PermissionDenied,
     ProviderError,
+    QuotaExceeded,
     RateLimited,
     TimedOut,
+    Truncated,
 )
 from .._provider_config import ProviderConfig
 
@@ -52,6 +58,8 @@ __all__ = [
     "parse_retry_after",
     "raise_for_response",
     "read_error_body",
+    "request_timeout",
+    "retry_after_from",
     "safe_url",
 ]
 
@@ -108,6 +116,36 @@ def _safe_url(text: str) -> str:
     return str(u.copy_with(userinfo=b"", query=None, fragment=None))
 
 
+def retry_after_from(headers: Mapping[str, str] | httpx.Headers | None) -> float | None:
+    """The wait a response asks for, in seconds: ``retry-after-ms`` first, then ``Retry-After``.
+
+    ``retry-after-ms`` (milliseconds, sent by OpenAI-style and Azure backends)
+    is more precise, so it wins when both are there and readable. An
+    unreadable value counts as absent (``None``), never as "wait forever".
+    """
+    if headers is None:
+        return None
+    millis = headers.get("retry-after-ms")
+    if millis is not None:
+        try:
+            value = float(millis)
+        except ValueError:
+            value = math.nan
+        if math.isfinite(value) and value >= 0:
+            return value / 1000
+    return parse_retry_after(headers.get("retry-after"))
+
+
+def _should_retry(headers: Mapping[str, str] | httpx.Headers | None) -> bool | None:
+    # The backend's own verdict on retrying (OpenAI-style servers send it); anything but
+    # true/false is ignored.
+    value = headers.get("x-should-retry") if headers is not None else None
+    if value is None:
+        return None
+    value = value.strip().lower()
+    return True if value == "true" else False if value == "false" else None
+
+
 def error_for_status(
     provider: str,
     status: int,
@@ -116,6 +154,7 @@ def error_for_status(
     headers: Mapping[str, str] | httpx.Headers | None = None,
     url: str | None = None,
     model: str | None = None,
+    request_id: str | None = None,
 ) -> ProviderError:
     """The :class:`~clawdesk.ProviderError` for an HTTP error status.
 
@@ -124,19 +163,35 @@ def error_for_status(
     ====================  ==============================  ==========
     400, 413, 422         InvalidRequest                  no
     401                   AuthFailed                      no
+    402                   QuotaExceeded                   no
     403                   PermissionDenied                no
     404                   ModelNotFound                   no
-    408                   Timeout                         yes
-    429                   RateLimited(retry_after)        yes
-    409, 5xx, 529         ApiError                        yes
+    408                   TimedOut                        yes
+    429                   RateLimited                     yes
+    409, 5xx (529 too)    ApiError                        yes
+    3xx with Location     ApiError ("not followed")       no
     any other             ApiError                        no
     ====================  ==============================  ==========
+
+    ``retry_after`` is read (see :func:`retry_after_from`) for every
+    retryable status, not only 429: a 503 often says when to come back. An
+    ``x-should-retry: true`` or ``false`` header overrides the table's
+    verdict, since the backend knows best whether asking again can help.
+    ``request_id`` goes into the error (and its message).
     """
-    kw: dict[str, Any] = {"provider": provider, "status": status, "url": url}
+    kw: dict[str, Any] = {"provider": provider, "status": status, "url": url, "request_id": request_id}
+    verdict = _should_retry(headers)
+    if verdict is not None:
+        kw["retryable"] = verdict
+    retryable = status in (408, 409, 429) or status >= 500
+    if (retryable or verdict) and headers is not None:
+        kw["retry_after"] = retry_after_from(headers)
     if status in (400, 413, 422):
         return InvalidRequest(message, **kw)
     if status == 401:
         return AuthFailed(message or "the API key was refused", **kw)
+    if status == 402:
+        return QuotaExceeded(message or "out of credit or quota (HTTP 402 Payment Required)", **kw)
     if status == 403:
         return PermissionDenied(message or "not allowed", **kw)
     if status == 404:
@@ -144,8 +199,7 @@ def error_for_status(
     if status == 408:
         return TimedOut(message or "the server timed out waiting for the request", **kw)
     if status == 429:
-        retry_after = parse_retry_after(headers.get("retry-after")) if headers is not None else None
-        return RateLimited(message or "rate limited", retry_after=retry_after, **kw)
+        return RateLimited(message or "rate limited", **kw)
     if 300 <= status < 400 and headers is not None and headers.get("location"):
         # Redirects are not followed (a key must not travel to another host);
         # the usual cause is a base_url with http:// where https:// is served.
@@ -278,16 +332,28 @@ async def raise_for_response(
     raise error
 
 
-def map_transport_error(provider: str, exc: Exception, *, url: str | None = None) -> ProviderError:
+def map_transport_error(
+    provider: str,
+    exc: Exception,
+    *,
+    url: str | None = None,
+    after_headers: bool = False,
+    request_id: str | None = None,
+) -> ProviderError:
     """The :class:`~clawdesk.ProviderError` for an exception httpx raised.
 
     Every httpx exception class maps to one kind: timeouts (connect, read,
-    write, pool) to :class:`~clawdesk.Timeout`; network and protocol failures
-    (refused, reset, a peer closing mid-body, proxies) to retryable
+    write, pool) to :class:`~clawdesk.TimedOut`; network and protocol
+    failures (refused, reset, proxies) to retryable
     :class:`~clawdesk.ConnectionFailed`; an unusable URL or scheme to
     non-retryable ``ConnectionFailed``; status errors through
     :func:`error_for_status`; decoding, redirect and stream-state errors to
     :class:`~clawdesk.ApiError`. Raise the result ``from exc``.
+
+    ``after_headers`` says the response had begun: then a reset or a peer
+    that closes mid-body (``ReadError``, ``RemoteProtocolError``) is
+    :class:`~clawdesk.Truncated` (retryable), since the answer broke off; a
+    read timeout stays ``TimedOut``.
     """
     if type(exc).__module__.startswith("httpcore"):
         # httpx normally wraps httpcore's errors; one that escaped unwrapped
@@ -303,15 +369,17 @@ def map_transport_error(provider: str, exc: Exception, *, url: str | None = None
         if request is not None:
             url = safe_url(request.url)
     where = f" ({url})" if url else ""
-    kw: dict[str, Any] = {"provider": provider, "url": url}
+    kw: dict[str, Any] = {"provider": provider, "url": url, "request_id": request_id}
     if isinstance(exc, httpx.TimeoutException):
         phase = {
             httpx.ConnectTimeout: "connecting",
-            httpx.ReadTimeout: "waiting for data",
+            httpx.ReadTimeout: "waiting for more of the answer" if after_headers else "waiting for data",
             httpx.WriteTimeout: "sending the request",
             httpx.PoolTimeout: "waiting for a free connection",
         }.get(type(exc), "waiting")
         return TimedOut(f"timed out {phase}{where}", **kw)
+    if after_headers and isinstance(exc, (httpx.ReadError, httpx.RemoteProtocolError)):
+        return Truncated(f"the answer broke off{where}: {_reason(exc)}", **kw)
     if isinstance(exc, httpx.HTTPStatusError):
         return error_for_status(
             provider,
@@ -319,6 +387,7 @@ def map_transport_error(provider: str, exc: Exception, *, url: str | None = None
             f"HTTP {exc.response.status_code}",
             headers=exc.response.headers,
             url=url,
+            request_id=request_id,
         )
     if isinstance(exc, httpx.UnsupportedProtocol):
         return ConnectionFailed(f"unsupported URL{where}: {exc}", retryable=False, **kw)
@@ -345,4 +414,13 @@ def _reason(exc: BaseException) -> str:
 
 def client_timeout(config: ProviderConfig) -> httpx.Timeout:
     """The httpx timeout for a provider: ``timeout_secs`` for each connect, read, write and pool wait."""
-    return httpx.Timeout(config.timeout_secs)
+    return request_timeout(config.timeout_secs)
+
+
+@functools.lru_cache(maxsize=64)
+def request_timeout(seconds: float, first_byte: float | None = None) -> httpx.Timeout:
+    """``seconds`` for each connect, read, write and pool wait; ``first_byte`` (if given) for the first read.
+
+    Cached: a pure function of two numbers, asked for on every request.
+    """
+    return httpx.Timeout(seconds) if first_byte is None else httpx.Timeout(seconds, read=first_byte)

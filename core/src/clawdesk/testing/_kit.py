@@ -54,6 +54,7 @@ from .._config import Config
 from .._errors import (
     ApiError,
     AuthFailed,
+    CapabilityMissing,
     ClawdeskError,
     ConfigError,
     ConnectionFailed,
@@ -62,8 +63,10 @@ from .._errors import (
     PermissionDenied,
     PluginError,
     ProviderError,
+    QuotaExceeded,
     RateLimited,
     TimedOut,
+    Truncated,
 )
 from .._hookspecs import REQUIRED_HOOKS
 from .._options import provider_options_for
@@ -107,6 +110,7 @@ RETRY_AFTER = 7
 ERROR_STATUSES: Mapping[int, type[ProviderError]] = {
     400: InvalidRequest,
     401: AuthFailed,
+    402: QuotaExceeded,
     403: PermissionDenied,
     404: ModelNotFound,
     429: RateLimited,
@@ -824,7 +828,12 @@ class ProviderConformance:
     @pytest.mark.anyio
     @pytest.mark.parametrize("how", ["closed", "reset"])
     async def test_stream_cut_short_is_an_error(self, how: str) -> None:
-        """A stream the server cuts off (clean close or reset) before its end raises; it never ends as a success."""
+        """A stream the server cuts off (clean close or reset) before its end raises Truncated, retryable.
+
+        Never a success: one error for both ways a body can end early, whatever
+        the framing, so that the engine can ask again (or report
+        StreamInterrupted once events were delivered).
+        """
         async with self._ck_harness() as h:
             pieces = list(self.stream_pieces(STREAM_TEXTS))
             cut = self.stream_cut_after(pieces)
@@ -839,8 +848,10 @@ class ProviderConformance:
             if outcome.error is None:
                 finished = any(isinstance(e, Finish) for e in outcome.events)
                 how = "with a Finish event" if finished else "without raising"
-                _fail(f"{what} was reported as a success ({how}); a truncated stream must raise a ProviderError")
-            self._ck_expect_error(outcome, ProviderError, what, h.provider)
+                _fail(f"{what} was reported as a success ({how}); a truncated stream must raise Truncated")
+            error = self._ck_expect_error(outcome, Truncated, what, h.provider)
+            if not error.retryable:
+                _fail(f"{what}: Truncated with retryable=False; a truncated answer may succeed when asked again")
 
     @pytest.mark.anyio
     async def test_stream_early_close_releases_connection(self) -> None:
@@ -863,7 +874,7 @@ class ProviderConformance:
                 _fail(
                     "closing a stream early (aclose() after the first event) did not release its HTTP connection: "
                     "the next request found no free connection in a one-connection pool; "
-                    "hold the response in `async with http.stream(...)` inside the generator"
+                    "hold the response in `async with wire.stream(...)` (clawdesk.provider.Wire) inside the generator"
                 )
 
     @pytest.mark.anyio
@@ -879,7 +890,11 @@ class ProviderConformance:
 
     @pytest.mark.anyio
     async def test_options_are_sent_or_refused(self) -> None:
-        """Each generation option either reaches the backend or is refused with InvalidRequest; none is dropped."""
+        """Each generation option reaches the backend or is refused before sending; none is dropped.
+
+        A refusal is CapabilityMissing (another provider may honour the option) or InvalidRequest
+        (no provider could: a value out of any range).
+        """
         options: dict[str, tuple[dict[str, Any], object]] = {
             "temperature": ({"temperature": 0.37}, 0.37),
             "top_p": ({"top_p": 0.73}, 0.73),
@@ -893,15 +908,19 @@ class ProviderConformance:
                 h.server.add(self.chat_reply(ANSWER))
                 outcome = await self._ck_chat(h, request=self._ck_request(ChatOptions(**kwargs)))
                 what = f"chat with ChatOptions({name}={kwargs[name]!r})"
-                if isinstance(outcome.error, InvalidRequest):
+                if isinstance(outcome.error, (InvalidRequest, CapabilityMissing)):
                     if len(h.server.requests) > before:
-                        _fail(f"{what}: refused with InvalidRequest, but only after sending the request")
+                        kind = type(outcome.error).__name__
+                        _fail(f"{what}: refused with {kind}, but only after sending the request")
                     continue  # its queued reply answers the next option's request: all replies are alike
                 if outcome.hung or outcome.error is not None:
-                    _fail(f"{what}: failed with {outcome.error!r}; expected an answer or InvalidRequest")
+                    _fail(f"{what}: failed with {outcome.error!r}; expected an answer or a refusal before sending")
                 sent = h.server.requests[-1]
                 if not _carries(sent.body, value):
-                    _fail(f"{what}: the value {value!r} is not in the request; send it or refuse with InvalidRequest")
+                    _fail(
+                        f"{what}: the value {value!r} is not in the request; "
+                        "send it or refuse with CapabilityMissing (or InvalidRequest)"
+                    )
 
     @pytest.mark.anyio
     @pytest.mark.parametrize("hook", ["chat", "stream"])

@@ -1,14 +1,16 @@
-"""The ``[providers.mistral]`` table."""
+"""The ``[providers.mistral]`` table, and the ``mistral`` table of ``provider_options``."""
 
 from __future__ import annotations
 
-from typing import ClassVar
+import math
+from collections.abc import Mapping
+from typing import Any, Literal
 
 from attrs import field, frozen
 
-from clawdesk import ProviderConfig, check_http_url
+from clawdesk.provider import ProviderConfig, check_http_url
 
-__all__ = ["DEFAULT_BASE_URL", "MistralConfig"]
+__all__ = ["DEFAULT_BASE_URL", "MistralConfig", "MistralOptions"]
 
 DEFAULT_BASE_URL = "https://api.mistral.ai/v1"
 
@@ -19,12 +21,65 @@ class MistralConfig(ProviderConfig):
 
     ``base_url`` includes the ``/v1`` prefix (requests go to
     ``{base_url}/chat/completions`` and ``{base_url}/models``). The key comes
-    from ``api_key`` or, when the table has none, ``$MISTRAL_API_KEY``; a call
-    without either fails with :class:`~clawdesk.AuthFailed` before any request.
+    from ``api_key`` or, when the table has none, ``$MISTRAL_API_KEY``; core
+    refuses a call without either (:class:`~clawdesk.AuthFailed`) before any
+    request.
     """
 
-    api_key_env: ClassVar[str | None] = "MISTRAL_API_KEY"
-    requires_api_key: ClassVar[bool] = True
-
+    api_key_env: str | None = "MISTRAL_API_KEY"
+    requires_api_key: bool = True
     base_url: str = field(default=DEFAULT_BASE_URL, validator=check_http_url)
     default_model: str = "mistral-large-latest"
+
+
+def _penalty(_inst: object, attribute: Any, value: float | None) -> None:
+    if value is not None and not (math.isfinite(value) and -2 <= value <= 2):
+        raise ValueError(f"expected a number from -2 to 2, got {value!r}")
+
+
+def _string_keys(_inst: object, attribute: Any, value: Mapping[str, Any] | None) -> None:
+    if value is not None and not all(isinstance(key, str) for key in value):
+        raise ValueError("expected a table with string keys")
+
+
+def _prediction(_inst: object, attribute: Any, value: str | Mapping[str, Any] | None) -> None:
+    if value is None or isinstance(value, str):
+        return
+    if (
+        set(value) <= {"type", "content"}
+        and value.get("type", "content") == "content"
+        and isinstance(value.get("content", ""), str)
+    ):
+        return
+    raise ValueError("expected a string or {type = 'content', content = '...'}")
+
+
+@frozen(kw_only=True)
+class MistralOptions:
+    """What ``provider_options={"mistral": {...}}`` may hold: Mistral's own request fields.
+
+    Each is sent as the request field of the same name when set, and left
+    out (the server's default) when ``None``:
+
+    - ``safe_prompt``: prepend Mistral's safety prompt;
+    - ``parallel_tool_calls``: let the model ask for several tools at once;
+    - ``presence_penalty``, ``frequency_penalty``: from -2 to 2;
+    - ``prompt_mode``: ``"reasoning"`` (the default system prompt of
+      reasoning models) or ``"none"`` (sent as ``null``: no such prompt);
+    - ``prompt_cache_key``: groups requests that share a prompt prefix;
+    - ``metadata``: a table of your own, echoed in Mistral's logs;
+    - ``prediction``: the expected output (predicted outputs), a string or
+      ``{type = "content", content = "..."}``.
+
+    Settings clawdesk has its own options for (``temperature``, ``seed``,
+    ``reasoning``...) are not here: use :class:`~clawdesk.ChatOptions`.
+    """
+
+    safe_prompt: bool | None = None
+    parallel_tool_calls: bool | None = None
+    presence_penalty: float | None = field(default=None, validator=_penalty)
+    frequency_penalty: float | None = field(default=None, validator=_penalty)
+    prompt_mode: Literal["reasoning", "none"] | None = None
+    prompt_cache_key: str | None = None
+    metadata: Mapping[str, Any] | None = field(default=None, validator=_string_keys)
+    prediction: str | Mapping[str, Any] | None = field(default=None, validator=_prediction)

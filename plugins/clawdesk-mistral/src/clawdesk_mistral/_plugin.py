@@ -9,30 +9,29 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING
 
-from clawdesk import (
-    Capability,
-    ChatRequest,
-    ChatResponse,
-    ModelInfo,
-    ProviderConfig,
-    StreamEvent,
-    hookimpl,
-)
+from clawdesk.provider import ProviderConfig, hookimpl
 
-from ._config import MistralConfig
+from ._config import MistralConfig, MistralOptions
 from ._models import BUILTIN, capabilities_for
 
 if TYPE_CHECKING:
     import httpx
 
+    from clawdesk import Capability, ChatRequest, ChatResponse, ModelInfo, StreamEvent
+
 __all__ = [
+    "CLAWDESK_CONTRACT",
     "provider_capabilities",
     "provider_chat",
     "provider_config_type",
     "provider_models",
     "provider_name",
+    "provider_options_type",
     "provider_stream",
 ]
+
+#: The provider contract this plugin was written for.
+CLAWDESK_CONTRACT = 2
 
 
 @hookimpl
@@ -43,6 +42,11 @@ def provider_name() -> str:
 @hookimpl
 def provider_config_type() -> type[ProviderConfig]:
     return MistralConfig
+
+
+@hookimpl
+def provider_options_type() -> type:
+    return MistralOptions
 
 
 @hookimpl

@@ -1,6 +1,6 @@
-"""Chat and streaming over ``POST /api/chat``, and the HTTP plumbing they share.
+"""Chat and streaming over ``POST /api/chat``, on the wire toolkit.
 
-This module imports httpx; the hooks import it on first use.
+This module imports httpx (through the toolkit); the hooks import it on first use.
 
 Timeouts: Ollama sends nothing, not even the response headers, until the
 model is loaded and the prompt is read, which can take minutes when the model
@@ -12,313 +12,231 @@ stream then waits at most ``timeout_secs`` for each further piece.
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-import anyio
 import httpx
 
 from clawdesk import (
     ApiError,
     ChatRequest,
     ChatResponse,
-    ConnectionFailed,
     Finish,
     Message,
     ProviderError,
     ReasoningDelta,
-    Role,
     StreamEvent,
     TextDelta,
-    Timeout,
     ToolCallEvent,
     Usage,
     UsageEvent,
 )
-from clawdesk.http import map_transport_error, raise_for_response, safe_url
+from clawdesk.provider import NDJSONDecoder, Wire, bearer
 
 from ._config import OllamaConfig
-from ._wire import (
-    PROVIDER,
-    build_chat_body,
-    classifier,
-    error_from_message,
-    finish_reason,
-    parse_tool_calls,
-    usage_from,
-)
+from ._wire import build_chat_body, classify, error_from_message, finish_reason, parse_tool_calls, usage_from
 
-__all__ = ["chat", "endpoint", "request_headers", "stream", "transport_error"]
+__all__ = ["chat", "stream", "wire_for"]
 
 _loads = json.loads
-_DRAIN_SECS = 0.1
 _LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
 
 
-def endpoint(config: OllamaConfig, path: str) -> str:
-    """``base_url`` joined with an API path such as ``/api/chat``."""
-    return config.base_url.rstrip("/") + path
+def wire_for(config: OllamaConfig, http: httpx.AsyncClient, *, first_byte: bool = True) -> Wire:
+    """The :class:`~clawdesk.provider.Wire` for a call: bearer key for hosted Ollama, Ollama's error
+    reading, hints that say what to do when the server is not there or slow to start.
 
-
-def request_headers(config: OllamaConfig) -> dict[str, str]:
-    """JSON content type, and the bearer key when one is configured (hosted Ollama)."""
-    headers = {"content-type": "application/json"}
-    if config.api_key:
-        headers["authorization"] = f"Bearer {config.api_key.reveal()}"
-    return headers
-
-
-def transport_error(config: OllamaConfig, url: str, exc: Exception, *, first_byte: bool = False) -> ProviderError:
-    """The :class:`~clawdesk.ProviderError` for an httpx failure on ``url``.
-
-    A refused connection names the URL and says how to fix it (the usual
-    case: Ollama is not running). ``first_byte`` marks a wait for the answer
-    to start, whose read timeout is ``first_byte_timeout_secs``.
+    ``first_byte``: wait up to ``first_byte_timeout_secs`` for the answer to
+    start (chat); model listings wait ``timeout_secs`` only.
     """
-    where = safe_url(url)
-    if isinstance(exc, httpx.ConnectError):
-        host = httpx.URL(url).host
-        if host in _LOOPBACK or host.startswith("127."):
-            hint = "is Ollama running? Start it with `ollama serve`"
-        else:
-            hint = "check OLLAMA_HOST or providers.ollama.base_url"
-        reason = str(exc).strip() or type(exc).__name__
-        return ConnectionFailed(
-            f"could not connect to Ollama at {safe_url(config.base_url)} ({reason}); {hint}, "
-            "or configure another provider",
-            provider=PROVIDER,
-            url=where,
-        )
-    if first_byte and isinstance(exc, httpx.ReadTimeout):
-        return Timeout(
-            f"no answer from {where} within first_byte_timeout_secs={config.first_byte_timeout_secs:g}s "
-            "(a model can take long to load; raise providers.ollama.first_byte_timeout_secs if it is still loading)",
-            provider=PROVIDER,
-            url=where,
-        )
-    return map_transport_error(PROVIDER, exc, url=where)
-
-
-def _first_byte_timeout(config: OllamaConfig) -> httpx.Timeout:
-    return _timeouts(config.timeout_secs, config.first_byte_timeout_secs)
-
-
-@functools.lru_cache(maxsize=32)
-def _timeouts(seconds: float, first_byte: float) -> httpx.Timeout:
-    # A pure function of two numbers, cached so a request builds nothing here.
-    return httpx.Timeout(seconds, read=first_byte)
-
-
-def _after_first_byte(response: httpx.Response, seconds: float) -> None:
-    # The connection reads its timeouts from the request's "timeout"
-    # extension (the same dict the transport holds) when the body starts, so
-    # replacing the read timeout now makes every wait for more of the stream
-    # use timeout_secs, at no cost per line. A transport that ignores the
-    # extension keeps the longer first-byte timeout: bounded still.
-    extensions = response.request.extensions
-    timeouts = extensions.get("timeout")
-    if isinstance(timeouts, dict):
-        extensions["timeout"] = {**timeouts, "read": seconds}
-
-
-def _line_error(value: object, url: str) -> ProviderError:
-    message = value if isinstance(value, str) else json.dumps(value)
-    where = safe_url(url)
-    return error_from_message(message, status=None, url=where) or ApiError(
-        f"Ollama reported an error: {message}", provider=PROVIDER, url=where
+    host = httpx.URL(config.base_url).host
+    name = config.name or "ollama"
+    if host in _LOOPBACK or host.startswith("127."):
+        hint = "is Ollama running? Start it with `ollama serve`, or configure another provider"
+    else:
+        hint = f"check OLLAMA_HOST or providers.{name}.base_url, or configure another provider"
+    return Wire(
+        config,
+        http,
+        auth=bearer(config.api_key),
+        classify=classify,
+        first_byte_timeout=config.first_byte_timeout_secs if first_byte else None,
+        first_byte_hint=(
+            f"a model can take long to load; raise providers.{name}.first_byte_timeout_secs if it is still loading"
+        ),
+        connect_hint=hint,
     )
+
+
+def _line_error(value: object, provider: str, url: str, request_id: str | None) -> ProviderError:
+    message = value if isinstance(value, str) else json.dumps(value)
+    return error_from_message(message, provider=provider, url=url, request_id=request_id) or ApiError(
+        f"Ollama reported an error: {message}", provider=provider, url=url, request_id=request_id
+    )
+
+
+def _is_json(raw: bytes) -> bool:
+    try:
+        _loads(raw)
+    except ValueError:
+        return False
+    return True
+
+
+def _text(value: object, field: str, provider: str) -> str:
+    if type(value) is not str:
+        raise ApiError(f"malformed answer: message.{field} is not a string", provider=provider)
+    return value
 
 
 class _Decoder:
     """Turns each NDJSON line of an ``/api/chat`` stream into events (one ``json.loads`` per line)."""
 
-    __slots__ = ("calls", "done", "url")
+    __slots__ = ("calls", "done", "provider", "request_id", "url")
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, provider: str, url: str, request_id: str | None) -> None:
+        self.provider = provider
         self.url = url
+        self.request_id = request_id
         self.calls = 0
         self.done = False
 
+    def _malformed(self, what: str) -> ApiError:
+        return ApiError(f"{what} ({self.url})", provider=self.provider, url=self.url, request_id=self.request_id)
+
     def line(self, raw: bytes) -> Sequence[StreamEvent]:
-        if self.done:  # whatever follows the final line is not part of the answer
-            return ()
         try:
             data = _loads(raw.decode())  # json.loads(bytes) would sniff the encoding first
         except ValueError:
-            if not raw.strip():
-                return ()
-            raise _malformed("the stream sent a line that is not JSON", self.url) from None
+            raise self._malformed("the stream sent a line that is not JSON") from None
         if type(data) is not dict:
-            raise _malformed("the stream sent a line that is not a JSON object", self.url)
+            raise self._malformed("the stream sent a line that is not a JSON object")
         error = data.get("error")
         if error is not None:
-            raise _line_error(error, self.url)
-        events: list[StreamEvent] = []
+            raise _line_error(error, self.provider, self.url, self.request_id)
         message = data.get("message")
-        if message:
-            if type(message) is not dict:
-                raise ApiError("malformed stream line: 'message' is not an object", provider=PROVIDER)
-            content = message.get("content")
-            thinking = message.get("thinking")
-            raw_calls = message.get("tool_calls")
-            if not (thinking or raw_calls or data.get("done")):
-                # The hot path: a line with a piece of the answer's text.
-                return (TextDelta(_text(content, "content")),) if content else ()
-            if thinking:
-                events.append(ReasoningDelta(_text(thinking, "thinking")))
-            if content:
-                events.append(TextDelta(_text(content, "content")))
-            if raw_calls:
-                calls = parse_tool_calls(raw_calls, self.calls, str(data.get("created_at") or ""))
-                self.calls += len(calls)
-                events.extend(ToolCallEvent(call) for call in calls)
-        if data.get("done"):
+        done = data.get("done")
+        if message is None:
+            if not done:
+                # A line that is neither a piece of the answer nor its end: not Ollama's protocol.
+                raise self._malformed("the stream sent a line without 'message' before its done:true line")
+            message = {}
+        elif type(message) is not dict:
+            raise self._malformed("malformed stream line: 'message' is not an object")
+        content = message.get("content")
+        thinking = message.get("thinking")
+        raw_calls = message.get("tool_calls")
+        if not (thinking or raw_calls or done):
+            # The hot path: a line with a piece of the answer's text.
+            return (TextDelta(_text(content, "content", self.provider)),) if content else ()
+        events: list[StreamEvent] = []
+        if thinking:
+            events.append(ReasoningDelta(_text(thinking, "thinking", self.provider)))
+        if content:
+            events.append(TextDelta(_text(content, "content", self.provider)))
+        if raw_calls:
+            calls = parse_tool_calls(raw_calls, self.calls, str(data.get("created_at") or ""), self.provider)
+            self.calls += len(calls)
+            events.extend(ToolCallEvent(call) for call in calls)
+        if done:
             self.done = True
             usage = usage_from(data)
             if usage is not None:
                 events.append(UsageEvent(usage))
             reason = data.get("done_reason")
-            events.append(Finish(finish_reason(reason, self.calls > 0), reason if isinstance(reason, str) else None))
+            events.append(
+                Finish(
+                    finish_reason(reason, self.calls > 0),
+                    reason if isinstance(reason, str) else None,
+                    request_id=self.request_id,
+                )
+            )
         return events
-
-
-def _malformed(what: str, url: str) -> ApiError:
-    where = safe_url(url)
-    return ApiError(f"{what} ({where})", provider=PROVIDER, url=where)
-
-
-def _text(value: object, field: str) -> str:
-    if type(value) is not str:
-        raise ApiError(f"malformed answer: message.{field} is not a string", provider=PROVIDER)
-    return value
-
-
-async def _drain(chunks: AsyncIterator[bytes], seconds: float) -> None:
-    # The answer is complete. Reading on to the end of the body (normally just
-    # the chunked terminator, already on its way) puts the connection back in
-    # the pool; a server that keeps the body open gets a short grace and then
-    # loses the connection. Whatever it sends after done:true is ignored.
-    with anyio.move_on_after(min(_DRAIN_SECS, seconds)):
-        try:
-            async for _ in chunks:
-                pass
-        except httpx.HTTPError:
-            pass
 
 
 async def stream(config: OllamaConfig, http: httpx.AsyncClient, request: ChatRequest) -> AsyncIterator[StreamEvent]:
     """Stream ``request`` as events; see the ``provider_stream`` hook for the contract.
 
-    The body is NDJSON split on ``\\n`` bytes (not ``aiter_lines``, which also
-    splits on U+0085 and U+2028, characters a JSON string may hold as they
-    are). A ``{"error": ...}`` line raises, and so does a body that ends
-    before the ``done: true`` line.
+    The body is NDJSON (:class:`~clawdesk.provider.NDJSONDecoder`: split on
+    ``\\n`` bytes only, so U+2028 inside a JSON string stays there). A
+    ``{"error": ...}`` line raises its error; a body that ends before the
+    ``done: true`` line raises :class:`~clawdesk.Truncated`.
     """
-    body = build_chat_body(config, request, stream=True)
-    url = endpoint(config, "/api/chat")
-    decoder = _Decoder(url)
-    line = decoder.line
-    first_byte = True
-    try:
-        async with http.stream(
-            "POST", url, content=body, headers=request_headers(config), timeout=_first_byte_timeout(config)
-        ) as response:
-            if not response.is_success:
-                await raise_for_response(PROVIDER, response, model=request.model, classify=classifier(safe_url(url)))
-            first_byte = False
-            _after_first_byte(response, config.timeout_secs)
-            chunks = response.aiter_bytes()
-            # The unfinished line's pieces, joined once its end arrives: a
-            # long line in many small chunks costs no repeated copying.
-            partial: list[bytes] = []
-            async for chunk in chunks:
-                pieces = chunk.split(b"\n")
-                if len(pieces) == 1:
-                    partial.append(chunk)
-                    continue
-                if partial:
-                    partial.append(pieces[0])
-                    pieces[0] = b"".join(partial)
-                    partial.clear()
-                rest = pieces.pop()
-                if rest:
-                    partial.append(rest)
-                for piece in pieces:
-                    for event in line(piece):
-                        yield event
+    wire = wire_for(config, http)
+    body = wire.encode(build_chat_body(config, request, stream=True))
+    lines = NDJSONDecoder()
+    final: Sequence[StreamEvent] = ()
+    async with wire.stream("POST", "/api/chat", body, model=request.model, end_marker="its done:true line") as reply:
+        decoder = _Decoder(wire.provider, wire.url("/api/chat"), reply.request_id)
+        line = decoder.line
+        async for chunk in reply.chunks():
+            for raw in lines.feed(chunk):
+                events = line(raw)
                 if decoder.done:
+                    # Whatever follows the final line is not part of the answer.
+                    final = events
+                    reply.end()
                     break
-            else:
-                if partial:
-                    for event in line(b"".join(partial)):
-                        yield event
+                for event in events:
+                    yield event
             if decoder.done:
-                await _drain(chunks, config.timeout_secs)
-    except httpx.HTTPError as exc:
-        raise transport_error(config, url, exc, first_byte=first_byte) from exc
-    if not decoder.done:
-        where = safe_url(url)
-        raise ApiError(
-            f"the stream ended before its final done:true line: the answer is truncated ({where})",
-            provider=PROVIDER,
-            url=where,
-            retryable=True,
-        )
+                break
+        else:
+            for raw in lines.flush():
+                if not _is_json(raw):
+                    break  # half a line where the body was cut: leaving the block says Truncated
+                final = line(raw)
+                if not decoder.done:
+                    # The body ended right after an unfinished line: leaving the block says Truncated.
+                    for event in final:
+                        yield event
+                    final = ()
+                else:
+                    reply.end()
+    # Yielded once the connection is back in the pool, so that a caller who stops at Finish loses nothing.
+    for event in final:
+        yield event
 
 
 async def chat(config: OllamaConfig, http: httpx.AsyncClient, request: ChatRequest) -> ChatResponse:
     """Send ``request`` with ``"stream": false`` and return the whole answer."""
-    body = build_chat_body(config, request, stream=False)
-    url = endpoint(config, "/api/chat")
-    try:
-        # Sent with stream=True, so that an error status is judged before the body is read (and
-        # decoded): a 503 stays a 503 whatever its error page looks like. send() rather than the
-        # http.stream() context manager, which costs ~40 us a call.
-        response = await http.send(
-            http.build_request(
-                "POST", url, content=body, headers=request_headers(config), timeout=_first_byte_timeout(config)
-            ),
-            stream=True,
-        )
-        try:
-            if not response.is_success:
-                await raise_for_response(PROVIDER, response, model=request.model, classify=classifier(safe_url(url)))
-            raw = await response.aread()
-        finally:
-            await response.aclose()
-    except httpx.HTTPError as exc:
-        raise transport_error(config, url, exc, first_byte=True) from exc
-    try:
-        data: Any = _loads(raw)
-    except ValueError:
-        raise _malformed("the answer is not JSON", url) from None
+    wire = wire_for(config, http)
+    provider = wire.provider
+    body = wire.encode(build_chat_body(config, request, stream=False))
+    reply = await wire.json("POST", "/api/chat", body, model=request.model)
+    url = wire.url("/api/chat")
+    request_id = reply.request_id
+    data: Any = reply.data
+
+    def malformed(what: str) -> ApiError:
+        return ApiError(f"{what} ({url})", provider=provider, url=url, request_id=request_id)
+
     if type(data) is not dict:
-        raise _malformed("the answer is not a JSON object", url)
+        raise malformed("the answer is not a JSON object")
     if data.get("error") is not None:
-        raise _line_error(data["error"], url)
+        raise _line_error(data["error"], provider, url, request_id)
     if not data.get("done"):
-        raise _malformed("the answer has no done:true: it is incomplete", url)
-    message = data.get("message") or {}
+        raise malformed("the answer has no done:true: it is incomplete")
+    message = data.get("message")
     if type(message) is not dict:
-        raise _malformed("malformed answer: 'message' is not an object", url)
+        raise malformed("malformed answer: 'message' is missing or not an object")
     content = message.get("content") or ""
     thinking = message.get("thinking") or None
     raw_calls = message.get("tool_calls")
-    calls = parse_tool_calls(raw_calls, 0, str(data.get("created_at") or "")) if raw_calls else []
+    calls = parse_tool_calls(raw_calls, 0, str(data.get("created_at") or ""), provider) if raw_calls else []
     reason = data.get("done_reason")
     model = data.get("model")
     return ChatResponse(
-        message=Message(
-            Role.ASSISTANT,
-            _text(content, "content"),
-            tool_calls=tuple(calls),
-            reasoning=_text(thinking, "thinking") if thinking is not None else None,
+        message=Message.assistant(
+            _text(content, "content", provider),
+            tool_calls=calls,
+            reasoning=_text(thinking, "thinking", provider) if thinking is not None else None,
         ),
         finish_reason=finish_reason(reason, bool(calls)),
         finish_reason_raw=reason if isinstance(reason, str) else None,
         usage=usage_from(data) or Usage(),
-        provider=PROVIDER,
+        provider=provider,
         model=model if isinstance(model, str) and model else request.model,
+        request_id=request_id,
     )

@@ -11,11 +11,11 @@ import ipaddress
 import math
 import os
 import re
-from typing import ClassVar
+from typing import Literal
 
 from attrs import field, frozen
 
-from clawdesk import ProviderConfig, check_http_url, check_timeout
+from clawdesk.provider import ProviderConfig, check_http_url, check_timeout
 
 from ._state import ModelCache
 
@@ -23,6 +23,7 @@ __all__ = [
     "DEFAULT_BASE_URL",
     "HOST_ENV",
     "OllamaConfig",
+    "OllamaOptions",
     "base_url_from_host",
     "check_keep_alive_value",
 ]
@@ -180,12 +181,12 @@ class OllamaConfig(ProviderConfig):
       nothing until the answer is complete, so this bounds its whole wait.
     - ``keep_alive``: how long Ollama keeps the model loaded after a request:
       seconds or a duration string (``"5m"``, ``"-1s"`` for ever); unset means
-      the server's default. A request's ``keep_alive`` extra overrides it.
+      the server's default. A request's ``keep_alive`` provider option
+      overrides it.
     """
 
-    api_key_env: ClassVar[str | None] = "OLLAMA_API_KEY"
-    requires_api_key: ClassVar[bool] = False
-
+    api_key_env: str | None = "OLLAMA_API_KEY"
+    requires_api_key: bool = False
     base_url: str = field(factory=_default_base_url, validator=check_http_url)
     default_model: str = "llama3.2"
     timeout_secs: float = field(default=30.0, validator=check_timeout)
@@ -199,3 +200,66 @@ class OllamaConfig(ProviderConfig):
     def model_cache(self) -> ModelCache:
         """Capabilities learnt by listing models through this config."""
         return self._cache
+
+
+def _check_count(_inst: object, attribute: object, value: int | None) -> None:
+    if value is not None and value < 0:
+        raise ValueError(f"expected an integer >= 0, got {value!r}")
+
+
+@frozen(kw_only=True)
+class OllamaOptions:
+    """What ``provider_options={"ollama": {...}}`` may hold.
+
+    Runner and sampling options Ollama puts in the request's ``options``
+    (unset ones are left to the model's Modelfile and the server):
+    ``num_ctx`` (the context window, in tokens), ``num_keep``,
+    ``num_batch``, ``num_gpu``, ``main_gpu``, ``num_thread``, ``use_mmap``,
+    ``min_p``, ``typical_p``, ``repeat_last_n``, ``repeat_penalty``,
+    ``presence_penalty``, ``frequency_penalty``.
+
+    Top-level request fields:
+
+    - ``keep_alive``: how long the model stays loaded after this request
+      (seconds, or a duration such as ``"5m"``; overrides the config's);
+    - ``think``: ``true``, ``false``, or a level (``"low"``, ``"medium"``,
+      ``"high"``, ``"max"``) for models that take one. It wins over
+      :attr:`~clawdesk.ChatOptions.reasoning` when both are given.
+
+    What :class:`~clawdesk.ChatOptions` has a field for (``temperature``,
+    ``top_k``, ``max_tokens`` as ``num_predict``, ``seed``, ...) is set there.
+    """
+
+    num_ctx: int | None = field(default=None, validator=_check_count)
+    num_keep: int | None = None
+    num_batch: int | None = field(default=None, validator=_check_count)
+    num_gpu: int | None = None
+    main_gpu: int | None = None
+    num_thread: int | None = field(default=None, validator=_check_count)
+    use_mmap: bool | None = None
+    min_p: float | None = None
+    typical_p: float | None = None
+    repeat_last_n: int | None = None
+    repeat_penalty: float | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    keep_alive: float | str | None = field(default=None, validator=_check_keep_alive)
+    think: Literal["low", "medium", "high", "max"] | bool | None = None
+
+
+#: The fields of :class:`OllamaOptions` that go into the request's ``options``.
+RUNNER_OPTIONS = (
+    "num_ctx",
+    "num_keep",
+    "num_batch",
+    "num_gpu",
+    "main_gpu",
+    "num_thread",
+    "use_mmap",
+    "min_p",
+    "typical_p",
+    "repeat_last_n",
+    "repeat_penalty",
+    "presence_penalty",
+    "frequency_penalty",
+)

@@ -5,19 +5,17 @@ This module imports httpx; the hooks import it on first use.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import anyio
 import httpx
 
-from clawdesk import ApiError, Capability, ConnectionFailed, ModelInfo, ProviderError, Timeout
-from clawdesk.http import raise_for_response, safe_url
+from clawdesk import ApiError, Capability, ConnectionFailed, ModelInfo, ProviderError, TimedOut
 
-from ._chat import endpoint, request_headers, transport_error
+from ._chat import wire_for
 from ._config import OllamaConfig
 from ._state import ModelFacts
-from ._wire import PROVIDER, capabilities_from, classifier, context_length_from
+from ._wire import capabilities_from, context_length_from
 
 __all__ = ["list_models"]
 
@@ -29,28 +27,15 @@ _SHOW_CONCURRENCY = 4
 async def _request_json(
     config: OllamaConfig, http: httpx.AsyncClient, method: str, path: str, payload: Any = None
 ) -> Any:
-    url = endpoint(config, path)
-    where = safe_url(url)
-    content = json.dumps(payload).encode() if payload is not None else None
-    try:
-        response = await http.request(
-            method, url, content=content, headers=request_headers(config), timeout=httpx.Timeout(config.timeout_secs)
-        )
-    except httpx.HTTPError as exc:
-        raise transport_error(config, url, exc) from exc
-    if not response.is_success:
-        model = payload.get("model") if isinstance(payload, dict) else None
-        await raise_for_response(PROVIDER, response, model=model, classify=classifier(where))
-    try:
-        return json.loads(response.content)
-    except ValueError:
-        raise ApiError(f"the answer to {method} {path} is not JSON ({where})", provider=PROVIDER, url=where) from None
+    model = payload.get("model") if isinstance(payload, dict) else None
+    reply = await wire_for(config, http, first_byte=False).json(method, path, payload, model=model)
+    return reply.data
 
 
 async def _show(config: OllamaConfig, http: httpx.AsyncClient, name: str) -> ModelFacts:
     data = await _request_json(config, http, "POST", "/api/show", {"model": name})
     if not isinstance(data, dict):
-        raise ApiError(f"/api/show for {name!r} did not answer a JSON object", provider=PROVIDER)
+        raise ApiError(f"/api/show for {name!r} did not answer a JSON object", provider=config.name or "ollama")
     return capabilities_from(data.get("capabilities")), context_length_from(data.get("model_info"))
 
 
@@ -72,7 +57,7 @@ async def list_models(config: OllamaConfig, http: httpx.AsyncClient, *, refresh:
     never stale and ``refresh`` does not drop it: a changed model has a new
     digest. Ollama is local and cheap to ask, so ``/api/tags`` is asked every
     time. Raises :class:`~clawdesk.ConnectionFailed` or
-    :class:`~clawdesk.Timeout` when the server cannot be asked; a model whose
+    :class:`~clawdesk.TimedOut` when the server cannot be asked; a model whose
     ``/api/show`` fails otherwise is listed without capabilities.
     """
     del refresh  # see the docstring: tags are always asked, digests never go stale
@@ -80,7 +65,7 @@ async def list_models(config: OllamaConfig, http: httpx.AsyncClient, *, refresh:
     data = await _request_json(config, http, "GET", "/api/tags")
     entries = data.get("models") if isinstance(data, dict) else None
     if not isinstance(entries, list):
-        raise ApiError("/api/tags did not answer a list of models", provider=PROVIDER)
+        raise ApiError("/api/tags did not answer a list of models", provider=config.name or "ollama")
 
     rows: list[tuple[str, str | None, dict[str, Any]]] = []
     facts: dict[str, ModelFacts] = {}
@@ -120,7 +105,7 @@ async def list_models(config: OllamaConfig, http: httpx.AsyncClient, *, refresh:
         async with anyio.create_task_group() as group:
             for name, digest in to_show:
                 group.start_soon(show, name, digest)
-    fatal = next((e for e in failures if isinstance(e, (ConnectionFailed, Timeout))), None)
+    fatal = next((e for e in failures if isinstance(e, (ConnectionFailed, TimedOut))), None)
     if fatal is not None:
         raise fatal
 

@@ -9,23 +9,28 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING
 
-from clawdesk import hookimpl
+from clawdesk.provider import ProviderConfig, hookimpl
 
-from ._config import OllamaConfig
+from ._config import OllamaConfig, OllamaOptions
 
 if TYPE_CHECKING:
     import httpx
 
-    from clawdesk import Capability, ChatRequest, ChatResponse, ModelInfo, ProviderConfig, StreamEvent
+    from clawdesk import Capability, ChatRequest, ChatResponse, ModelInfo, StreamEvent
 
 __all__ = [
+    "CLAWDESK_CONTRACT",
     "provider_capabilities",
     "provider_chat",
     "provider_config_type",
     "provider_models",
     "provider_name",
+    "provider_options_type",
     "provider_stream",
 ]
+
+#: The provider contract this plugin was written for.
+CLAWDESK_CONTRACT = 2
 
 
 def _own(config: ProviderConfig) -> OllamaConfig:
@@ -42,6 +47,11 @@ def provider_name() -> str:
 @hookimpl
 def provider_config_type() -> type[ProviderConfig]:
     return OllamaConfig
+
+
+@hookimpl
+def provider_options_type() -> type:
+    return OllamaOptions
 
 
 @hookimpl

@@ -8,13 +8,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import json
-import math
 import re
-import reprlib
 import urllib.parse
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from clawdesk import (
@@ -23,12 +19,15 @@ from clawdesk import (
     Capability,
     CapabilityMissing,
     ChatRequest,
+    DocumentPart,
     FinishReason,
     ImagePart,
     InvalidRequest,
     Message,
     ModelNotFound,
     ProviderError,
+    ReasoningEffort,
+    ReasoningPart,
     ResponseFormatKind,
     Role,
     TextPart,
@@ -36,63 +35,21 @@ from clawdesk import (
     ToolChoiceMode,
     Usage,
 )
+from clawdesk.provider import ErrorResponse, parse_arguments, stable_call_id, tool_call_names
 
-from ._config import OllamaConfig, check_keep_alive_value
+from ._config import RUNNER_OPTIONS, OllamaConfig, OllamaOptions
 
 __all__ = [
     "CAPABILITY_MAP",
-    "OPTION_EXTRAS",
-    "PROVIDER",
-    "TOP_LEVEL_EXTRAS",
     "build_chat_body",
     "capabilities_from",
-    "classifier",
+    "classify",
     "context_length_from",
     "error_from_message",
     "finish_reason",
     "parse_tool_calls",
     "usage_from",
 ]
-
-PROVIDER = "ollama"
-
-_INT = "an integer"
-_NUM = "a number"
-_BOOL = "true or false"
-
-#: Extras that go into ``options`` (Ollama's model and runner options), with
-#: the JSON type Ollama expects. The core options (temperature, top_p,
-#: max_tokens, stop, seed) have their own ChatOptions fields.
-OPTION_EXTRAS: Mapping[str, str] = {
-    "num_ctx": _INT,
-    "num_keep": _INT,
-    "num_batch": _INT,
-    "num_gpu": _INT,
-    "main_gpu": _INT,
-    "num_thread": _INT,
-    "use_mmap": _BOOL,
-    "top_k": _INT,
-    "min_p": _NUM,
-    "typical_p": _NUM,
-    "repeat_last_n": _INT,
-    "repeat_penalty": _NUM,
-    "presence_penalty": _NUM,
-    "frequency_penalty": _NUM,
-}
-#: Extras that are top-level fields of the request body.
-TOP_LEVEL_EXTRAS = ("keep_alive", "think")
-_THINK_LEVELS = ("low", "medium", "high", "max")
-# Names that have a ChatOptions field: an extra of that name is a mistake.
-_CORE_FIELDS = {
-    "temperature": "temperature",
-    "top_p": "top_p",
-    "num_predict": "max_tokens",
-    "max_tokens": "max_tokens",
-    "stop": "stop",
-    "seed": "seed",
-    "format": "response_format",
-    "tools": "tools",
-}
 
 #: Ollama's capability names and what they mean to the negotiator. Every
 #: completion model can stream and be held to JSON or a schema (Ollama
@@ -119,26 +76,47 @@ _MISSING = {
 _NOT_FOUND_RE = re.compile(r"""model\s+['"]([^'"]+)['"]\s+not\s+found""", re.I)
 _NOT_SUPPORTED_RE = re.compile(r"does not support\s+([a-z_]+)", re.I)
 
-_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+
+_DEFAULT_OPTIONS = OllamaOptions()
+# Reasoning efforts as Ollama's think levels; "minimal" has no level of its own and gets the lowest.
+_THINK_LEVEL = {
+    ReasoningEffort.MINIMAL: "low",
+    ReasoningEffort.LOW: "low",
+    ReasoningEffort.MEDIUM: "medium",
+    ReasoningEffort.HIGH: "high",
+    ReasoningEffort.MAX: "max",
+}
 
 
-def _invalid(message: str) -> InvalidRequest:
-    return InvalidRequest(message, provider=PROVIDER)
+def _invalid(message: str, provider: str) -> InvalidRequest:
+    return InvalidRequest(message, provider=provider)
 
 
 # -- request ---------------------------------------------------------------------
 
 
-def build_chat_body(config: OllamaConfig, request: ChatRequest, *, stream: bool) -> bytes:
+def build_chat_body(config: OllamaConfig, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
     """The JSON body of ``POST /api/chat`` for ``request``.
 
-    Raises :class:`~clawdesk.InvalidRequest` for anything Ollama cannot be
-    told: an image given by http(s) URL, a ``tool_choice`` other than
-    ``auto`` or ``none`` (``none`` is honoured by not offering the tools), an
-    unknown extra or an extra of the wrong type, a value JSON cannot carry.
+    Refuses, before anything is sent, what Ollama cannot be told:
+    :class:`~clawdesk.CapabilityMissing` (another provider may honour it) for
+    an image given by http(s) URL, a document, a ``tool_choice`` other than
+    ``auto`` or ``none`` (``none`` is honoured by not offering the tools) and
+    a reasoning token budget; :class:`~clawdesk.InvalidRequest` for a broken
+    ``data:`` URL.
+
+    Reasoning (:attr:`~clawdesk.ChatOptions.reasoning`) becomes ``think``:
+    ``false`` when turned off, ``true`` for ``Reasoning()``, and the level of
+    the effort otherwise (``minimal`` and ``low`` as ``"low"``). The
+    ``think`` provider option wins over it.
     """
+    provider = config.name or "ollama"
     options = request.options
-    body: dict[str, Any] = {"model": request.model, "messages": _messages(request.messages), "stream": stream}
+    body: dict[str, Any] = {
+        "model": request.model,
+        "messages": _messages(request.messages, provider),
+        "stream": stream,
+    }
 
     tools = options.tools
     choice = options.tool_choice
@@ -147,9 +125,11 @@ def build_chat_body(config: OllamaConfig, request: ChatRequest, *, stream: bool)
             tools = ()
         else:
             what = f"function {choice.name!r}" if choice.mode is ToolChoiceMode.FUNCTION else repr(choice.mode.value)
-            raise _invalid(
+            raise CapabilityMissing(
                 f"tool_choice {what} cannot be honoured: Ollama has no tool_choice "
-                "(the model decides; use 'auto' or 'none')"
+                "(the model decides; use 'auto' or 'none')",
+                option="tool_choice",
+                provider=provider,
             )
     if tools:
         body["tools"] = [_tool(tool.name, tool.description, tool.parameters) for tool in tools]
@@ -161,68 +141,50 @@ def build_chat_body(config: OllamaConfig, request: ChatRequest, *, stream: bool)
         elif fmt.kind is ResponseFormatKind.JSON_SCHEMA:
             body["format"] = dict(fmt.schema or {})
 
+    own = request.provider_options
+    extra = own if isinstance(own, OllamaOptions) else _DEFAULT_OPTIONS
     model_options: dict[str, Any] = {}
     if options.temperature is not None:
         model_options["temperature"] = options.temperature
     if options.top_p is not None:
         model_options["top_p"] = options.top_p
+    if options.top_k is not None:
+        model_options["top_k"] = options.top_k
     if options.max_tokens is not None:
         model_options["num_predict"] = options.max_tokens
     if options.stop:
         model_options["stop"] = list(options.stop)
     if options.seed is not None:
         model_options["seed"] = options.seed
-
-    keep_alive = config.keep_alive
-    if options.extra:
-        keep_alive = _extras(options.extra, body, model_options, keep_alive)
+    for name in RUNNER_OPTIONS:
+        value = getattr(extra, name)
+        if value is not None:
+            model_options[name] = value
     if model_options:
         body["options"] = model_options
+
+    think = extra.think if extra.think is not None else _think(request, provider)
+    if think is not None:
+        body["think"] = think
+    keep_alive = extra.keep_alive if extra.keep_alive is not None else config.keep_alive
     if keep_alive is not None:
         body["keep_alive"] = keep_alive
-    try:
-        return _dumps(body).encode()
-    except (ValueError, TypeError) as exc:
-        raise _invalid(f"the request cannot be sent as JSON: {exc}") from None
+    return body
 
 
-def _extras(
-    extra: Mapping[str, Any], body: dict[str, Any], model_options: dict[str, Any], keep_alive: float | str | None
-) -> float | str | None:
-    for key, value in extra.items():
-        expected = OPTION_EXTRAS.get(key)
-        if expected is not None:
-            if not _has_type(value, expected):
-                raise _invalid(f"extra {key!r} must be {expected}, got {reprlib.repr(value)}")
-            model_options[key] = value
-        elif key == "keep_alive":
-            try:
-                check_keep_alive_value(value)
-            except ValueError as exc:
-                raise _invalid(f"extra 'keep_alive': {exc}") from None
-            keep_alive = value
-        elif key == "think":
-            if not (isinstance(value, bool) or value in _THINK_LEVELS):
-                raise _invalid(
-                    f"extra 'think' must be true, false or one of {', '.join(_THINK_LEVELS)}; got {reprlib.repr(value)}"
-                )
-            body["think"] = value
-        elif key in _CORE_FIELDS:
-            raise _invalid(f"extra {key!r} is not an Ollama extra: use ChatOptions.{_CORE_FIELDS[key]}")
-        else:
-            known = ", ".join(sorted((*OPTION_EXTRAS, *TOP_LEVEL_EXTRAS)))
-            raise _invalid(f"unknown extra {key!r} for Ollama (known: {known})")
-    return keep_alive
-
-
-def _has_type(value: object, expected: str) -> bool:
-    if isinstance(value, bool):
-        return expected == _BOOL
-    if expected == _INT:
-        return isinstance(value, int)
-    if expected == _NUM:
-        return isinstance(value, (int, float)) and math.isfinite(value)
-    return False
+def _think(request: ChatRequest, provider: str) -> bool | str | None:
+    reasoning = request.options.reasoning
+    if reasoning is None:
+        return None
+    if not reasoning.enabled:
+        return False
+    if reasoning.budget_tokens is not None:
+        raise CapabilityMissing(
+            "options.reasoning.budget_tokens: Ollama takes no reasoning budget (only think or a level)",
+            option="reasoning.budget_tokens",
+            provider=provider,
+        )
+    return True if reasoning.effort is None else _THINK_LEVEL[reasoning.effort]
 
 
 def _tool(name: str, description: str, parameters: Mapping[str, Any]) -> dict[str, Any]:
@@ -233,62 +195,79 @@ def _tool(name: str, description: str, parameters: Mapping[str, Any]) -> dict[st
     return {"type": "function", "function": function}
 
 
-def _messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
+def _messages(messages: Sequence[Message], provider: str) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
-    tool_names: dict[str, str] = {}
+    names: dict[str, str] | None = None
     for index, message in enumerate(messages):
         parts = message.content
+        role = message.role
         if len(parts) == 1 and type(parts[0]) is TextPart:
-            item: dict[str, Any] = {"role": message.role.value, "content": parts[0].text}
+            item: dict[str, Any] = {"role": role.value, "content": parts[0].text}
         else:
             texts: list[str] = []
             images: list[str] = []
-            for part in parts:
+            thinking: list[str] = []
+            for i, part in enumerate(parts):
                 if isinstance(part, TextPart):
                     texts.append(part.text)
                 elif isinstance(part, ImagePart):
-                    images.append(_image(part, index))
-            item = {"role": message.role.value, "content": "".join(texts)}
+                    images.append(_image(part, index, provider))
+                elif isinstance(part, ReasoningPart):
+                    # Ollama keeps no signatures: the text goes back as `thinking`; a redacted
+                    # part without text holds nothing Ollama could read.
+                    if part.text:
+                        thinking.append(part.text)
+                else:
+                    assert isinstance(part, DocumentPart)
+                    raise CapabilityMissing(
+                        f"messages[{index}].content[{i}]: Ollama's chat takes no documents",
+                        capability=Capability.DOCUMENTS,
+                        provider=provider,
+                    )
+            item = {"role": role.value, "content": "".join(texts)}
             if images:
                 item["images"] = images
-        role = message.role
+            if thinking:
+                item["thinking"] = "".join(thinking)
         if role is Role.ASSISTANT:
-            if message.reasoning:
-                item["thinking"] = message.reasoning
             if message.tool_calls:
-                calls = []
-                for call in message.tool_calls:
-                    tool_names[call.id] = call.name
-                    calls.append({"function": {"name": call.name, "arguments": dict(call.arguments)}})
-                item["tool_calls"] = calls
+                item["tool_calls"] = [
+                    {"function": {"name": call.name, "arguments": dict(call.arguments)}} for call in message.tool_calls
+                ]
         elif role is Role.TOOL:
             # Ollama matches a result to its call by the tool's name, not an id.
-            name = message.name or tool_names.get(message.tool_call_id or "")
+            name = message.name
+            if name is None:
+                if names is None:
+                    names = tool_call_names(messages)
+                name = names.get(message.tool_call_id or "")
             if name:
                 item["tool_name"] = name
         out.append(item)
     return out
 
 
-def _image(part: ImagePart, index: int) -> str:
+def _image(part: ImagePart, index: int, provider: str) -> str:
     if part.data is not None:
         return base64.b64encode(part.data).decode("ascii")
     url = part.url or ""
     scheme = url.partition(":")[0].lower()
     if scheme != "data":
-        raise _invalid(
+        raise CapabilityMissing(
             f"messages[{index}]: Ollama takes images inline only, not by {scheme or 'relative'} URL; "
-            "pass the bytes (ImagePart(data=..., media_type=...)) or a data: URL"
+            "pass the bytes (ImagePart(data=..., media_type=...)) or a data: URL",
+            option="image_url",
+            provider=provider,
         )
     header, sep, payload = url[5:].partition(",")
     if not sep:
-        raise _invalid(f"messages[{index}]: malformed data: URL (no ',' before the data)")
+        raise _invalid(f"messages[{index}]: malformed data: URL (no ',' before the data)", provider)
     if header.lower().endswith(";base64"):
         text = "".join(urllib.parse.unquote(payload).split())
         try:
             base64.b64decode(text, validate=True)
         except (binascii.Error, ValueError):
-            raise _invalid(f"messages[{index}]: the data: URL's base64 data is invalid") from None
+            raise _invalid(f"messages[{index}]: the data: URL's base64 data is invalid", provider) from None
         return text
     return base64.b64encode(urllib.parse.unquote_to_bytes(payload)).decode("ascii")
 
@@ -296,43 +275,31 @@ def _image(part: ImagePart, index: int) -> str:
 # -- answers ---------------------------------------------------------------------
 
 
-def parse_tool_calls(raw: object, start: int, stamp: str) -> list[ToolCall]:
+def parse_tool_calls(raw: object, start: int, stamp: str, provider: str) -> list[ToolCall]:
     """Tool calls from a message's ``tool_calls``; ``start`` is how many came before in this answer.
 
     Ollama sends arguments as a JSON object (a JSON string is accepted too)
     and often no id; a missing id is made from ``stamp`` (the line's
     ``created_at``), the call's position in the answer, its name and its
-    arguments, so the same answer always gives the same ids.
+    arguments (:func:`~clawdesk.provider.stable_call_id`), so the same answer
+    always gives the same ids.
     """
     if not isinstance(raw, list):
-        raise ApiError(f"malformed tool_calls in the answer: {type(raw).__name__}", provider=PROVIDER)
+        raise ApiError(f"malformed tool_calls in the answer: {type(raw).__name__}", provider=provider)
     calls = []
     for offset, item in enumerate(raw):
         function = item.get("function") if isinstance(item, dict) else None
         name = function.get("name") if isinstance(function, dict) else None
         if not isinstance(name, str) or not name:
-            raise ApiError("malformed tool call in the answer: no function name", provider=PROVIDER)
+            raise ApiError("malformed tool call in the answer: no function name", provider=provider)
         assert isinstance(function, dict)
-        arguments = function.get("arguments")
-        if arguments is None:
-            arguments = {}
-        elif isinstance(arguments, str):
-            try:
-                arguments = json.loads(arguments) if arguments.strip() else {}
-            except ValueError:
-                raise ApiError(f"tool call {name!r}: arguments are not JSON", provider=PROVIDER) from None
-        if not isinstance(arguments, dict):
-            raise ApiError(f"tool call {name!r}: arguments are not a JSON object", provider=PROVIDER)
+        assert isinstance(item, dict)
+        arguments = parse_arguments(function.get("arguments"), name=name, provider=provider)
         call_id = item.get("id")
         if not isinstance(call_id, str) or not call_id:
-            call_id = _stable_id(stamp, start + offset, name, arguments)
+            call_id = stable_call_id(stamp, start + offset, name, arguments)
         calls.append(ToolCall(call_id, name, arguments))
     return calls
-
-
-def _stable_id(stamp: str, index: int, name: str, arguments: Mapping[str, Any]) -> str:
-    seed = f"{stamp}\x00{index}\x00{name}\x00{json.dumps(arguments, sort_keys=True, default=str)}"
-    return "call_" + hashlib.sha256(seed.encode()).hexdigest()[:24]
 
 
 def finish_reason(done_reason: object, had_tool_calls: bool) -> FinishReason:
@@ -346,13 +313,27 @@ def finish_reason(done_reason: object, had_tool_calls: bool) -> FinishReason:
     return FinishReason.OTHER
 
 
+_USAGE_FIELDS = (
+    "prompt_eval_count",
+    "eval_count",
+    "total_duration",
+    "load_duration",
+    "prompt_eval_duration",
+    "eval_duration",
+)
+
+
 def usage_from(data: Mapping[str, Any]) -> Usage | None:
-    """Token counts of a final line (Ollama leaves out counts that are 0)."""
+    """Token counts of a final line (Ollama leaves out counts that are 0); ``raw`` keeps the timings too."""
     prompt = data.get("prompt_eval_count")
     output = data.get("eval_count")
     if prompt is None and output is None:
         return None
-    return Usage(prompt if isinstance(prompt, int) else None, output if isinstance(output, int) else None)
+    return Usage(
+        prompt if type(prompt) is int else None,
+        output if type(output) is int else None,
+        raw={key: data[key] for key in _USAGE_FIELDS if key in data},
+    )
 
 
 # -- models ----------------------------------------------------------------------
@@ -382,38 +363,62 @@ def context_length_from(model_info: object) -> int | None:
 # -- errors ----------------------------------------------------------------------
 
 
-def error_from_message(message: str, *, status: int | None, url: str | None) -> ProviderError | None:
+def error_from_message(message: str, *, provider: str, **kw: Any) -> ProviderError | None:
     """The error for what Ollama says in its own words, or ``None`` to let the status decide.
 
     - ``model 'x' not found`` -> :class:`~clawdesk.ModelNotFound` suggesting ``ollama pull x``;
     - ``"x" does not support tools`` (chat, thinking, vision, ...) ->
       :class:`~clawdesk.CapabilityMissing` naming the capability.
+
+    ``kw`` (status, url, request id, ...) goes into the error.
     """
-    kw: dict[str, Any] = {"provider": PROVIDER, "status": status, "url": url}
     found = _NOT_FOUND_RE.search(message)
     if found is not None:
         name = found.group(1)
-        return ModelNotFound(f"model {name!r} not found; pull it with `ollama pull {name}`", model=name, **kw)
+        return ModelNotFound(
+            f"model {name!r} not found; pull it with `ollama pull {name}`", model=name, provider=provider, **kw
+        )
     missing = _NOT_SUPPORTED_RE.search(message)
     if missing is not None:
         capability = _MISSING.get(missing.group(1).lower())
-        return CapabilityMissing(message, capability=capability, **kw)
+        return CapabilityMissing(message, capability=capability, provider=provider, **kw)
     return None
 
 
-def classifier(url: str | None) -> Callable[[int, bytes, str], ProviderError | None]:
-    """A ``classify`` for :func:`clawdesk.http.raise_for_response` on a request to ``url``."""
+def _ollama_error_body(error: ErrorResponse) -> bool:
+    # Parsed, or (cut at the error-body limit, or not UTF-8) at least shaped like {"error": ...}.
+    if isinstance(error.json, dict):
+        return "error" in error.json
+    return error.body.lstrip().startswith(b'{"error"')
 
-    def classify(status: int, body: bytes, message: str) -> ProviderError | None:
-        error = error_from_message(message, status=status, url=url)
-        if error is None and status == 401:
-            detail = message or "the API key was refused"
-            return AuthFailed(
-                f"{detail} (hosted Ollama needs a key: set OLLAMA_API_KEY or providers.ollama.api_key)",
-                provider=PROVIDER,
-                status=status,
-                url=url,
-            )
-        return error
 
-    return classify
+def classify(error: ErrorResponse) -> ProviderError | None:
+    """Ollama's own error answers, on top of the toolkit's status table.
+
+    Ollama answers every error with a JSON ``{"error": ...}`` body; a 404
+    without one (``404 page not found``, an HTML page) comes from a server
+    that has no Ollama API at that path, and is said so (check
+    ``base_url``) instead of being reported as an unknown model.
+    """
+    kw = error.kw()
+    provider = kw.pop("provider")
+    found = error_from_message(error.message, provider=provider, **kw)
+    if found is not None:
+        return found
+    if error.status == 401:
+        detail = error.message or "the API key was refused"
+        return AuthFailed(
+            f"{detail} (hosted Ollama needs a key: set OLLAMA_API_KEY or providers.{provider}.api_key)",
+            provider=provider,
+            **kw,
+        )
+    if error.status == 404 and not _ollama_error_body(error):
+        path = urllib.parse.urlsplit(error.url).path
+        detail = f" ({error.message})" if error.message else ""
+        return ApiError(
+            f"the server does not look like Ollama: it has no {path}{detail}; check base_url",
+            provider=provider,
+            retryable=False,
+            **kw,
+        )
+    return None
