@@ -54,6 +54,7 @@ from .._config import Config
 from .._errors import (
     ApiError,
     AuthFailed,
+    CapabilityMissing,
     ClawdeskError,
     ConfigError,
     ConnectionFailed,
@@ -889,7 +890,12 @@ class ProviderConformance:
 
     @pytest.mark.anyio
     async def test_options_are_sent_or_refused(self) -> None:
-        """Each generation option either reaches the backend or is refused with InvalidRequest; none is dropped."""
+        """Each generation option reaches the backend or is refused before sending; none is dropped.
+
+        A refusal is :class:`~clawdesk.InvalidRequest` (wrong for anyone) or
+        :class:`~clawdesk.CapabilityMissing` naming the option (this backend
+        has no such setting, another may: the contract's error for that).
+        """
         options: dict[str, tuple[dict[str, Any], object]] = {
             "temperature": ({"temperature": 0.37}, 0.37),
             "top_p": ({"top_p": 0.73}, 0.73),
@@ -903,15 +909,20 @@ class ProviderConformance:
                 h.server.add(self.chat_reply(ANSWER))
                 outcome = await self._ck_chat(h, request=self._ck_request(ChatOptions(**kwargs)))
                 what = f"chat with ChatOptions({name}={kwargs[name]!r})"
-                if isinstance(outcome.error, InvalidRequest):
+                refused = outcome.error
+                if isinstance(refused, CapabilityMissing) and refused.option != name:
+                    _fail(f"{what}: refused with CapabilityMissing naming option {refused.option!r}, not {name!r}")
+                if isinstance(refused, (InvalidRequest, CapabilityMissing)):
                     if len(h.server.requests) > before:
-                        _fail(f"{what}: refused with InvalidRequest, but only after sending the request")
+                        _fail(f"{what}: refused with {type(refused).__name__}, but only after sending the request")
                     continue  # its queued reply answers the next option's request: all replies are alike
                 if outcome.hung or outcome.error is not None:
-                    _fail(f"{what}: failed with {outcome.error!r}; expected an answer or InvalidRequest")
+                    _fail(
+                        f"{what}: failed with {outcome.error!r}; expected an answer, InvalidRequest or CapabilityMissing"
+                    )
                 sent = h.server.requests[-1]
                 if not _carries(sent.body, value):
-                    _fail(f"{what}: the value {value!r} is not in the request; send it or refuse with InvalidRequest")
+                    _fail(f"{what}: the value {value!r} is not in the request; send it or refuse it before sending")
 
     @pytest.mark.anyio
     @pytest.mark.parametrize("hook", ["chat", "stream"])
