@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -73,7 +74,7 @@ async def test_a_whole_answer_with_cache_usage(server: ScriptedServer, make_clie
     assert response.model == wire.MODEL
     body = server.requests[0].json()
     assert "stream" not in body
-    assert body["max_tokens"] == 128_000
+    assert body["max_tokens"] == 21_333  # a whole answer: at most ten minutes of output by default
 
 
 @pytest.mark.anyio
@@ -311,3 +312,17 @@ def test_ratelimit_wait_ignores_garbage() -> None:
     assert ratelimit_wait({"anthropic-ratelimit-requests-reset": "soon"}) is None
     past = {"anthropic-ratelimit-requests-reset": "2020-01-01T00:00:00Z", "anthropic-ratelimit-requests-remaining": "0"}
     assert ratelimit_wait(past) == 0.0
+
+
+@pytest.mark.anyio
+async def test_a_whole_answer_may_take_longer_than_timeout_secs(server: ScriptedServer, make_client: Make) -> None:
+    """A non-streamed answer (sent only once complete) is waited for up to first_byte_timeout_secs."""
+    body = json.dumps(wire.message()).encode()
+    slow = Reply(status=200, headers=(("content-type", "application/json"),), chunks=(body,), delay=0.6)
+    server.add(slow)
+    async with make_client(timeout_secs=0.3, first_byte_timeout_secs=0.2) as cd:
+        with pytest.raises(clawdesk.TimedOut, match="first_byte_timeout_secs"):
+            await _chat(cd)
+    server.add(slow)
+    async with make_client(timeout_secs=0.3, first_byte_timeout_secs=5) as cd:
+        assert (await _chat(cd)).message.text == "Hello!"

@@ -19,6 +19,11 @@ class TestAnthropicConformance(ProviderConformance):
     entry_point = "anthropic"
     model = wire.MODEL
 
+    def config_table(self, base_url: str, timeout_secs: float) -> dict[str, object]:
+        """The check's wait applies to the first byte too (the timeout checks wait that long)."""
+        table = super().config_table(base_url, timeout_secs)
+        return {**table, "first_byte_timeout_secs": timeout_secs}
+
     def chat_reply(self, text: str) -> Reply:
         """A Message with one text block."""
         return wire.json_reply(wire.message([{"type": "text", "text": text}]))

@@ -279,11 +279,18 @@ def test_own_thinking_goes_back_unchanged_and_foreign_reasoning_stays_out(valida
 def test_max_tokens_is_always_sent(validate: Any) -> None:
     """The request's max_tokens, else the config's (within the model's limit), else the model's limit."""
     assert validate(options=ChatOptions(max_tokens=777))["max_tokens"] == 777
-    assert validate()["max_tokens"] == 128_000  # claude-sonnet-5-5 in the catalogue
-    assert validate(model="claude-haiku-4-5")["max_tokens"] == 64_000
+    assert validate(stream=True)["max_tokens"] == 128_000  # claude-sonnet-5-5 in the catalogue
+    assert validate(model="claude-haiku-4-5", stream=True)["max_tokens"] == 64_000
     assert validate(max_tokens=2000)["max_tokens"] == 2000
     assert validate(model="claude-haiku-4-5", max_tokens=500_000)["max_tokens"] == 64_000
     assert validate(model="claude-unknown-9")["max_tokens"] == 4096
+
+
+def test_a_whole_answer_gets_at_most_ten_minutes_of_output_by_default(validate: Any) -> None:
+    """Without streaming the model's limit as a default is cut to 21,333; a value asked for or configured is not."""
+    assert validate()["max_tokens"] == 21_333
+    assert validate(max_tokens=64_000)["max_tokens"] == 64_000
+    assert validate(options=ChatOptions(max_tokens=100_000))["max_tokens"] == 100_000
 
 
 def test_max_tokens_beyond_the_model_is_refused() -> None:

@@ -52,6 +52,8 @@ def _wire(config: AnthropicConfig, http: httpx.AsyncClient, own: object = None) 
         classify=_classify,
         request_id_header="request-id",
         headers=headers,
+        first_byte_timeout=config.first_byte_timeout_secs,
+        first_byte_hint="raise providers.anthropic.first_byte_timeout_secs, or stream the answer",
     )
 
 

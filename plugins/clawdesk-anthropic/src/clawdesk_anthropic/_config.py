@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from attrs import field, frozen
 
-from clawdesk.provider import ProviderConfig, check_http_url
+from clawdesk.provider import ProviderConfig, check_http_url, check_timeout
 
 __all__ = [
     "API_VERSIONS",
@@ -89,8 +89,14 @@ class AnthropicConfig(ProviderConfig):
       ``,``); an unknown name is the API's to refuse (400).
     - ``max_tokens``: what a request without ``ChatOptions.max_tokens``
       sends (the API requires the field); ``None`` (the default) sends the
-      model's own output limit from the built-in catalogue or a refresh, and
-      4096 for a model neither knows.
+      model's own output limit from the built-in catalogue or a refresh
+      (4096 for a model neither knows), at most 21,333 for a whole,
+      non-streamed answer (about ten minutes of output: the most the
+      official SDK sends without streaming).
+    - ``first_byte_timeout_secs``: the wait for an answer to start (600 s,
+      as the official SDK waits); it bounds a whole non-streamed answer,
+      which the API sends only once it is complete. ``timeout_secs`` bounds
+      connecting and each wait for more of a stream.
 
     The key comes from ``api_key`` or, when the table has none,
     ``$ANTHROPIC_API_KEY``; core refuses a call without either
@@ -104,6 +110,7 @@ class AnthropicConfig(ProviderConfig):
     api_version: str = field(default=DEFAULT_API_VERSION, validator=_check_version)
     betas: tuple[str, ...] = field(default=(), converter=_to_betas, validator=_check_betas)
     max_tokens: int | None = field(default=None, validator=_check_max_tokens)
+    first_byte_timeout_secs: float = field(default=600.0, validator=check_timeout)
 
 
 def _check_user_id(_inst: object, _attr: Any, value: str | None) -> None:

@@ -68,6 +68,9 @@ _NOT_ID = re.compile(r"[^A-Za-z0-9_-]")
 _IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
 _PDF = "application/pdf"
 _PLAIN = "text/plain"
+#: The default ``max_tokens`` of a whole (non-streamed) answer at most: the official SDK's limit for
+#: requests without streaming (an hour of output per 128,000 tokens, ten minutes at most).
+NONSTREAM_MAX_TOKENS = 21_333
 #: The smallest thinking budget the API takes.
 MIN_BUDGET = 1024
 # A thinking budget for an effort, on models that take a budget but no adaptive thinking.
@@ -370,14 +373,21 @@ def _sampling(request: ChatRequest, config: AnthropicConfig, body: dict[str, Any
         body["top_k"] = top_k
 
 
-def _max_tokens(request: ChatRequest, config: AnthropicConfig, spec: ModelSpec | None, provider: str) -> int:
-    """What ``max_tokens`` carries: the request's, else the config's (within the model's limit), else the limit."""
+def _max_tokens(
+    request: ChatRequest, config: AnthropicConfig, spec: ModelSpec | None, provider: str, *, stream: bool
+) -> int:
+    """What ``max_tokens`` carries: the request's, else the config's (within the model's limit), else the limit.
+
+    The model's limit as a default is cut to :data:`NONSTREAM_MAX_TOKENS` for
+    a whole answer, which arrives only once it is complete.
+    """
     asked = request.options.max_tokens
     limit = spec.max_output if spec is not None else None
     if asked is None:
         default = config.max_tokens
         if default is None:
-            return limit or FALLBACK_MAX_TOKENS
+            default = limit or FALLBACK_MAX_TOKENS
+            return default if stream else min(default, NONSTREAM_MAX_TOKENS)
         return min(default, limit) if limit else default
     if isinstance(asked, bool) or not isinstance(asked, int) or asked < 1:
         raise _invalid(f"options.max_tokens: expected an integer >= 1, got {asked!r}", provider)
@@ -538,7 +548,8 @@ def _thinking_guard(body: dict[str, Any], provider: str) -> None:
 def encode_request(config: AnthropicConfig, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
     """The JSON body of ``POST /v1/messages`` for ``request``.
 
-    ``max_tokens`` is always sent (see :class:`~clawdesk_anthropic._config.AnthropicConfig`).
+    ``max_tokens`` is always sent (see :class:`~clawdesk_anthropic._config.AnthropicConfig`:
+    the request's, the config's, or the model's limit, cut for a whole answer).
     Refused before sending, with :class:`~clawdesk.CapabilityMissing`:
     ``seed`` (the API has none), JSON mode without a schema, sampling
     settings under API version 2026-10-21 or beyond the API's ranges,
@@ -560,7 +571,7 @@ def encode_request(config: AnthropicConfig, request: ChatRequest, *, stream: boo
     if own.cache_system or own.cache_tools or own.cache_messages:
         cache = {"type": "ephemeral", "ttl": own.cache_ttl} if own.cache_ttl else {"type": "ephemeral"}
     system, turns = _conversation(request.messages, spec, provider)
-    max_tokens = _max_tokens(request, config, spec, provider)
+    max_tokens = _max_tokens(request, config, spec, provider, stream=stream)
     body: dict[str, Any] = {"model": request.model, "max_tokens": max_tokens}
     if system:
         if own.cache_system:
