@@ -196,7 +196,7 @@ async def test_401_moves_on_at_once(server: ScriptedServer) -> None:
     ]
     error = stream.attempts[0].error
     assert isinstance(error, AuthFailed)
-    assert "ANTHROPIC_API_KEY" in str(error)
+    assert "ANTHROPIC_API_KEY or providers.anthropic.api_key" in str(error)
     assert wire.REQUEST_ID in str(error)
 
 

@@ -752,7 +752,6 @@ _STATUS = {
 # The API reports an over-long prompt as a plain invalid_request_error; only its wording tells.
 _CONTEXT = re.compile(r"prompt is too long|exceeds? (the )?context (limit|window)|context window", re.I)
 _LIMITS = ("requests", "tokens", "input-tokens", "output-tokens")
-KEY_HINT = "set ANTHROPIC_API_KEY or providers.anthropic.api_key"
 
 
 def _error_parts(data: Any) -> tuple[str | None, str]:
@@ -817,7 +816,10 @@ def _error(
     if nominal in (400, 413, 422):
         return InvalidRequest(text, **kw)
     if nominal == 401:
-        return AuthFailed(f"{text or 'the API key was refused'} ({KEY_HINT})", **kw)
+        # The key's table is the provider's own: a named instance has its own key.
+        return AuthFailed(
+            f"{text or 'the API key was refused'} (check ANTHROPIC_API_KEY or providers.{provider}.api_key)", **kw
+        )
     if nominal == 402:
         return QuotaExceeded(text or "out of credit", **kw)
     if nominal == 403:
