@@ -247,3 +247,15 @@ def test_single_event_chunks_respect_pending_state() -> None:
     assert decoder.feed(b"event: x\n") == []
     assert decoder.feed(b"data: g\n\n") == ["g"]
     assert decoder.feed_events(b"data: h\n\n") == [ServerSentEvent("h")]
+
+
+def test_single_named_event_chunks() -> None:
+    """A chunk that is one whole ``event:``/``data:`` event gives its data, and joins what was pending before."""
+    decoder = SSEDecoder()
+    assert decoder.feed(b"event: message_start\ndata: {}\n\n") == ["{}"]
+    assert decoder.feed(b"event: a\ndata: x\ndata: y\n\n") == ["x\ny"]
+    assert decoder.feed(b"event: b\n\n") == []
+    assert decoder.feed(b"data: c\n") == []
+    assert decoder.feed(b"event: d\ndata: e\n\n") == ["c\ne"]
+    assert decoder.feed(b"event: f\nid: 7\n\n") == []
+    assert decoder.feed_events(b"event: g\ndata: h\n\n") == [ServerSentEvent("h", "g", "7")]

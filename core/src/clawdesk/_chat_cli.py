@@ -161,10 +161,20 @@ def _print_result(
             "content": content,
             "tool_calls": [{"id": c.id, "name": c.name, "arguments": dict(c.arguments)} for c in calls],
             "finish_reason": finish,
-            "usage": {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens},
+            "usage": _usage(usage),
             "attempts": [a.to_dict() for a in attempts],
         }
     )
+
+
+def _usage(usage: Usage) -> dict[str, int | None]:
+    """Input and output tokens always; the cache and reasoning parts of them when the provider reported them."""
+    data = {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens}
+    for key in ("cache_read_tokens", "cache_write_tokens", "reasoning_tokens"):
+        value = getattr(usage, key)
+        if value is not None:
+            data[key] = value
+    return data
 
 
 def _dump(data: object) -> None:

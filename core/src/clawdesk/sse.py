@@ -167,19 +167,17 @@ class SSEDecoder:
 
         Event types are not reported here; use :meth:`feed_events` when they matter.
         """
-        # The usual chunk is exactly one event, ``data: <payload>\n\n``, with
-        # nothing pending before it: answer it without splitting lines.
+        # The usual chunk is exactly one event, ``data: <payload>\n\n`` or, for
+        # backends that name their events, ``event: <type>\ndata: <payload>\n\n``,
+        # with nothing pending before it: answer it without splitting lines
+        # (feed reports no event types, so the name needs no reading).
         end = len(chunk) - 2
-        if (
-            chunk.startswith(b"data: ")
-            and chunk.find(b"\n", 6) == end
-            and chunk.endswith(b"\n\n")
-            and b"\r" not in chunk
-            and not (self._parts or self._data or self._skip_lf)
-        ):
-            self._started = True
-            self._event = ""
-            return [chunk[6:end].decode("utf-8", "replace")]
+        if chunk.endswith(b"\n\n") and b"\r" not in chunk and not (self._parts or self._data or self._skip_lf):
+            start = 6 if chunk.startswith(b"data: ") else _named_data_start(chunk)
+            if start and chunk.find(b"\n", start) == end:
+                self._started = True
+                self._event = ""
+                return [chunk[start:end].decode("utf-8", "replace")]
         out: list[str] = []
         data = self._data
         for line in self._lines(chunk):
@@ -222,6 +220,14 @@ class SSEDecoder:
             self._field(line)
             return None
         return self._dispatch()
+
+
+def _named_data_start(chunk: bytes) -> int:
+    """Where the payload starts in ``event: <type>\ndata: <payload>...``, or 0 for any other chunk."""
+    if not chunk.startswith(b"event: "):
+        return 0
+    line_end = chunk.find(b"\n", 7)
+    return line_end + 7 if line_end > 0 and chunk.startswith(b"data: ", line_end + 1) else 0
 
 
 async def aiter_sse_data(chunks: AsyncIterable[bytes]) -> AsyncIterator[str]:

@@ -908,10 +908,12 @@ class ProviderConformance:
                 h.server.add(self.chat_reply(ANSWER))
                 outcome = await self._ck_chat(h, request=self._ck_request(ChatOptions(**kwargs)))
                 what = f"chat with ChatOptions({name}={kwargs[name]!r})"
-                if isinstance(outcome.error, (InvalidRequest, CapabilityMissing)):
+                refused = outcome.error
+                if isinstance(refused, CapabilityMissing) and refused.option != name:
+                    _fail(f"{what}: refused with CapabilityMissing naming option {refused.option!r}, not {name!r}")
+                if isinstance(refused, (InvalidRequest, CapabilityMissing)):
                     if len(h.server.requests) > before:
-                        kind = type(outcome.error).__name__
-                        _fail(f"{what}: refused with {kind}, but only after sending the request")
+                        _fail(f"{what}: refused with {type(refused).__name__}, but only after sending the request")
                     continue  # its queued reply answers the next option's request: all replies are alike
                 if outcome.hung or outcome.error is not None:
                     _fail(f"{what}: failed with {outcome.error!r}; expected an answer or a refusal before sending")

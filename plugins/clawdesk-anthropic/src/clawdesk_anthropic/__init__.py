@@ -1,0 +1,1 @@
+"""The Anthropic (Claude) provider for clawdesk."""
