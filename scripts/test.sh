@@ -13,7 +13,7 @@ fi
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check -U pip
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check \
     -r requirements-dev.txt \
-    -e "./core[testing]" -e ./plugins/clawdesk-mistral -e ./plugins/clawdesk-ollama
+    -e "./core[testing]" -e ./plugins/clawdesk-mistral -e ./plugins/clawdesk-ollama -e ./plugins/clawdesk-bedrock
 
 echo "== ruff"
 "$VENV/bin/ruff" check .
