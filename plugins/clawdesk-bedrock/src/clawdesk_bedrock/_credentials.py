@@ -280,12 +280,13 @@ async def _resolve(config: BedrockConfig, env: Mapping[str, str]) -> Access:
                 )
             )
         if explicit_profile:
+            what = f"profile {explicit_profile!r}"
             found = _from_profile(explicit_profile, files, explicit=True)
-            if found == "botocore":
-                return sigv4(await _botocore(explicit_profile, f"profile {explicit_profile!r}"))
-            if found is not None:
-                return sigv4(found)
-            return sigv4(await _botocore(explicit_profile, f"profile {explicit_profile!r}"))
+            if found is None:
+                # Botocore may still find some (container or instance credentials).
+                nothing = f"the AWS {what} has no credentials in {files.where()}"
+                return sigv4(await _botocore(explicit_profile, None, nothing=nothing))
+            return sigv4(found if found != "botocore" else await _botocore(explicit_profile, what))
     if config.auth != "sigv4":
         token = config.api_key if config.api_key else None
         source = f"{table}.api_key"
@@ -306,34 +307,35 @@ async def _resolve(config: BedrockConfig, env: Mapping[str, str]) -> Access:
         return sigv4(await _botocore(None, f"profile {profile_name!r}"))
     if found is not None:
         return sigv4(found)
-    return sigv4(await _botocore(None, None, looked=(files, table)))
+    return sigv4(await _botocore(None, None, nothing=_nothing_found(files, table)))
 
 
-async def _botocore(
-    profile: str | None, what: str | None, *, looked: tuple[_Files, str] | None = None
-) -> AwsCredentials:
-    """Credentials from botocore's chain; ``what`` names the source that needs it (``None``: nothing was found)."""
+async def _botocore(profile: str | None, what: str | None, *, nothing: str = "") -> AwsCredentials:
+    """Credentials from botocore's chain.
+
+    ``what`` names the source that needs botocore; ``None`` means nothing was
+    found without it, and ``nothing`` is then the refusal (with the install
+    hint when botocore is missing too).
+    """
     try:
         importlib.import_module("botocore.session")  # only: is it there?
     except ImportError:
         if what is not None:
             raise _Refused(f"the AWS credentials of {what} need botocore: {INSTALL_HINT}") from None
-        raise _Refused(_nothing_found(looked)) from None
+        raise _Refused(
+            f"{nothing}; for SSO, roles, credential_process, container or instance credentials: {INSTALL_HINT}"
+        ) from None
     import anyio.to_thread
 
     found = await anyio.to_thread.run_sync(_from_botocore, profile)
     if found is None:
-        raise _Refused(_nothing_found(looked) + " (botocore's chain found none either)")
+        raise _Refused(f"{nothing or 'no AWS credentials'} (botocore's chain found none either)")
     return found
 
 
-def _nothing_found(looked: tuple[_Files, str] | None) -> str:
-    where = ""
-    if looked is not None:
-        files, table = looked
-        where = f"; looked at {table}, {BEARER_ENV}, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY and {files.where()}"
+def _nothing_found(files: _Files, table: str) -> str:
     return (
         "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN), AWS_PROFILE, "
-        f"{BEARER_ENV}, or access keys in the provider's table{where}; for SSO, roles, credential_process, "
-        f"container or instance credentials: {INSTALL_HINT}"
+        f"{BEARER_ENV}, or access keys in {table}; looked at {table}, {BEARER_ENV}, "
+        f"AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY and {files.where()}"
     )
