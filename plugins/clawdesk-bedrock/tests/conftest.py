@@ -363,7 +363,7 @@ def env_keys(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_REGION", REGION)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def helpers() -> Any:
     """This module's helpers for the test files (importlib mode cannot import conftest)."""
     return types.SimpleNamespace(
