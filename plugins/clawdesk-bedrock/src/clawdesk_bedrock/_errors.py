@@ -91,6 +91,10 @@ _SIGNATURE_EXPIRED = re.compile(r"signature (has )?expired|request has expired",
 _GEOGRAPHY = (("us-gov-", "us-gov"), ("us-", "us"), ("eu-", "eu"), ("ap-", "apac"), ("ca-", "ca"))
 
 
+def _with(text: str, hint: str) -> str:
+    return f"{text.rstrip('. ')}; {hint}"
+
+
 def code_from_header(value: str | None) -> str | None:
     """The error code in an ``x-amzn-ErrorType`` value (``None`` for none)."""
     if not value:
@@ -144,7 +148,7 @@ def error_for_code(
         return TimedOut(f"{text} (the model took too long to answer)", **kw)
     if code == "ValidationException":
         if _ON_DEMAND.search(message):
-            return ModelNotFound(f"{message}: {profile_hint(model, region)}", model=model, **kw)
+            return ModelNotFound(_with(message, profile_hint(model, region)), model=model, **kw)
         if _CONTEXT.search(message):
             return ContextLengthExceeded(text, **kw)
         return InvalidRequest(text, **kw)
@@ -156,7 +160,7 @@ def error_for_code(
             f"access to this model may not be granted{where} (Bedrock console, model access), or the IAM policy "
             "lacks bedrock:InvokeModel / bedrock:InvokeModelWithResponseStream"
         )
-        return PermissionDenied(f"{text}; {hint}", **kw)
+        return PermissionDenied(_with(text, hint), **kw)
     if code == "ResourceNotFoundException":
         return ModelNotFound(text, model=model, **kw)
     if code == "ServiceQuotaExceededException":
@@ -168,7 +172,7 @@ def error_for_code(
             hint = "the signature is too old: this machine's clock is off by more than 5 minutes; sync it (NTP)"
         else:
             hint = "check the AWS credentials (access key, secret key, session token) and the region"
-        return AuthFailed(f"{text}; {hint}", **kw)
+        return AuthFailed(_with(text, hint), **kw)
     if code in ("ModelErrorException", "ModelStreamErrorException"):
         transient = original_status is not None and (original_status == 429 or original_status >= 500)
         detail = f" (the model answered HTTP {original_status})" if original_status is not None else ""
