@@ -37,6 +37,7 @@ read, and messages name where credentials were looked for, never a value.
 from __future__ import annotations
 
 import configparser
+import functools
 import importlib
 import os
 from collections.abc import Mapping
@@ -76,11 +77,22 @@ class Access:
 
 
 class _Files:
-    """The shared credentials and config files, parsed again only when they change."""
+    """The shared credentials and config files, parsed again only when they change.
+
+    The paths are worked out on first use: a call whose credentials and
+    region come from the table or the environment never touches them.
+    """
 
     def __init__(self, environ: Mapping[str, str]) -> None:
-        self.credentials_path = _path(environ.get("AWS_SHARED_CREDENTIALS_FILE"), "credentials")
-        self.config_path = _path(environ.get("AWS_CONFIG_FILE"), "config")
+        self._environ = environ
+
+    @functools.cached_property
+    def credentials_path(self) -> Path:
+        return _path(self._environ.get("AWS_SHARED_CREDENTIALS_FILE"), "credentials")
+
+    @functools.cached_property
+    def config_path(self) -> Path:
+        return _path(self._environ.get("AWS_CONFIG_FILE"), "config")
 
     def credentials(self, profile: str) -> Mapping[str, str] | None:
         return _read_ini(self.credentials_path).get(profile)

@@ -144,6 +144,7 @@ _EFFORT_LEVEL = {
 }
 _PLACEHOLDER_SCHEMA: dict[str, Any] = {"type": "object", "properties": {}}
 _b64 = base64.b64encode
+_json_decode = json.JSONDecoder().decode
 
 
 def _invalid(message: str, provider: str) -> InvalidRequest:
@@ -817,8 +818,9 @@ class ConverseStream:
 def payload(data: bytes, provider: str, request_id: str | None) -> Mapping[str, Any]:
     """An event's JSON payload, which must be an object."""
     try:
-        value = json.loads(data)
-    except (ValueError, RecursionError):
+        # The decoder's own method on text: json.loads(bytes) would sniff the encoding at every event.
+        value = _json_decode(data.decode("utf-8"))
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         value = None
     if not isinstance(value, dict):
         raise ApiError("a stream event's payload is not a JSON object", provider=provider, request_id=request_id)
