@@ -31,6 +31,7 @@ from clawdesk import (
 )
 from clawdesk.provider import (
     Auth,
+    Classify,
     ErrorResponse,
     EventStreamDecoder,
     EventStreamMessage,
@@ -72,7 +73,7 @@ def _no_region(config: BedrockConfig) -> str:
     return f"no AWS region: set AWS_REGION, providers.{name}.region, or region in the AWS profile"
 
 
-def _classify(access: Access) -> Any:
+def _classify(access: Access) -> Classify:
     def classify(error: ErrorResponse) -> ProviderError | None:
         data = error.json
         code = code_from_header(error.headers.get("x-amzn-errortype"))

@@ -93,6 +93,7 @@ def _catalogue() -> tuple[ModelInfo, ...]:
 
 
 BUILTIN: tuple[ModelInfo, ...] = _catalogue()
+_BUILTIN_BY_ID: dict[str, ModelInfo] = {m.id: m for m in BUILTIN}
 _BUILTIN_CAPS: dict[str, frozenset[Capability]] = {m.id: m.capabilities for m in BUILTIN}
 _NEEDS_PROFILE = frozenset(model_id for model_id, *_rest, profile in _CATALOGUE if profile)
 
@@ -171,7 +172,7 @@ def _from_summary(summary: Mapping[str, Any]) -> ModelInfo | None:
     if isinstance(lifecycle, Mapping) and lifecycle.get("status") == "LEGACY":
         notes.append("legacy")
     description = "; ".join(x for x in (name, *notes) if x) or None
-    known_model = next((m for m in BUILTIN if m.id == model_id), None)
+    known_model = _BUILTIN_BY_ID.get(model_id)
     context = known_model.context_length if known_model is not None else None
     return ModelInfo(model_id, caps, context_length=context, description=description)
 
@@ -200,7 +201,7 @@ def models_from_listing(summaries: Iterable[Any], profiles: Iterable[Any]) -> li
             arn = routes[0].get("modelArn")
             target = base_model(arn) if isinstance(arn, str) else None
         served = found.get(target) if target else None
-        caps = served.capabilities if served is not None else capabilities_for("", profile_id)
+        caps = served.capabilities if served is not None else _BUILTIN_CAPS.get(base_model(profile_id))
         if caps is None:
             continue  # routes to a model that is not a text model here (or none we know)
         name = profile.get("inferenceProfileName")

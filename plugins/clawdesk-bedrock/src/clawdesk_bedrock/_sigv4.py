@@ -72,17 +72,12 @@ _UNRESERVED = "-_.~"
 
 @frozen(kw_only=True)
 class AwsCredentials:
-    """A set of AWS credentials; ``source`` says where they were found (for messages, never the values).
-
-    ``expires_at`` (a Unix time) is set for temporary credentials whose
-    expiry is known.
-    """
+    """A set of AWS credentials; ``source`` says where they were found (for messages, never the values)."""
 
     access_key_id: str = field(repr=False)
     secret_access_key: Secret = field(repr=False)
     session_token: Secret | None = field(default=None, repr=False)
     source: str = "config"
-    expires_at: float | None = None
 
     def __repr__(self) -> str:
         temporary = ", temporary" if self.session_token is not None else ""

@@ -87,6 +87,7 @@ __all__ = [
     "decode_converse",
     "encode_converse",
     "finish_reason",
+    "payload",
     "tool_use_id",
     "usage_from",
 ]
