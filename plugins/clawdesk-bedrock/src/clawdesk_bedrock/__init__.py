@@ -1,0 +1,1 @@
+"""The Amazon Bedrock provider for clawdesk."""
