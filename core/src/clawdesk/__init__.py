@@ -185,8 +185,10 @@ def __getattr__(name: str) -> Any:
 
 
 def _public(value: object) -> None:
-    # Tracebacks and reprs say clawdesk.AuthFailed, not clawdesk._errors.AuthFailed (as httpx does).
-    if isinstance(value, type) and value.__module__.startswith("clawdesk._"):
+    # Tracebacks say clawdesk.AuthFailed, not clawdesk._errors.AuthFailed (as httpx does). Only for
+    # exceptions: typing.get_type_hints resolves an attrs class's string annotations in the module
+    # __module__ names, so data classes keep theirs.
+    if isinstance(value, type) and issubclass(value, Exception) and value.__module__.startswith("clawdesk._"):
         value.__module__ = __name__
 
 
