@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import clawdesk_gemini._plugin
 from clawdesk import ToolCall
 from clawdesk.testing import ProviderConformance, Reply, ScriptedServer
 
-# Test directories are not packages (importlib import mode): the builders are loaded by path.
-_spec = importlib.util.spec_from_file_location("clawdesk_gemini_test_conftest", Path(__file__).with_name("conftest.py"))
-assert _spec is not None
-assert _spec.loader is not None
-_conftest = importlib.util.module_from_spec(_spec)
-sys.modules.setdefault(_spec.name, _conftest)
-_spec.loader.exec_module(_conftest)
+# The builders, from this directory's conftest (test directories are not packages).
+_conftest = sys.modules["clawdesk_gemini_testwire"]
 GW = _conftest.GeminiWire()
 SIGNATURE = "Q2lRQmpEMDg5cGxHVEJrU2l2dFE="
 
