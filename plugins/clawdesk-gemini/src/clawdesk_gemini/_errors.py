@@ -179,7 +179,7 @@ def error_from_status(
         found = _RETRY_IN.search(raw_message)
         wait = float(found.group(1)) if found else None
     kw: dict[str, Any] = {"provider": provider, "status": code, "url": url, "request_id": request_id}
-    reasons = {d.get("reason") for d in _details(error, "ErrorInfo")}
+    reasons = {r for d in _details(error, "ErrorInfo") if isinstance(r := d.get("reason"), str)}
     if reasons & _KEY_REASONS or code == 401 or name == "UNAUTHENTICATED":
         return AuthFailed(f"{text or 'the API key was refused'} ({_KEY_HINT.format(name=provider)})", **kw)
     if code == 429 or name == "RESOURCE_EXHAUSTED":
