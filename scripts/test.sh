@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Set up .venv with core, both plugins and the dev tools, then run every check:
+# Set up .venv with core, the plugins and the dev tools, then run every check:
 # ruff, mypy --strict, the docs build (strict) and the whole test suite.
 # Needs only Python 3.11+ with pip and venv; safe to run again.
 set -euo pipefail
@@ -13,7 +13,7 @@ fi
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check -U pip
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check \
     -r requirements-dev.txt \
-    -e "./core[testing]" -e ./plugins/clawdesk-mistral -e ./plugins/clawdesk-ollama
+    -e "./core[testing]" -e ./plugins/clawdesk-mistral -e ./plugins/clawdesk-ollama -e ./plugins/clawdesk-gemini
 
 echo "== ruff"
 "$VENV/bin/ruff" check .
