@@ -141,3 +141,20 @@ def test_models_refresh_lists_every_page(server: ScriptedServer, config: Path, g
     assert listed["gemini-embedding-001"]["capabilities"] == ["embedding"]
     assert listed["gemini-embedding-001"]["context_length"] == 2048
     _no_key_anywhere(result, server)
+
+
+@pytest.mark.slow
+def test_debug_logs_and_tracebacks_never_show_the_key(server: ScriptedServer, config: Path, gw: Any) -> None:
+    """With --debug (debug logs, tracebacks) and --explain (every attempt), neither a success nor a bad key shows it."""
+    server.add(gw.stream(*gw.text_stream("fine")))
+    server.add(
+        gw.error(400, "API key not valid. Please pass a valid API key.", details=[gw.error_info("API_KEY_INVALID")])
+    )
+    ok = _run(["chat", "--debug", "--explain", "-m", "gemini/gemini-2.5-flash", "hi"], config)
+    refused = _run(["chat", "--debug", "--explain", "-m", "gemini/gemini-2.5-flash", "hi"], config)
+    assert ok.returncode == 0, ok.stderr
+    assert "DEBUG" in ok.stderr  # the debug logs were on
+    assert refused.returncode == 1
+    assert "Traceback" in refused.stderr  # --debug shows it: the key must not be in it either
+    _no_key_anywhere(ok, server)
+    _no_key_anywhere(refused, server)
