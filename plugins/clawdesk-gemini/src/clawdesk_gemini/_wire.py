@@ -930,7 +930,7 @@ class ChunkReader:
         self._error_from = error_from
         self._calls = 0
         self._said = False  # whether any text, call or inline data came (an empty "answer" is an error)
-        self._usage: Usage | None = None
+        self._usage: Any = None  # the last usageMetadata, read once at the end
         self._raw: str | None = None
         #: Whether a candidate carried a finishReason (the answer is whole).
         self.finished = False
@@ -938,55 +938,79 @@ class ChunkReader:
         self.response_id: str | None = None
 
     def feed(self, data: Any) -> list[StreamEvent]:
-        """The events one chunk brings; raises the typed error a chunk reports."""
+        """The events one chunk brings; raises the typed error a chunk reports.
+
+        This runs once per streamed chunk: it checks types with ``type(...)
+        is`` (parsed JSON objects are plain dicts) rather than against the
+        ``Mapping`` ABC, and a plain text part takes the shortest path.
+        """
         provider = self._provider
-        error = _error_object(data)
-        if error is not None and self._error_from is not None:
-            raise self._error_from(error)
-        if not isinstance(data, Mapping):
+        if type(data) is not dict:
             raise ApiError("a stream chunk is not a JSON object", provider=provider)
+        if "error" in data:
+            error = _error_object(data)
+            if error is not None and self._error_from is not None:
+                raise self._error_from(error)
         if self.response_id is None:
             self.response_id = _string(data.get("responseId"))
-        blocked = _blocked(data, provider, self.response_id)
-        if blocked is not None:
-            raise blocked
+        if "promptFeedback" in data:
+            blocked = _blocked(data, provider, self.response_id)
+            if blocked is not None:
+                raise blocked
         usage = data.get("usageMetadata")
         if usage is not None:
-            self._usage = usage_from(usage)
+            self._usage = usage  # cumulative: the last one counts
         candidates = data.get("candidates")
-        if not isinstance(candidates, list) or not candidates or not isinstance(candidates[0], Mapping):
+        if type(candidates) is not list or not candidates or type(candidates[0]) is not dict:
             return []
         candidate = candidates[0]
+        content = candidate.get("content")
+        parts = content.get("parts") if type(content) is dict else None
         events: list[StreamEvent] = []
-        seed = self.response_id or ""
-        for part in _parts_of(candidate, provider):
-            problem = _unsupported(part, provider)
-            if problem is not None:
-                raise problem
-            signature = _string(part.get("thoughtSignature"))
-            if "functionCall" in part:
-                events.append(ToolCallEvent(_call(part, self._calls, seed, provider)))
-                self._calls += 1
-                self._said = True
-            elif "inlineData" in part:
-                raise ApiError("the streamed answer holds inline data, which a stream cannot carry", provider=provider)
-            else:
+        if parts:
+            if type(parts) is not list:
+                raise ApiError("the answer's content.parts is not a list of objects", provider=provider)
+            for part in parts:
+                if type(part) is not dict:
+                    raise ApiError("the answer's content.parts is not a list of objects", provider=provider)
                 text = part.get("text")
-                text = text if isinstance(text, str) else ""
-                if part.get("thought") is True:
-                    if text or signature:
-                        events.append(ReasoningDelta(text, signature=signature, source=PLUGIN))
-                elif text or signature:
-                    events.append(TextDelta(text, signature=signature))
-                    self._said = self._said or bool(text)
-        raw = _string(candidate.get("finishReason"))
-        if raw is not None:
+                if type(text) is str and len(part) == 1:
+                    # The common chunk: plain answer text.
+                    if text:
+                        events.append(TextDelta(text))
+                        self._said = True
+                    continue
+                self._part(part, events)
+        raw = candidate.get("finishReason")
+        if raw is not None and type(raw) is str and raw:
             failure = _failure(raw, candidate, provider, self.response_id)
             if failure is not None:
                 raise failure
             self._raw = raw
             self.finished = True
         return events
+
+    def _part(self, part: dict[str, Any], events: list[StreamEvent]) -> None:
+        provider = self._provider
+        problem = _unsupported(part, provider)
+        if problem is not None:
+            raise problem
+        signature = _string(part.get("thoughtSignature"))
+        if "functionCall" in part:
+            events.append(ToolCallEvent(_call(part, self._calls, self.response_id or "", provider)))
+            self._calls += 1
+            self._said = True
+        elif "inlineData" in part:
+            raise ApiError("the streamed answer holds inline data, which a stream cannot carry", provider=provider)
+        else:
+            text = part.get("text")
+            text = text if type(text) is str else ""
+            if part.get("thought") is True:
+                if text or signature:
+                    events.append(ReasoningDelta(text, signature=signature, source=PLUGIN))
+            elif text or signature:
+                events.append(TextDelta(text, signature=signature))
+                self._said = self._said or bool(text)
 
     def tail(self) -> list[StreamEvent]:
         """The usage (if any was reported) and the Finish; raises for an empty answer that claims to be complete."""
@@ -999,7 +1023,8 @@ class ChunkReader:
                 request_id=self.response_id,
             )
         out: list[StreamEvent] = []
-        if self._usage is not None:
-            out.append(UsageEvent(self._usage))
+        usage = usage_from(self._usage)
+        if usage is not None:
+            out.append(UsageEvent(usage))
         out.append(Finish(reason, self._raw, request_id=self.response_id))
         return out
