@@ -351,3 +351,12 @@ async def test_tuned_model_path(server: ScriptedServer, make_client: Make, gw: A
         target = cd.resolve("gemini/tunedModels/my-model-7")
         await cd.chat_target(target, ChatRequest(target.model, (Message.user("hi"),)))
     assert server.requests[0].path == "/v1beta/tunedModels/my-model-7:generateContent"
+
+
+@pytest.mark.anyio
+async def test_documents_the_model_returns(server: ScriptedServer, make_client: Make, gw: Any) -> None:
+    """Inline data that is not an image comes back as a DocumentPart; URL-safe base64 is read too."""
+    server.add(gw.answer({"inlineData": {"mimeType": "application/pdf", "data": "JVBERi0_"}}, gw.text("done")))
+    async with make_client() as cd:
+        reply = await _chat(cd)
+    assert reply.message.content[0] == DocumentPart(data=b"%PDF-?", media_type="application/pdf")

@@ -186,3 +186,13 @@ async def test_listing_failures(server: ScriptedServer, make_client: Make, gw: A
     assert "same page token" in str(looping.error)
     assert shapeless.error is None
     assert shapeless.models == ()
+
+
+@pytest.mark.anyio
+async def test_listing_without_a_models_array(server: ScriptedServer, make_client: Make, gw: Any) -> None:
+    """A listing whose models field is not an array is an ApiError, not an empty list."""
+    server.add(gw.json({"models": "gemini-2.5-flash"}))
+    async with make_client() as cd:
+        (listing,) = await cd.models("gemini", refresh=True)
+    assert isinstance(listing.error, ApiError)
+    assert "no models array" in str(listing.error)

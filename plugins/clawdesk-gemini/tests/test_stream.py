@@ -279,3 +279,36 @@ def test_stable_ids_are_deterministic() -> None:
     other = dict(chunk, responseId="another-answer")
     assert next(e.call.id for e in ChunkReader("gemini").feed(other) if isinstance(e, ToolCallEvent)) != first[0].id
     assert isinstance(first[0], ToolCall)
+
+
+@pytest.mark.anyio
+async def test_stray_text_that_is_not_an_error(server: ScriptedServer, make_client: Make, gw: Any) -> None:
+    """Raw JSON in the stream that is not an error object, or too much stray text, is an ApiError naming it."""
+    json_lines = [*gw.sse(gw.response(gw.text("a"), finish=None)), b'{"note": "not an event"}\r\n']
+    flood = [*gw.sse(gw.response(gw.text("a"), finish=None)), b"{" + b"x" * 70_000 + b"\r\n"]
+    server.add(Reply.stream(json_lines, content_type=W.SSE), Reply.stream(flood, content_type=W.SSE))
+    async with make_client() as cd:
+        with pytest.raises(StreamInterrupted) as first:
+            await _events(cd)
+        with pytest.raises(StreamInterrupted) as second:
+            await _events(cd)
+    assert "JSON that is not an event" in str(first.value.cause)
+    assert "not server-sent events" in str(second.value.cause)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("part", "match"),
+    [
+        ({"inlineData": {"mimeType": "image/png", "data": "iVBORw0KGgo="}}, "inline data"),
+        ({"executableCode": {"language": "PYTHON", "code": "print(1)"}}, "executableCode"),
+    ],
+)
+async def test_parts_a_stream_cannot_carry(
+    server: ScriptedServer, make_client: Make, gw: Any, part: dict[str, Any], match: str
+) -> None:
+    """A generated image or code-execution part in a stream is an error naming it, not silently skipped."""
+    server.add(gw.stream(gw.response(part, finish="STOP")))
+    async with make_client() as cd:
+        with pytest.raises(ApiError, match=match):
+            await _events(cd)

@@ -552,3 +552,24 @@ def test_model_turn_goes_back_as_it_came(parts: list[dict[str, Any]], model: str
     if calls:
         responses = body["contents"][2]["parts"]
         assert [r["functionResponse"]["name"] for r in responses] == [c["functionCall"]["name"] for c in calls]
+
+
+def test_assistant_media_text_format_and_no_messages() -> None:
+    """Media in an assistant turn goes back inline; a text format is text/plain; no messages at all is refused."""
+    body = encode(
+        [Message.user("draw"), Message.assistant([ImagePart(data=PNG, media_type="image/png")]), Message.user("again")],
+        ChatOptions(response_format=ResponseFormat()),
+    )
+    assert body["contents"][1]["parts"] == [
+        {"inlineData": {"mimeType": "image/png", "data": base64.b64encode(PNG).decode()}}
+    ]
+    assert body["generationConfig"] == {"responseMimeType": "text/plain"}
+    with pytest.raises(InvalidRequest, match="at least one message"):
+        encode([])
+    with pytest.raises(CapabilityMissing) as info:
+        encode(
+            "x",
+            ChatOptions(response_format=ResponseFormat.json_schema({"type": "object"})),
+            capabilities=frozenset({Capability.CHAT}),
+        )
+    assert info.value.capability is Capability.JSON_SCHEMA
