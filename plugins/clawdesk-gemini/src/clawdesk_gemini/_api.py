@@ -14,15 +14,15 @@ from urllib.parse import quote
 
 import httpx
 
-from clawdesk import ApiError, Capability, ChatRequest, ChatResponse, ModelInfo, ProviderError, StreamEvent
+from clawdesk import ApiError, ChatRequest, ChatResponse, ModelInfo, ProviderError, StreamEvent
 from clawdesk.provider import SSEDecoder, Wire, api_key_header
 
 from ._config import GeminiConfig
 from ._errors import classify, error_from_status, google_status
-from ._models import builtin_capabilities, model_from_listing
-from ._wire import ChunkReader, decode_response, encode_request, model_path
+from ._models import model_from_listing
+from ._wire import ChunkReader, ErrorFrom, decode_response, encode_request, model_path
 
-__all__ = ["capabilities_for", "chat", "list_models", "stream"]
+__all__ = ["chat", "list_models", "stream"]
 
 _loads = json.loads
 #: What the stream's Truncated error names as the end marker it missed.
@@ -31,13 +31,6 @@ _END = "a candidate with a finishReason"
 _STRAY_LIMIT = 64 * 1024
 _PAGE_SIZE = 1000
 _MAX_PAGES = 100
-
-
-def capabilities_for(config: GeminiConfig, model: str) -> frozenset[Capability] | None:
-    """What the last listing through ``config`` said ``model`` can do, else the catalogue; ``None`` if neither knows."""
-    model = model.removeprefix("models/")
-    learnt = config.model_cache.capabilities(model)
-    return learnt if learnt is not None else builtin_capabilities(model)
 
 
 def _wire(config: GeminiConfig, http: httpx.AsyncClient, *, answers: bool = True) -> Wire:
@@ -61,7 +54,7 @@ async def chat(config: GeminiConfig, http: httpx.AsyncClient, request: ChatReque
     wire = _wire(config, http)
     provider = wire.provider
     path = model_path(request.model, provider) + ":generateContent"
-    body = wire.encode(encode_request(request, provider=provider, capabilities=capabilities_for(config, request.model)))
+    body = wire.encode(encode_request(request, provider=provider, capabilities=config.capabilities(request.model)))
     reply = await wire.json("POST", path, body, model=request.model)
     return decode_response(
         reply.data, model=request.model, provider=provider, error_from=partial(_error_from, wire, path, request.model)
@@ -81,7 +74,7 @@ async def stream(config: GeminiConfig, http: httpx.AsyncClient, request: ChatReq
     wire = _wire(config, http)
     provider = wire.provider
     path = model_path(request.model, provider) + ":streamGenerateContent?alt=sse"
-    body = wire.encode(encode_request(request, provider=provider, capabilities=capabilities_for(config, request.model)))
+    body = wire.encode(encode_request(request, provider=provider, capabilities=config.capabilities(request.model)))
     error_from = partial(_error_from, wire, path, request.model)
     decoder = SSEDecoder(keep_ignored=True)
     reader = ChunkReader(provider, error_from=error_from)
@@ -110,7 +103,7 @@ async def stream(config: GeminiConfig, http: httpx.AsyncClient, request: ChatReq
         yield event
 
 
-def _raise_stray(lines: list[str], provider: str, error_from: Any) -> None:
+def _raise_stray(lines: list[str], provider: str, error_from: ErrorFrom) -> None:
     """Raise the error that raw JSON lines in the stream spell, once they form one whole JSON value."""
     text = "\n".join(lines)
     if len(text) > _STRAY_LIMIT:

@@ -14,9 +14,10 @@ from typing import Any, Literal
 
 from attrs import field, frozen
 
+from clawdesk import Capability
 from clawdesk.provider import ProviderConfig, check_http_url, check_timeout
 
-from ._models import ModelCache
+from ._models import ModelCache, builtin_capabilities
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -79,6 +80,15 @@ class GeminiConfig(ProviderConfig):
     def model_cache(self) -> ModelCache:
         """What ``models --refresh`` learnt through this config."""
         return self._cache
+
+    def capabilities(self, model: str) -> frozenset[Capability] | None:
+        """What ``model`` can do: what the last listing through this config said, else the catalogue.
+
+        ``None`` when neither knows it. A leading ``models/`` is ignored. No I/O.
+        """
+        model = model.removeprefix("models/")
+        learnt = self._cache.capabilities(model)
+        return learnt if learnt is not None else builtin_capabilities(model)
 
 
 def _penalty(_inst: object, attribute: Any, value: float | None) -> None:

@@ -70,8 +70,7 @@ def provider_capabilities(config: ProviderConfig, model: str) -> frozenset[Capab
     """What the last refresh through this config learnt about ``model``, else the catalogue; ``None`` if unknown."""
     if not isinstance(config, GeminiConfig):
         return builtin_capabilities(model.removeprefix("models/"))
-    learnt = config.model_cache.capabilities(model.removeprefix("models/"))
-    return learnt if learnt is not None else builtin_capabilities(model.removeprefix("models/"))
+    return config.capabilities(model)
 
 
 @hookimpl

@@ -73,6 +73,7 @@ __all__ = [
     "PLUGIN",
     "SKIP_SIGNATURE",
     "ChunkReader",
+    "ErrorFrom",
     "decode_response",
     "encode_request",
     "finish_reason",
