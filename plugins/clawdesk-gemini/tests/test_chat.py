@@ -360,3 +360,21 @@ async def test_documents_the_model_returns(server: ScriptedServer, make_client: 
     async with make_client() as cd:
         reply = await _chat(cd)
     assert reply.message.content[0] == DocumentPart(data=b"%PDF-?", media_type="application/pdf")
+
+
+@pytest.mark.anyio
+async def test_named_instance_keeps_its_own_key(server: ScriptedServer, make_client: Make, gw: Any) -> None:
+    """An instance with its own key variable never falls back to GOOGLE_API_KEY, and its errors carry its name."""
+    text = f'[providers.work]\nplugin = "gemini"\napi_key_env = "WORK_GEMINI_KEY"\nbase_url = "{server.url}"\n'
+    request = ChatRequest("gemini-2.5-flash", (Message.user("hi"),))
+    async with make_client(config=text, env={"GOOGLE_API_KEY": "someone-elses-key"}) as cd:
+        with pytest.raises(AuthFailed, match=r"set WORK_GEMINI_KEY or providers\.work\.api_key") as missing:
+            await cd.chat_target(cd.resolve("work/gemini-2.5-flash"), request)
+    assert "GOOGLE_API_KEY" not in str(missing.value)
+    assert server.requests == []
+    server.add(gw.error(404, "models/gemini-2.5-flash is not found for API version v1beta"))
+    async with make_client(config=text, env={"WORK_GEMINI_KEY": "work-key"}) as cd:
+        with pytest.raises(ModelNotFound) as info:
+            await cd.chat_target(cd.resolve("work/gemini-2.5-flash"), request)
+    assert info.value.provider == "work"
+    assert server.requests[0].headers["x-goog-api-key"] == "work-key"

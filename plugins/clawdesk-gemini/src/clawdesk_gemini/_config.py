@@ -12,7 +12,7 @@ import math
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from attrs import field, frozen
+from attrs import Factory, field, frozen
 
 from clawdesk import Capability
 from clawdesk.provider import ProviderConfig, check_http_url, check_timeout
@@ -52,6 +52,9 @@ class GeminiConfig(ProviderConfig):
       else ``$GOOGLE_API_KEY``. Required: core refuses a call without one
       (:class:`~clawdesk.AuthFailed`) before any request. It is sent only in
       the ``x-goog-api-key`` header, never in a URL.
+    - ``api_key_env_fallbacks``: ``["GOOGLE_API_KEY"]`` while ``api_key_env``
+      is ``GEMINI_API_KEY``; a table that names its own ``api_key_env`` (a
+      named instance for another account) gets none unless it says so.
     - ``base_url``: ``https://generativelanguage.googleapis.com``; requests go
       to ``{base_url}/v1beta/models/{model}:generateContent`` (a proxy's path
       prefix may be part of it).
@@ -66,7 +69,13 @@ class GeminiConfig(ProviderConfig):
     """
 
     api_key_env: str | None = "GEMINI_API_KEY"
-    api_key_env_fallbacks: tuple[str, ...] = ("GOOGLE_API_KEY",)
+    # GOOGLE_API_KEY backs up GEMINI_API_KEY only: a named instance that reads its key from a
+    # variable of its own must not quietly fall back to another account's key.
+    api_key_env_fallbacks: tuple[str, ...] = field(
+        default=Factory(
+            lambda self: ("GOOGLE_API_KEY",) if self.api_key_env == "GEMINI_API_KEY" else (), takes_self=True
+        )
+    )
     requires_api_key: bool = True
     base_url: str = field(default=DEFAULT_BASE_URL, validator=check_http_url)
     default_model: str = "gemini-2.5-flash"
