@@ -67,6 +67,7 @@ from clawdesk import (
 from clawdesk.provider import parse_arguments, stable_call_id, tool_call_names
 
 from ._config import GeminiOptions
+from ._errors import google_status
 from ._models import budget_range, is_gemini3, thinking_style
 
 __all__ = [
@@ -727,10 +728,10 @@ def usage_from(data: Any) -> Usage | None:
 
 
 def _error_object(data: Any) -> Mapping[str, Any] | None:
-    if isinstance(data, Mapping) and isinstance(data.get("error"), Mapping) and "candidates" not in data:
-        error: Mapping[str, Any] = data["error"]
-        return error
-    return None
+    """Google's ``error`` object where an answer was expected (a body, a chunk, a list holding one)."""
+    if isinstance(data, Mapping) and "candidates" in data:
+        return None
+    return google_status(data)
 
 
 def _blocked(data: Mapping[str, Any], provider: str, request_id: str | None) -> ContentFiltered | None:
@@ -797,6 +798,32 @@ def _inline(part: Mapping[str, Any], provider: str) -> ImagePart | DocumentPart:
     if mime.startswith("image/"):
         return ImagePart(data=raw, media_type=mime)
     return DocumentPart(data=raw, media_type=mime)
+
+
+def _read_part(
+    part: Mapping[str, Any], position: int, seed: str, provider: str
+) -> TextPart | ReasoningPart | ImagePart | DocumentPart | ToolCall | None:
+    """What one part of the model's answer is, with its signature; ``None`` for a part that carries nothing.
+
+    ``position`` is the number of calls before this part in the answer and
+    ``seed`` the answer's ``responseId`` (for the id of a call that has none).
+    Raises :class:`~clawdesk.ApiError` for a part clawdesk has no place for.
+    """
+    problem = _unsupported(part, provider)
+    if problem is not None:
+        raise problem
+    if "functionCall" in part:
+        return _call(part, position, seed, provider)
+    if "inlineData" in part:
+        return _inline(part, provider)
+    signature = _string(part.get("thoughtSignature"))
+    text = part.get("text")
+    text = text if isinstance(text, str) else ""
+    if not text and not signature:
+        return None
+    if part.get("thought") is True:
+        return ReasoningPart(text, signature=signature, source=PLUGIN)
+    return TextPart(text, signature=signature)
 
 
 def _metadata(data: Mapping[str, Any], candidate: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -873,21 +900,11 @@ def decode_response(data: Any, *, model: str, provider: str, error_from: ErrorFr
     calls: list[ToolCall] = []
     seed = response_id or ""
     for part in _parts_of(candidate, provider):
-        problem = _unsupported(part, provider)
-        if problem is not None:
-            raise problem
-        signature = _string(part.get("thoughtSignature"))
-        if "functionCall" in part:
-            calls.append(_call(part, len(calls), seed, provider))
-        elif "inlineData" in part:
-            content.append(_inline(part, provider))
-        elif isinstance(part.get("text"), str) or signature:
-            text = part.get("text") if isinstance(part.get("text"), str) else ""
-            assert isinstance(text, str)
-            if part.get("thought") is True:
-                content.append(ReasoningPart(text, signature=signature, source=PLUGIN))
-            else:
-                content.append(TextPart(text, signature=signature))
+        piece = _read_part(part, len(calls), seed, provider)
+        if isinstance(piece, ToolCall):
+            calls.append(piece)
+        elif piece is not None:
+            content.append(piece)
     reason = finish_reason(raw, tool_calls=bool(calls))
     if (
         reason in (FinishReason.STOP, FinishReason.TOOL_CALLS)
@@ -992,26 +1009,20 @@ class ChunkReader:
         return events
 
     def _part(self, part: dict[str, Any], events: list[StreamEvent]) -> None:
-        provider = self._provider
-        problem = _unsupported(part, provider)
-        if problem is not None:
-            raise problem
-        signature = _string(part.get("thoughtSignature"))
-        if "functionCall" in part:
-            events.append(ToolCallEvent(_call(part, self._calls, self.response_id or "", provider)))
+        if "inlineData" in part:
+            raise ApiError(
+                "the streamed answer holds inline data, which a stream cannot carry", provider=self._provider
+            )
+        piece = _read_part(part, self._calls, self.response_id or "", self._provider)
+        if type(piece) is ToolCall:
+            events.append(ToolCallEvent(piece))
             self._calls += 1
             self._said = True
-        elif "inlineData" in part:
-            raise ApiError("the streamed answer holds inline data, which a stream cannot carry", provider=provider)
-        else:
-            text = part.get("text")
-            text = text if type(text) is str else ""
-            if part.get("thought") is True:
-                if text or signature:
-                    events.append(ReasoningDelta(text, signature=signature, source=PLUGIN))
-            elif text or signature:
-                events.append(TextDelta(text, signature=signature))
-                self._said = self._said or bool(text)
+        elif type(piece) is ReasoningPart:
+            events.append(ReasoningDelta(piece.text, signature=piece.signature, source=PLUGIN))
+        elif type(piece) is TextPart:
+            events.append(TextDelta(piece.text, signature=piece.signature))
+            self._said = self._said or bool(piece.text)
 
     def tail(self) -> list[StreamEvent]:
         """The usage (if any was reported) and the Finish; raises for an empty answer that claims to be complete."""
