@@ -34,7 +34,7 @@ from ._errors import (
 )
 from ._modelid import parse_model_id
 from ._options import provider_options_for
-from ._provider_config import ProviderConfig
+from ._provider_config import ProviderConfig, key_variables
 from ._registry import Provider, Registry
 from ._stream import ChatStream, RunRecord, Target
 from ._types import (
@@ -442,7 +442,9 @@ class Clawdesk:
 
 def _missing_key_hint(name: str, config: ProviderConfig) -> str:
     """The one "no API key" message: which variable and which config key would give one."""
-    env = config.api_key_env
+    env, *others = key_variables(config) or ("",)
+    if others:
+        env = f"{env} (or {', '.join(others)})"
     where = f"set {env} or providers.{name}.api_key" if env else f"set providers.{name}.api_key"
     return f"no API key: {where}"
 

@@ -40,7 +40,7 @@ import attrs
 from attrs import field, frozen
 
 from ._errors import ConfigError
-from ._provider_config import check_non_negative, check_timeout
+from ._provider_config import check_non_negative, check_timeout, key_variables
 from ._secret import Secret
 
 __all__ = [
@@ -138,8 +138,9 @@ class Config:
         """The ``[providers.<name>]`` table as a ``config_type`` instance, with ``name`` set.
 
         The API key comes from the variable the config's ``api_key_env``
-        names when the table has none. Raises :class:`~clawdesk.ConfigError`
-        with the key path.
+        names when the table has none, else from the first of its
+        ``api_key_env_fallbacks`` that is set and not empty. Raises
+        :class:`~clawdesk.ConfigError` with the key path.
         """
         path = f"providers.{name}"
         table = dict(self.providers.get(name, {}))
@@ -151,9 +152,12 @@ class Config:
         table["name"] = name
         config = structure_fields(config_type, table, path=path, file=self.source)
         if getattr(config, "api_key", None) is None:
-            key_env = getattr(config, "api_key_env", None)
             environ = os.environ if env is None else env
-            value = environ.get(key_env) if key_env else None
+            value = None
+            for key_env in key_variables(config):
+                value = environ.get(key_env)
+                if value:
+                    break
             if value:
                 config = _wrap(lambda: attrs.evolve(config, api_key=Secret(value)), path, self.source)  # type: ignore[misc]
         return config

@@ -4,8 +4,9 @@ A plugin subclasses :class:`ProviderConfig` (an attrs class) to change
 defaults or add fields, and returns the subclass from its
 ``provider_config_type`` hook. Core fills it from the ``[providers.<name>]``
 table of ``config.toml``, takes the key from the variable ``api_key_env``
-names when the file has none, and rejects unknown keys and wrong types with a
-:class:`~clawdesk.ConfigError` naming the key path.
+names (then those ``api_key_env_fallbacks`` name) when the file has none, and
+rejects unknown keys and wrong types with a :class:`~clawdesk.ConfigError`
+naming the key path.
 
 Field validators raise ``ValueError`` with a short reason; core adds the path.
 """
@@ -19,7 +20,7 @@ from attrs import field, frozen
 
 from ._secret import Secret
 
-__all__ = ["ProviderConfig", "check_http_url", "check_non_negative", "check_timeout"]
+__all__ = ["ProviderConfig", "check_http_url", "check_non_negative", "check_timeout", "key_variables"]
 
 # An hour is already far longer than any sane wait for a chat answer; larger
 # values are almost always a unit mistake (milliseconds written as seconds).
@@ -86,6 +87,10 @@ class ProviderConfig:
     - ``api_key_env``: where the key comes from when the table has none
       (each plugin sets its default, e.g. ``MISTRAL_API_KEY``; a named
       instance such as ``[providers.groq]`` sets its own).
+    - ``api_key_env_fallbacks``: further variables tried, in order, when
+      ``api_key_env`` is unset or empty (a backend whose tools read the key
+      from more than one variable, e.g. ``GEMINI_API_KEY`` then
+      ``GOOGLE_API_KEY``); ``[]`` in a table turns them off.
     - ``requires_api_key``: whether a call without a key is refused (with
       :class:`~clawdesk.AuthFailed`, by core, before the plugin runs).
     - ``base_url``: where the backend listens (http or https).
@@ -101,6 +106,7 @@ class ProviderConfig:
 
     api_key: Secret | None = field(default=None, repr=False)
     api_key_env: str | None = None
+    api_key_env_fallbacks: tuple[str, ...] = ()
     requires_api_key: bool = False
     base_url: str = field(default="http://127.0.0.1", validator=check_http_url)
     default_model: str = ""
@@ -121,3 +127,14 @@ class ProviderConfig:
                 check(self, None, getattr(self, name))
             except ValueError as exc:
                 raise ValueError(f"{name}: {exc}") from None
+
+
+def key_variables(config: object) -> tuple[str, ...]:
+    """The environment variables ``config``'s key is read from, in the order they are tried.
+
+    ``api_key_env`` first, then ``api_key_env_fallbacks``; empty names and
+    repeats are left out, so the result may be empty.
+    """
+    first = getattr(config, "api_key_env", None)
+    rest = getattr(config, "api_key_env_fallbacks", None) or ()
+    return tuple(dict.fromkeys(name for name in (first, *rest) if isinstance(name, str) and name))

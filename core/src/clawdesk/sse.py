@@ -23,7 +23,11 @@ It follows the WHATWG "event stream interpretation" rules:
   empty value (``data`` alone adds an empty line);
 - comment lines (starting with ``:``) and unknown fields are ignored; ``event``,
   ``id`` (ignored when it contains NUL) and ``retry`` (ASCII digits only) are
-  kept for :meth:`SSEDecoder.feed_events`;
+  kept for :meth:`SSEDecoder.feed_events`. A decoder made with
+  ``keep_ignored=True`` also hands over the lines of unknown fields
+  (:attr:`SSEDecoder.ignored`), for backends that write something other than
+  events into the stream (an error object as raw JSON lines) and consumers
+  that must not lose it;
 - an event is dispatched at a blank line, and only when it has data; an event
   whose blank line never came (the body ended first) is **not** dispatched, as
   the standard says. :attr:`SSEDecoder.pending` tells whether such a partial
@@ -74,9 +78,9 @@ class SSEDecoder:
     decoder is allowed; mixing bytes and lines is not.
     """
 
-    __slots__ = ("_data", "_event", "_parts", "_skip_lf", "_started", "last_event_id", "retry")
+    __slots__ = ("_data", "_event", "_parts", "_skip_lf", "_started", "ignored", "last_event_id", "retry")
 
-    def __init__(self) -> None:
+    def __init__(self, *, keep_ignored: bool = False) -> None:
         self._parts: list[bytes] = []  # the start of a line whose end has not arrived
         self._skip_lf = False  # the last chunk ended with \r: a \n at the start of the next is its pair
         self._started = False  # whether the first line (and so a BOM) has been seen
@@ -86,6 +90,11 @@ class SSEDecoder:
         self.last_event_id = ""
         #: The reconnection time the stream asked for, in milliseconds.
         self.retry: int | None = None
+        #: With ``keep_ignored=True``: the lines the standard ignores (fields of unknown names, such as
+        #: ``{"error": {`` or ``}``), whole and in order, as the chunks that complete them are fed;
+        #: comments and blank lines are not in it. The consumer reads and empties it (the decoder only
+        #: appends), so it holds at most what one chunk brought. ``None`` without ``keep_ignored``.
+        self.ignored: list[str] | None = [] if keep_ignored else None
 
     @property
     def pending(self) -> bool:
@@ -144,9 +153,12 @@ class SSEDecoder:
         elif name == "id":
             if "\0" not in value:
                 self.last_event_id = value
-        elif name == "retry" and value.isascii() and value.isdigit():
-            self.retry = int(value)
-        # Any other field is ignored, as the standard says.
+        elif name == "retry":
+            if value.isascii() and value.isdigit():
+                self.retry = int(value)
+        elif self.ignored is not None:
+            # Ignored, as the standard says, but handed over to a consumer that asked for it.
+            self.ignored.append(line)
 
     def _dispatch(self) -> ServerSentEvent | None:
         data, event = self._data, self._event

@@ -1,0 +1,1 @@
+"""The Google Gemini API provider for clawdesk."""
