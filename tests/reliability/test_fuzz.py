@@ -15,10 +15,11 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from clawdesk import (
@@ -191,6 +192,8 @@ async def test_random_frame_sequences(
 )
 async def test_random_bytes_as_stream(harness: Any, body: bytes, cuts: list[int], provider: str) -> None:
     """Random bytes under a 200 stream never crash a plugin, hang, or leave a connection checked out."""
+    # Bytes that happen to spell a complete stream (its end marker and nothing else) are a success.
+    assume(not re.fullmatch(rb"\s*data: ?\[DONE\]\s*", body))
     wire = harness.wire(provider)
     points = sorted({c % (len(body) + 1) for c in cuts})
     pieces = [body[a:b] for a, b in zip([0, *points], [*points, len(body)], strict=True) if b > a]
