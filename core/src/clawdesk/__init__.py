@@ -185,8 +185,10 @@ def __getattr__(name: str) -> Any:
 
 
 def _public(value: object) -> None:
-    # Tracebacks and reprs say clawdesk.AuthFailed, not clawdesk._errors.AuthFailed (as httpx does).
-    if isinstance(value, type) and value.__module__.startswith("clawdesk._"):
+    # Tracebacks say clawdesk.AuthFailed, not clawdesk._errors.AuthFailed (as httpx does). Only
+    # exceptions: attrs and cattrs resolve a data class's string annotations in the module its
+    # __module__ names, which would then be this one, where Mapping or Literal are not defined.
+    if isinstance(value, type) and issubclass(value, BaseException) and value.__module__.startswith("clawdesk._"):
         value.__module__ = __name__
 
 
