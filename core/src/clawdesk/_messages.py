@@ -167,6 +167,9 @@ def _part(part: object, path: str) -> Any:
     if not isinstance(part, Mapping):
         raise _fail(path, f"expected a string or an object with a type, got {_describe(part)}")
     kind = part.get("type")
+    if not isinstance(kind, str):
+        expected = "text, image_url, file, refusal (OpenAI) or image, document, reasoning"
+        raise _fail(f"{path}.type", f"expected one of: {expected}; got {_describe(kind)}")
     if kind == "refusal":
         _only(part, {"type", "refusal"}, path)
         return {"type": "text", "text": _string(part.get("refusal"), f"{path}.refusal")}

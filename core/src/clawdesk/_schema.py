@@ -171,7 +171,10 @@ def _schema(hint: Any, seen: tuple[type, ...]) -> dict[str, Any]:
 def _attrs_schema(cls: type, seen: tuple[type, ...]) -> dict[str, Any]:
     if cls in seen:
         raise TypeError(f"{cls.__qualname__} contains itself; a recursive class has no finite schema here")
-    hints = typing.get_type_hints(cls, include_extras=True)
+    try:
+        hints = typing.get_type_hints(cls, include_extras=True)
+    except Exception as exc:  # noqa: BLE001 - whatever stops the hints from resolving, the class cannot be described
+        raise TypeError(f"the type hints of {cls.__qualname__} cannot be read: {type(exc).__name__}: {exc}") from None
     properties: dict[str, Any] = {}
     required: list[str] = []
     for field in attrs.fields(cls):

@@ -119,6 +119,8 @@ def response_from_events(events: Iterable[StreamEvent], *, provider: str, model:
         kind = type(event)
         if kind is TextDelta:
             assert isinstance(event, TextDelta)
+            if not event.text and event.signature is None:
+                continue
             if open_kind != "text":
                 close()
             if event.signature is not None:
@@ -126,11 +128,13 @@ def response_from_events(events: Iterable[StreamEvent], *, provider: str, model:
                 parts.append(TextPart("".join(texts), signature=event.signature))
                 texts.clear()
                 open_kind = None
-            elif event.text:
+            else:
                 texts.append(event.text)
                 open_kind = "text"
         elif kind is ReasoningDelta:
             assert isinstance(event, ReasoningDelta)
+            if not event.text and event.signature is None and event.redacted is None:
+                continue
             if open_kind != "reasoning":
                 close()
             source = source if source is not None else event.source
@@ -140,7 +144,7 @@ def response_from_events(events: Iterable[StreamEvent], *, provider: str, model:
                 parts.append(part)
                 texts.clear()
                 open_kind, source = None, None
-            elif event.text:
+            else:
                 texts.append(event.text)
                 open_kind = "reasoning"
         elif kind is ToolCallEvent:

@@ -121,12 +121,22 @@ def _structure(value: Any, cls: type, text: str, response: ChatResponse | None) 
     try:
         return _converter.structure(value, cls)
     except (cattrs.BaseValidationError, ValueError, TypeError) as exc:
-        # The schema held, so this is a field validator of the class saying no.
-        problems = tuple(cattrs.transform_error(exc, path="$")) if isinstance(exc, cattrs.BaseValidationError) else ()
-        problems = problems or (f"$: {exc}",)
+        # The schema held, so this is mostly a field validator of the class saying no: keep its words.
+        if isinstance(exc, cattrs.BaseValidationError):
+            problems = tuple(cattrs.transform_error(exc, path="$", format_exception=_problem))
+        else:
+            problems = (f"$: {exc}",)
         raise InvalidOutput(
-            f"the answer does not fit {cls.__qualname__}: {'; '.join(problems)}",
+            f"the answer does not fit {cls.__name__}: {'; '.join(problems)}",
             text=text,
             problems=problems,
             response=response,
         ) from None
+
+
+def _problem(exc: BaseException, type_: type | None) -> str:
+    from cattrs.v import format_exception
+
+    if type(exc) in (ValueError, TypeError) and str(exc):
+        return str(exc)
+    return format_exception(exc, type_)
