@@ -156,7 +156,7 @@ def parse_options(client: Clawdesk, pairs: Sequence[Sequence[str]]) -> tuple[Cha
             close = difflib.get_close_matches(key, list(_OPTION_TYPES), n=1)
             guess = f"did you mean {close[0]!r}? " if close else ""
             raise ConfigError(
-                f"unknown option ({guess}options: {', '.join(_OPTION_TYPES)}; or PROVIDER.OPTION, e.g. ollama.think)",
+                f"unknown option ({guess}options: {', '.join(_OPTION_TYPES)}; or PROVIDER.OPTION for a provider's own)",
                 path=where,
             )
         value = _structure(hint, raw, where)

@@ -115,7 +115,7 @@ def _parser() -> argparse.ArgumentParser:
         nargs=2,
         action="append",
         metavar=("KEY", "VALUE"),
-        help="an option (temperature, max_tokens, ...) or PROVIDER.OPTION (ollama.think); repeatable",
+        help="an option (temperature, max_tokens, ...) or PROVIDER.OPTION, a provider's own; repeatable",
     )
     p.add_argument(
         "-a", "--attachment", action="append", metavar="FILE|URL", help="attach an image (or a PDF); repeatable"
@@ -136,7 +136,7 @@ def _parser() -> argparse.ArgumentParser:
     keys = p.add_subparsers(dest="keys_command", metavar="SUBCOMMAND", parser_class=_Parser)
     keys.required = True
     k = keys.add_parser("set", help="save a provider's key (read from the terminal or stdin)", parents=[common])
-    k.add_argument("name", help="the provider (or named instance) the key is for, e.g. mistral")
+    k.add_argument("name", help="the provider (or named instance) the key is for")
     keys.add_parser("list", help="list the names that have a saved key (never the keys)", parents=[common])
     keys.add_parser("path", help="print the keys file's path", parents=[common])
 

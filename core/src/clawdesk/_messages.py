@@ -55,6 +55,7 @@ _MESSAGE_KEYS = frozenset({"role", "content", "tool_calls", "tool_call_id", "nam
 # Keys the OpenAI SDK writes with null when unused; a null value is absent, anything else is refused.
 _NULLABLE_KEYS = frozenset({"refusal", "audio", "function_call", "annotations"})
 _OUR_PART_TYPES = frozenset({"text", "image", "document", "reasoning"})
+_PART_KINDS = "text, image_url, file, refusal (chat completions) or image, document, reasoning (clawdesk)"
 
 _converter: cattrs.Converter | None = None
 
@@ -168,8 +169,7 @@ def _part(part: object, path: str) -> Any:
         raise _fail(path, f"expected a string or an object with a type, got {_describe(part)}")
     kind = part.get("type")
     if not isinstance(kind, str):
-        expected = "text, image_url, file, refusal (OpenAI) or image, document, reasoning"
-        raise _fail(f"{path}.type", f"expected one of: {expected}; got {_describe(kind)}")
+        raise _fail(f"{path}.type", f"expected one of: {_PART_KINDS}; got {_describe(kind)}")
     if kind == "refusal":
         _only(part, {"type", "refusal"}, path)
         return {"type": "text", "text": _string(part.get("refusal"), f"{path}.refusal")}
@@ -188,8 +188,7 @@ def _part(part: object, path: str) -> Any:
     if kind in ("input_audio", "audio"):
         raise _fail(f"{path}.type", "audio parts are not supported")
     if kind not in _OUR_PART_TYPES:
-        expected = "text, image_url, file, refusal (OpenAI) or image, document, reasoning"
-        raise _fail(f"{path}.type", f"expected one of: {expected}; got {_describe(kind)}")
+        raise _fail(f"{path}.type", f"expected one of: {_PART_KINDS}; got {_describe(kind)}")
     fields = _PART_FIELDS[kind]
     _only(part, {"type", *fields}, path)
     for name, required in fields.items():
