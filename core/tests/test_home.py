@@ -58,12 +58,14 @@ key_values = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_
 def test_keys_round_trip(tmp_path_factory: pytest.TempPathFactory, keys: dict[str, str]) -> None:
     """Whatever keys are saved come back as Secrets, by name; listing shows the names only."""
     path = tmp_path_factory.mktemp("keys") / "keys.json"
-    for name, value in keys.items():
-        save_key(name, value, path)
-    loaded = load_keys(path)
-    assert {name: secret.reveal() for name, secret in loaded.items()} == keys
-    assert all(isinstance(secret, Secret) for secret in loaded.values())
-    assert key_names(path) == sorted(keys)
+    # Random keys must not stay in the process-wide scrub list (they would turn other tests' text into ***).
+    with sys.modules["clawdesk_tests_fakedist"].scrub_list_restored():
+        for name, value in keys.items():
+            save_key(name, value, path)
+        loaded = load_keys(path)
+        assert {name: secret.reveal() for name, secret in loaded.items()} == keys
+        assert all(isinstance(secret, Secret) for secret in loaded.values())
+        assert key_names(path) == sorted(keys)
 
 
 def test_a_key_is_replaced_and_notes_are_not_keys(tmp_path: Path) -> None:
@@ -152,10 +154,11 @@ def test_log_store_lists_searches_and_follows_conversations(tmp_path: Path) -> N
 def test_log_store_scrubs_known_keys_from_what_came_back(tmp_path: Path) -> None:
     """A known key inside an answer or an error is stored as *** (the prompt is stored as typed)."""
     key = "sk-known-to-this-process-777"
-    Secret(key)  # known from here on, as every configured key is
-    store = LogStore(tmp_path / "logs.db")
-    store.add(entry("c", "hello", error=f"auth_failed: bad key {key}"))
-    store.close()
+    with sys.modules["clawdesk_tests_fakedist"].scrub_list_restored():
+        Secret(key)  # known from here on, as every configured key is
+        store = LogStore(tmp_path / "logs.db")
+        store.add(entry("c", "hello", error=f"auth_failed: bad key {key}"))
+        store.close()
     with sqlite3.connect(tmp_path / "logs.db") as db:
         (error,) = db.execute("SELECT error FROM responses").fetchone()
     assert error == "auth_failed: bad key ***"

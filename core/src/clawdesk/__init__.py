@@ -21,6 +21,7 @@ from ._errors import (
     ContentFiltered,
     ContextLengthExceeded,
     InvalidModelId,
+    InvalidOutput,
     InvalidRequest,
     ModelNotFound,
     PermissionDenied,
@@ -32,6 +33,7 @@ from ._errors import (
     StreamInterrupted,
     TimedOut,
     Timeout,
+    ToolStepsExceeded,
     Truncated,
 )
 from ._modelid import parse_model_id
@@ -77,9 +79,8 @@ if TYPE_CHECKING:
     from ._converter import make_converter
     from ._fallback import Attempt, Caller, ChatResult, FallbackEngine
     from ._keys import load_keys
-    from ._structured import InvalidOutput
     from ._sync import SyncChatStream, SyncClawdesk, SyncToolStream
-    from ._tools import FunctionTool, ToolResultEvent, ToolRun, ToolStepsExceeded, ToolStream, function_tool
+    from ._tools import FunctionTool, ToolResultEvent, ToolRun, ToolStream, function_tool
 
 __all__ = [
     "AllProvidersFailed",
@@ -187,10 +188,7 @@ _LAZY = {
     "SyncChatStream": "._sync",
     "SyncToolStream": "._sync",
     "load_keys": "._keys",
-    "InvalidOutput": "._structured",
-    **dict.fromkeys(
-        ("FunctionTool", "ToolResultEvent", "ToolRun", "ToolStepsExceeded", "ToolStream", "function_tool"), "._tools"
-    ),
+    **dict.fromkeys(("FunctionTool", "ToolResultEvent", "ToolRun", "ToolStream", "function_tool"), "._tools"),
 }
 
 

@@ -13,7 +13,7 @@ answer here:
 - for an attrs class it is structured into an instance (nested classes,
   enums, literals, lists, optional fields) with clawdesk's own converter.
 
-When any step fails the call raises :class:`InvalidOutput`, which keeps the
+When any step fails the call raises :class:`~clawdesk.InvalidOutput`, which keeps the
 raw text, the problems and the whole response, so the caller can log it or
 ask again.
 """
@@ -27,35 +27,18 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ._errors import ClawdeskError
+from ._errors import InvalidOutput
 from ._schema import check, schema_for, unsupported
 from ._types import ChatResponse, FinishReason, ResponseFormat
 
 if TYPE_CHECKING:
     import cattrs
 
-__all__ = ["InvalidOutput", "output_format", "parse_output"]
+__all__ = ["output_format", "parse_output"]
 
 _FENCE = re.compile(r"\A\s*```[A-Za-z0-9_-]*[ \t]*\n(.*?)\n?```\s*\Z", re.S)
 
 _converter: cattrs.Converter | None = None
-
-
-class InvalidOutput(ClawdeskError):
-    """The model's answer is not the JSON that was asked for.
-
-    ``text`` is the answer as it came; ``problems`` says what is wrong, one
-    line each (``not JSON: ...``, ``$.age: expected an integer, got a
-    string ('ten')``); ``response`` is the whole
-    :class:`~clawdesk.ChatResponse` (``None`` when parsing text given
-    directly). An answer cut short by ``max_tokens`` says so.
-    """
-
-    def __init__(self, message: str, *, text: str, problems: tuple[str, ...], response: ChatResponse | None) -> None:
-        self.text = text
-        self.problems = problems
-        self.response = response
-        super().__init__(message)
 
 
 def output_format(output: Mapping[str, Any] | type, *, strict: bool | None = None) -> ResponseFormat:
@@ -84,7 +67,7 @@ def output_format(output: Mapping[str, Any] | type, *, strict: bool | None = Non
 
 
 def parse_output(text: str, output: Mapping[str, Any] | type, *, response: ChatResponse | None = None) -> Any:
-    """Parse and check ``text`` as ``output`` asks (see the module docstring); raises :class:`InvalidOutput`."""
+    """Parse and check ``text`` as ``output`` asks (see the module docstring), else raise InvalidOutput."""
     schema = dict(output) if isinstance(output, Mapping) else schema_for(output)
     fenced = _FENCE.match(text)
     body = fenced.group(1) if fenced else text

@@ -5,7 +5,7 @@ run it. Each step is one chat (or stream) through the fallback engine with
 the tools declared; when the answer asks for tool calls, each call runs the
 matching function and its result goes back as a ``tool`` message, and the
 next step begins. It ends with the first answer that asks for no tool, or
-raises :class:`ToolStepsExceeded` when ``max_steps`` answers all asked for
+raises :class:`~clawdesk.ToolStepsExceeded` when ``max_steps`` answers all asked for
 more.
 
 Tools are plain functions (sync or async) or :class:`FunctionTool` values
@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias, overload
 import attrs
 from attrs import field, frozen
 
-from ._errors import ClawdeskError
+from ._errors import ToolStepsExceeded
 from ._schema import check, schema_for
 from ._types import ChatOptions, ChatResponse, Message, StreamEvent, Tool, ToolCall
 
@@ -56,7 +56,6 @@ __all__ = [
     "FunctionTool",
     "ToolResultEvent",
     "ToolRun",
-    "ToolStepsExceeded",
     "ToolStream",
     "function_tool",
 ]
@@ -209,20 +208,6 @@ class ToolRun:
     def text(self) -> str:
         """The last answer's text."""
         return self.response.message.text
-
-
-class ToolStepsExceeded(ClawdeskError):
-    """A tool loop reached ``max_steps`` answers and the last one still asks for tools.
-
-    ``run`` holds what happened so far (its ``response`` is the last answer,
-    with its unanswered ``tool_calls``); nothing of the last request was run.
-    """
-
-    def __init__(self, run: ToolRun, max_steps: int) -> None:
-        self.run = run
-        self.max_steps = max_steps
-        names = ", ".join(call.name for call in run.response.message.tool_calls)
-        super().__init__(f"the model still asked for tools ({names}) after {max_steps} steps (max_steps={max_steps})")
 
 
 class _Loop:
