@@ -99,7 +99,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-p", "--provider", help="only this provider")
     p.add_argument("--refresh", action="store_true", help="ask the backends instead of built-in lists and caches")
     p.add_argument("--json", action="store_true", help="print JSON")
-    models = p.add_subparsers(dest="models_command", metavar="SUBCOMMAND", parser_class=_Parser)
+    models = p.add_subparsers(dest="models_command", metavar="[SUBCOMMAND]", parser_class=_Parser)
     d = models.add_parser("default", help="show the default model, or set it in the config file", parents=[common])
     d.add_argument("model", nargs="?", help="PROVIDER/MODEL (or PROVIDER) to make the default")
 
@@ -142,7 +142,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("logs", help="show, search and switch the log of chat exchanges", parents=[common])
     _logs_list_options(p, top=True)
-    logs = p.add_subparsers(dest="logs_command", metavar="SUBCOMMAND", parser_class=_Parser)
+    logs = p.add_subparsers(dest="logs_command", metavar="[SUBCOMMAND]", parser_class=_Parser)
     _logs_list_options(logs.add_parser("list", help="show logged exchanges (the default)", parents=[common]), top=False)
     logs.add_parser("path", help="print the log database's path", parents=[common])
     logs.add_parser("status", help="say whether logging is on, and how much is logged", parents=[common])
