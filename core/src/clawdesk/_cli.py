@@ -83,7 +83,24 @@ class _Version(argparse.Action):
         parser.exit(EXIT_OK)
 
 
-def _parser() -> argparse.ArgumentParser:
+_COMMANDS = {
+    "plugins": "list discovered provider plugins and their status",
+    "models": "list models and their capabilities; show or set the default",
+    "chat": "send a prompt and print the answer, or chat interactively",
+    "keys": "manage API keys saved in the keys file",
+    "logs": "show, search and switch the log of chat exchanges",
+    "config": "where the config file is",
+    "new-provider": "write a new provider package to start from",
+}
+
+
+def _parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser; with ``command``, only that command's options are filled in (for start-up time).
+
+    Every command is always listed (for ``--help`` and for argparse's choices);
+    building all of their options and subcommands costs a few milliseconds
+    that ``clawdesk plugins`` does not need to pay.
+    """
     common = _common(top=False)
     parser = _Parser(
         prog="clawdesk", description="Talk to LLM backends through provider plugins.", parents=[_common(top=True)]
@@ -91,11 +108,32 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action=_Version, help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
+    for name, text in _COMMANDS.items():
+        if command is None or command == name:
+            _BUILDERS[name](sub.add_parser(name, help=text, parents=[common]), common)
+        else:
+            sub.add_parser(name, help=text, add_help=False)  # listed, never parsed
+    return parser
 
-    p = sub.add_parser("plugins", help="list discovered provider plugins and their status", parents=[common])
+
+def _command_in(argv: Sequence[str]) -> str | None:
+    """The command ``argv`` names (the first word that is not an option or the value of ``--config``)."""
+    skip = False
+    for token in argv:
+        if skip:
+            skip = False
+        elif token == "--config":
+            skip = True
+        elif not token.startswith("-"):
+            return token if token in _COMMANDS else None
+    return None
+
+
+def _build_plugins(p: argparse.ArgumentParser, common: _Parser) -> None:
     p.add_argument("--json", action="store_true", help="print JSON")
 
-    p = sub.add_parser("models", help="list models and their capabilities; show or set the default", parents=[common])
+
+def _build_models(p: argparse.ArgumentParser, common: _Parser) -> None:
     p.add_argument("-p", "--provider", help="only this provider")
     p.add_argument("--refresh", action="store_true", help="ask the backends instead of built-in lists and caches")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -103,7 +141,8 @@ def _parser() -> argparse.ArgumentParser:
     d = models.add_parser("default", help="show the default model, or set it in the config file", parents=[common])
     d.add_argument("model", nargs="?", help="PROVIDER/MODEL (or PROVIDER) to make the default")
 
-    p = sub.add_parser("chat", help="send a prompt and print the answer, or chat interactively", parents=[common])
+
+def _build_chat(p: argparse.ArgumentParser, common: _Parser) -> None:
     p.add_argument("prompt", nargs="?", help="the prompt (default: stdin; none on a terminal: an interactive session)")
     p.add_argument(
         "-m", "--model", help="PROVIDER/MODEL, or PROVIDER for its default model (default: the fallback chain)"
@@ -132,7 +171,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object at the end")
     p.add_argument("--explain", action="store_true", help="print each attempt and skip of the fallback chain on stderr")
 
-    p = sub.add_parser("keys", help="manage API keys saved in the keys file", parents=[common])
+
+def _build_keys(p: argparse.ArgumentParser, common: _Parser) -> None:
     keys = p.add_subparsers(dest="keys_command", metavar="SUBCOMMAND", parser_class=_Parser)
     keys.required = True
     k = keys.add_parser("set", help="save a provider's key (read from the terminal or stdin)", parents=[common])
@@ -140,7 +180,8 @@ def _parser() -> argparse.ArgumentParser:
     keys.add_parser("list", help="list the names that have a saved key (never the keys)", parents=[common])
     keys.add_parser("path", help="print the keys file's path", parents=[common])
 
-    p = sub.add_parser("logs", help="show, search and switch the log of chat exchanges", parents=[common])
+
+def _build_logs(p: argparse.ArgumentParser, common: _Parser) -> None:
     _logs_list_options(p, top=True)
     logs = p.add_subparsers(dest="logs_command", metavar="[SUBCOMMAND]", parser_class=_Parser)
     _logs_list_options(logs.add_parser("list", help="show logged exchanges (the default)", parents=[common]), top=False)
@@ -149,15 +190,27 @@ def _parser() -> argparse.ArgumentParser:
     logs.add_parser("on", help="log every chat exchange (the default)", parents=[common])
     logs.add_parser("off", help="stop logging chat exchanges", parents=[common])
 
-    p = sub.add_parser("config", help="where the config file is", parents=[common])
+
+def _build_config(p: argparse.ArgumentParser, common: _Parser) -> None:
     config = p.add_subparsers(dest="config_command", metavar="SUBCOMMAND", parser_class=_Parser)
     config.required = True
     config.add_parser("path", help="print the config file's path (whether it exists or not)", parents=[common])
 
-    p = sub.add_parser("new-provider", help="write a new provider package to start from", parents=[common])
+
+def _build_new_provider(p: argparse.ArgumentParser, common: _Parser) -> None:
     p.add_argument("name", help="the provider's name, e.g. acme")
     p.add_argument("--dir", metavar="PATH", default=".", help="where to create the package (default: .)")
-    return parser
+
+
+_BUILDERS: dict[str, Callable[[argparse.ArgumentParser, _Parser], None]] = {
+    "plugins": _build_plugins,
+    "models": _build_models,
+    "chat": _build_chat,
+    "keys": _build_keys,
+    "logs": _build_logs,
+    "config": _build_config,
+    "new-provider": _build_new_provider,
+}
 
 
 def _logs_list_options(p: argparse.ArgumentParser, *, top: bool) -> None:
@@ -188,7 +241,8 @@ def _logs_list_options(p: argparse.ArgumentParser, *, top: bool) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status."""
     _tolerant_output()
-    args = _parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    args = _parser(_command_in(arguments)).parse_args(arguments)
     _setup_logging(args.debug)
     try:
         if args.command == "plugins":
