@@ -123,6 +123,8 @@ def test_logs_list_shows_the_newest_in_order_and_searches(cli: Any, mistral: Scr
     found = json.loads(cli("logs", "list", "-q", "germ", "--json").out)
     assert [e["response"] for e in found] == ["Berlin."]
     assert json.loads(cli("logs", "list", "-q", "100%", "--json").out) == []
+    latest = json.loads(cli("logs", "-c", "--json").out)
+    assert [e["response"] for e in latest] == ["Madrid."]  # each chat began its own conversation
     text = cli("logs", "-n", "1").out
     assert "## Prompt\n\nCapital of Spain?\n" in text
     assert "## Response\n\nMadrid.\n" in text

@@ -50,12 +50,19 @@ class Terminal:
                     self._masters[master] = name
             else:
                 ends[name] = subprocess.DEVNULL if name == "stdin" else subprocess.PIPE
+        self.buffers["tty"] = bytearray()
+        if stdin:
+            self._masters[self.keyboard] = "tty"  # what the program writes to /dev/tty (getpass's prompt)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "clawdesk", *args],
             stdin=ends["stdin"],
             stdout=ends["stdout"],
             stderr=ends["stderr"],
             env={**env, "TERM": "xterm", "PYTHONIOENCODING": "utf-8"},
+            # The keyboard's terminal becomes the program's controlling terminal (/dev/tty, Ctrl-C),
+            # never the terminal the tests run in.
+            preexec_fn=_own_terminal if stdin else None,
+            start_new_session=not stdin,
         )
         for slave in slaves:
             os.close(slave)
@@ -77,6 +84,7 @@ class Terminal:
                 del self._masters[fd]
 
     def text(self, name: str) -> str:
+        """What was written to ``stdout``, ``stderr`` or the controlling terminal (``tty``), newlines as ``\\n``."""
         return self.buffers[name].decode("utf-8", "replace").replace("\r\n", "\n")
 
     def wait_for(self, name: str, needle: str, timeout: float = 20) -> None:
@@ -105,6 +113,14 @@ class Terminal:
             for fd in self._ptys:
                 os.close(fd)
             self._ptys = []
+
+
+def _own_terminal() -> None:
+    import fcntl
+    import termios
+
+    os.setsid()
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
 @pytest.fixture
@@ -243,3 +259,34 @@ def test_no_color_sends_reasoning_to_stderr(
     assert term.finish() == 0
     assert term.text("stdout") == "Rayleigh.\n"
     assert term.text("stderr").rsplit("\r\x1b[K", 1)[-1] == "Light scatters.\n"
+
+
+def test_ctrl_c_ends_the_session_with_130(cli: Any, mistral: ScriptedServer, on_terminal: Any) -> None:
+    """Ctrl-C at the prompt leaves with exit status 130 and one line, no traceback."""
+    cli.configure(mistral=mistral.url + "/v1")
+    term = on_terminal("chat", "-m", f"mistral/{MODEL}", stdin=True)
+    term.wait_for("stdout", "> ")
+    # A Ctrl-C that lands between the prompt and readline's wait is only seen at the next key, as in
+    # a real terminal; press it again until the program has noticed (a person would, too).
+    for _ in range(20):
+        term.type("\x03")
+        time.sleep(0.25)
+        if term.proc.poll() is not None:
+            break
+    assert term.finish() == 130
+    assert term.text("stderr").strip().splitlines()[-1] == "clawdesk: interrupted"
+    assert "Traceback" not in term.text("stderr")
+
+
+def test_keys_set_reads_the_key_without_echo(cli: Any, on_terminal: Any) -> None:
+    """On a terminal `keys set` asks at a hidden prompt: the key is saved and never shown."""
+    import json
+
+    secret = "sk-typed-at-the-prompt-31415"
+    term = on_terminal("keys", "set", "mistral", stdin=True)
+    term.wait_for("tty", "Enter key: ")
+    term.type(secret + "\n")
+    assert term.finish() == 0
+    assert json.loads((cli.home / "keys.json").read_text())["mistral"] == secret
+    for name in ("stdout", "stderr", "tty"):
+        assert secret not in term.text(name)
