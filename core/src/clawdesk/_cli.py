@@ -479,8 +479,6 @@ def _read_prompt(args: argparse.Namespace) -> str | None:
     except UnicodeEncodeError as exc:  # an argument with undecodable bytes (surrogate escapes)
         raise ConfigError(f"the prompt is not UTF-8 text (bad character at offset {exc.start})") from None
     if not prompt.strip():
-        if args.prompt is None and not piped:
-            raise ConfigError("no prompt: give one as an argument or on stdin")
         raise ConfigError("the prompt is empty")
     return prompt
 
