@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,29 @@ from hypothesis import HealthCheck, settings
 settings.register_profile("ci", deadline=None, max_examples=60, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("dev", deadline=None, max_examples=100)
 settings.load_profile("ci" if os.environ.get("CI") else os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Subprocesses get /dev/null on stdin when the test run's own stdin is a pipe or a socket.
+
+    ``clawdesk chat PROMPT`` reads piped stdin to its end (piped text, then the
+    prompt, as ``llm`` does); a CLI test spawned without ``stdin=`` inherits
+    the run's stdin, which under some CI runners is a pipe nobody ever closes.
+    """
+    try:
+        mode = os.fstat(0).st_mode
+    except OSError:
+        return
+    if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)
+        os.close(devnull)
+
+
+@pytest.fixture(autouse=True)
+def _clawdesk_home(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Every test gets its own clawdesk home: the CLI's keys file and log database are never the user's."""
+    monkeypatch.setenv("CLAWDESK_HOME", str(tmp_path_factory.mktemp("clawdesk-home")))
 
 
 @pytest.fixture(params=["asyncio", "trio"])

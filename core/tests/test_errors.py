@@ -41,6 +41,8 @@ TREE = {
     PluginError: ClawdeskError,
     ProviderError: ClawdeskError,
     AllProvidersFailed: ClawdeskError,
+    clawdesk.InvalidOutput: ClawdeskError,
+    clawdesk.ToolStepsExceeded: ClawdeskError,
     AuthFailed: ProviderError,
     PermissionDenied: ProviderError,
     RateLimited: ProviderError,

@@ -20,6 +20,8 @@ from clawdesk.provider import ProviderConfig
 ROOT = DOCS.parent
 # Pages whose python blocks are complete programs that need no real backend: run them, in order.
 RUNNABLE = {"conformance.md", "python.md"}
+# Pages whose ```console blocks are shell sessions that test_cli_examples.py runs.
+CONSOLE = {"cli.md"}
 # The pages this suite owns; fallback.md and performance.md are checked by their authors.
 PAGES = ["index.md", "configuration.md", "cli.md", "python.md", "contract.md", "tutorial.md", "conformance.md"]
 
@@ -68,6 +70,8 @@ def test_code_blocks_are_valid(page: str) -> None:
         elif language == "toml":
             config = parse_config(text, source=where)
             _check_provider_tables(config, where)
+        elif language == "console" and page in CONSOLE:
+            assert text.startswith("$ "), f"{where}: a console block starts with a command"
         else:
             pytest.fail(f"{where}: a ```{language} block; docs blocks are python or toml so they can be checked")
 
@@ -80,9 +84,16 @@ def _check_provider_tables(config: Config, where: str) -> None:
 
 
 def _section(text: str, heading: str) -> str:
+    """From ``heading`` to the next level-2 heading (a ``## `` line inside a fenced block is not one)."""
     start = text.index(heading)
-    following = re.search(r"^## ", text[start + len(heading) :], re.M)
-    return text[start : start + len(heading) + following.start()] if following else text[start:]
+    offset = start + len(heading)
+    fenced = False
+    for line in re.finditer(r"^.*$", text[offset:], re.M):
+        if line.group(0).startswith("```"):
+            fenced = not fenced
+        elif line.group(0).startswith("## ") and not fenced:
+            return text[start : offset + line.start()]
+    return text[start:]
 
 
 def _row(section: str, key: str) -> str:
@@ -136,34 +147,57 @@ def test_configuration_reference_lists_every_key_with_its_default(
 def test_configuration_reference_lists_every_environment_variable() -> None:
     """Every variable core and the plugins read from the environment is in the variables table."""
     from clawdesk._config import CONFIG_ENV
+    from clawdesk._home import HOME_ENV
     from clawdesk._registry import IMPORT_TIMEOUT_ENV, PLUGINS_ENV
     from clawdesk_ollama._config import HOST_ENV
 
     section = _section((DOCS / "configuration.md").read_text(encoding="utf-8"), "## Environment variables")
-    names = [CONFIG_ENV, PLUGINS_ENV, IMPORT_TIMEOUT_ENV, HOST_ENV]
+    names = [CONFIG_ENV, PLUGINS_ENV, IMPORT_TIMEOUT_ENV, HOST_ENV, HOME_ENV]
     names += [env for c in _plugin_configs().values() if (env := c().api_key_env)]
     for name in names:
         _row(section, name)
 
 
+def _commands(parser: argparse.ArgumentParser, prefix: str) -> list[tuple[str, argparse.ArgumentParser]]:
+    """Every command and nested subcommand below ``parser``, as ``("logs list", its parser)``."""
+    found = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                command = f"{prefix} {name}".strip()
+                found.append((command, sub))
+                found += _commands(sub, command)
+    return found
+
+
 def test_cli_reference_lists_every_command_and_option() -> None:
-    """Every subcommand of `clawdesk` has a section in cli.md and every one of its options a table row."""
+    """Every command and subcommand of `clawdesk` is in its section of cli.md, with every option in it."""
     text = (DOCS / "cli.md").read_text(encoding="utf-8")
-    parser = _parser()
-    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    assert set(sub.choices) == {"plugins", "models", "chat", "new-provider"}
-    for command, subparser in sub.choices.items():
-        section = _section(text, f"## {command}")
+    top = text[: text.index("## ")]
+    commands = _commands(_parser(), "")
+    assert {c for c, _ in commands if " " not in c} == {
+        "plugins",
+        "models",
+        "chat",
+        "keys",
+        "logs",
+        "config",
+        "new-provider",
+    }
+    for command, subparser in commands:
+        section = _section(text, f"## {command.split()[0]}")
+        assert f"clawdesk {command}" in section, f"`clawdesk {command}` is not in its section"
         for action in subparser._actions:
-            if action.help == argparse.SUPPRESS:
+            if action.help == argparse.SUPPRESS or isinstance(action, argparse._SubParsersAction):
                 continue
             if not action.option_strings:
                 assert f"`{action.dest.upper()}`" in section or f"`{action.dest}`" in section, (command, action.dest)
                 continue
             longest = max(action.option_strings, key=len)
             # Options every command shares are documented once, at the top.
-            where = text[: text.index("## ")] if longest in ("--config", "--debug", "--help") else section
+            where = top if longest in ("--config", "--debug", "--help") else section
             assert f"`{longest}" in where, f"{command}: {longest} is not documented"
+    assert "`--version`" in top
 
 
 def test_conformance_page_lists_every_check() -> None:

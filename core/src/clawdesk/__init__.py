@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ._config import Config, FallbackConfig, load_config, parse_config
+from ._config import Config, FallbackConfig, config_from_dict, load_config, parse_config
 from ._errors import (
     AllProvidersFailed,
     ApiError,
@@ -21,6 +21,7 @@ from ._errors import (
     ContentFiltered,
     ContextLengthExceeded,
     InvalidModelId,
+    InvalidOutput,
     InvalidRequest,
     ModelNotFound,
     PermissionDenied,
@@ -32,6 +33,7 @@ from ._errors import (
     StreamInterrupted,
     TimedOut,
     Timeout,
+    ToolStepsExceeded,
     Truncated,
 )
 from ._modelid import parse_model_id
@@ -40,7 +42,7 @@ from ._registry import PluginStatus, Provider, Registry
 from ._retry import Decision, RetryPolicy
 from ._secret import Secret
 from ._state import LocalState, StateStore
-from ._stream import ChatStream, Target
+from ._stream import ChatStream, Target, response_from_events
 from ._types import (
     Capability,
     ChatOptions,
@@ -76,7 +78,9 @@ if TYPE_CHECKING:
     from ._client import Clawdesk, ProviderModels, default_candidates
     from ._converter import make_converter
     from ._fallback import Attempt, Caller, ChatResult, FallbackEngine
-    from ._sync import SyncClawdesk
+    from ._keys import load_keys
+    from ._sync import SyncChatStream, SyncClawdesk, SyncToolStream
+    from ._tools import FunctionTool, ToolResultEvent, ToolRun, ToolStream, function_tool
 
 __all__ = [
     "AllProvidersFailed",
@@ -105,8 +109,10 @@ __all__ = [
     "FallbackEngine",
     "Finish",
     "FinishReason",
+    "FunctionTool",
     "ImagePart",
     "InvalidModelId",
+    "InvalidOutput",
     "InvalidRequest",
     "LocalState",
     "Message",
@@ -134,7 +140,9 @@ __all__ = [
     "StateStore",
     "StreamEvent",
     "StreamInterrupted",
+    "SyncChatStream",
     "SyncClawdesk",
+    "SyncToolStream",
     "Target",
     "TextDelta",
     "TextPart",
@@ -145,16 +153,24 @@ __all__ = [
     "ToolCallEvent",
     "ToolChoice",
     "ToolChoiceMode",
+    "ToolResultEvent",
+    "ToolRun",
+    "ToolStepsExceeded",
+    "ToolStream",
     "Truncated",
     "Usage",
     "UsageEvent",
+    "config_from_dict",
     "default_candidates",
+    "function_tool",
     "load_config",
+    "load_keys",
     "make_converter",
     "missing_capabilities",
     "parse_config",
     "parse_model_id",
     "required_capabilities",
+    "response_from_events",
 ]
 
 # Names whose modules import anyio/httpx/cattrs: loaded on first access so that
@@ -169,6 +185,10 @@ _LAZY = {
     "ProviderModels": "._client",
     "make_converter": "._converter",
     "SyncClawdesk": "._sync",
+    "SyncChatStream": "._sync",
+    "SyncToolStream": "._sync",
+    "load_keys": "._keys",
+    **dict.fromkeys(("FunctionTool", "ToolResultEvent", "ToolRun", "ToolStream", "function_tool"), "._tools"),
 }
 
 

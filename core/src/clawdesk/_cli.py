@@ -15,7 +15,7 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from ._errors import (
@@ -66,50 +66,201 @@ def _common(*, top: bool) -> _Parser:
     return common
 
 
-def _parser() -> argparse.ArgumentParser:
+class _Version(argparse.Action):
+    """``--version``: the installed clawdesk's version, looked up only when asked (start-up stays cheap)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        from importlib import metadata
+
+        try:
+            version = metadata.version("clawdesk")
+        except metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree
+            version = "unknown"
+        sys.stdout.write(f"clawdesk {version}\n")
+        parser.exit(EXIT_OK)
+
+
+_COMMANDS = {
+    "plugins": "list discovered provider plugins and their status",
+    "models": "list models and their capabilities; show or set the default",
+    "chat": "send a prompt and print the answer, or chat interactively",
+    "keys": "manage API keys saved in the keys file",
+    "logs": "show, search and switch the log of chat exchanges",
+    "config": "where the config file is",
+    "new-provider": "write a new provider package to start from",
+}
+
+
+def _parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser; with ``command``, only that command's options are filled in (for start-up time).
+
+    Every command is always listed (for ``--help`` and for argparse's choices);
+    building all of their options and subcommands costs a few milliseconds
+    that ``clawdesk plugins`` does not need to pay.
+    """
     common = _common(top=False)
     parser = _Parser(
         prog="clawdesk", description="Talk to LLM backends through provider plugins.", parents=[_common(top=True)]
     )
+    parser.add_argument("--version", action=_Version, help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
+    for name, text in _COMMANDS.items():
+        if command is None or command == name:
+            _BUILDERS[name](sub.add_parser(name, help=text, parents=[common]), common)
+        else:
+            sub.add_parser(name, help=text, add_help=False)  # listed, never parsed
+    return parser
 
-    p = sub.add_parser("plugins", help="list discovered provider plugins and their status", parents=[common])
+
+def _command_in(argv: Sequence[str]) -> str | None:
+    """The command ``argv`` names (the first word that is not an option or the value of ``--config``)."""
+    skip = False
+    for token in argv:
+        if skip:
+            skip = False
+        elif token == "--config":
+            skip = True
+        elif not token.startswith("-"):
+            return token if token in _COMMANDS else None
+    return None
+
+
+def _build_plugins(p: argparse.ArgumentParser, common: _Parser) -> None:
     p.add_argument("--json", action="store_true", help="print JSON")
 
-    p = sub.add_parser("models", help="list models and their capabilities", parents=[common])
+
+def _build_models(p: argparse.ArgumentParser, common: _Parser) -> None:
     p.add_argument("-p", "--provider", help="only this provider")
     p.add_argument("--refresh", action="store_true", help="ask the backends instead of built-in lists and caches")
     p.add_argument("--json", action="store_true", help="print JSON")
+    models = p.add_subparsers(dest="models_command", metavar="[SUBCOMMAND]", parser_class=_Parser)
+    d = models.add_parser("default", help="show the default model, or set it in the config file", parents=[common])
+    d.add_argument("model", nargs="?", help="PROVIDER/MODEL (or PROVIDER) to make the default")
 
-    p = sub.add_parser("chat", help="send a prompt and print the answer", parents=[common])
-    p.add_argument("prompt", nargs="?", help="the prompt (default: read from stdin)")
+
+def _build_chat(p: argparse.ArgumentParser, common: _Parser) -> None:
+    p.add_argument("prompt", nargs="?", help="the prompt (default: stdin; none on a terminal: an interactive session)")
     p.add_argument(
         "-m", "--model", help="PROVIDER/MODEL, or PROVIDER for its default model (default: the fallback chain)"
     )
     p.add_argument("-s", "--system", help="a system prompt")
+    p.add_argument(
+        "-o",
+        "--option",
+        nargs=2,
+        action="append",
+        metavar=("KEY", "VALUE"),
+        help="an option (temperature, max_tokens, ...) or PROVIDER.OPTION, a provider's own; repeatable",
+    )
+    p.add_argument(
+        "-a", "--attachment", action="append", metavar="FILE|URL", help="attach an image (or a PDF); repeatable"
+    )
+    cont = p.add_mutually_exclusive_group()
+    cont.add_argument(
+        "-c", "--continue", dest="cont", action="store_true", help="continue the latest logged conversation"
+    )
+    cont.add_argument("--cid", metavar="ID", help="continue the logged conversation with this id")
+    log = p.add_mutually_exclusive_group()
+    log.add_argument("--no-log", dest="log", action="store_false", default=None, help="do not log this exchange")
+    log.add_argument("--log", dest="log", action="store_true", help="log this exchange even when logging is off")
     p.add_argument("--no-stream", action="store_true", help="wait for the whole answer instead of streaming")
     p.add_argument("--json", action="store_true", help="print one JSON object at the end")
     p.add_argument("--explain", action="store_true", help="print each attempt and skip of the fallback chain on stderr")
 
-    p = sub.add_parser("new-provider", help="write a new provider package to start from", parents=[common])
+
+def _build_keys(p: argparse.ArgumentParser, common: _Parser) -> None:
+    keys = p.add_subparsers(dest="keys_command", metavar="SUBCOMMAND", parser_class=_Parser)
+    keys.required = True
+    k = keys.add_parser("set", help="save a provider's key (read from the terminal or stdin)", parents=[common])
+    k.add_argument("name", help="the provider (or named instance) the key is for")
+    keys.add_parser("list", help="list the names that have a saved key (never the keys)", parents=[common])
+    keys.add_parser("path", help="print the keys file's path", parents=[common])
+
+
+def _build_logs(p: argparse.ArgumentParser, common: _Parser) -> None:
+    _logs_list_options(p, top=True)
+    logs = p.add_subparsers(dest="logs_command", metavar="[SUBCOMMAND]", parser_class=_Parser)
+    _logs_list_options(logs.add_parser("list", help="show logged exchanges (the default)", parents=[common]), top=False)
+    logs.add_parser("path", help="print the log database's path", parents=[common])
+    logs.add_parser("status", help="say whether logging is on, and how much is logged", parents=[common])
+    logs.add_parser("on", help="log every chat exchange (the default)", parents=[common])
+    logs.add_parser("off", help="stop logging chat exchanges", parents=[common])
+
+
+def _build_config(p: argparse.ArgumentParser, common: _Parser) -> None:
+    config = p.add_subparsers(dest="config_command", metavar="SUBCOMMAND", parser_class=_Parser)
+    config.required = True
+    config.add_parser("path", help="print the config file's path (whether it exists or not)", parents=[common])
+
+
+def _build_new_provider(p: argparse.ArgumentParser, common: _Parser) -> None:
     p.add_argument("name", help="the provider's name, e.g. acme")
     p.add_argument("--dir", metavar="PATH", default=".", help="where to create the package (default: .)")
-    return parser
+
+
+_BUILDERS: dict[str, Callable[[argparse.ArgumentParser, _Parser], None]] = {
+    "plugins": _build_plugins,
+    "models": _build_models,
+    "chat": _build_chat,
+    "keys": _build_keys,
+    "logs": _build_logs,
+    "config": _build_config,
+    "new-provider": _build_new_provider,
+}
+
+
+def _logs_list_options(p: argparse.ArgumentParser, *, top: bool) -> None:
+    # On `logs` itself (so `clawdesk logs -n 5` lists) and on `logs list`; below the top their defaults
+    # are SUPPRESS, so that `logs -n 5 list` keeps the 5.
+    default: Any = argparse.SUPPRESS
+    p.add_argument(
+        "-n",
+        "--count",
+        type=int,
+        default=3 if top else default,
+        metavar="N",
+        help="how many of the newest exchanges (default 3; 0: all)",
+    )
+    p.add_argument("-q", "--query", default=None if top else default, help="only exchanges whose text contains this")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument(
+        "-c",
+        "--current",
+        action="store_true",
+        default=False if top else default,
+        help="only the latest conversation",
+    )
+    which.add_argument("--cid", default=None if top else default, metavar="ID", help="only this conversation")
+    p.add_argument("--json", action="store_true", default=False if top else default, help="print JSON")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status."""
     _tolerant_output()
-    args = _parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    args = _parser(_command_in(arguments)).parse_args(arguments)
     _setup_logging(args.debug)
     try:
         if args.command == "plugins":
             return _cmd_plugins(args)
         if args.command == "models":
+            if args.models_command == "default":
+                from ._manage_cli import cmd_models_default
+
+                return cmd_models_default(args, _registry)
             return _run_async(_cmd_models, args)
         if args.command == "chat":
-            return _run_async(_cmd_chat, args)
+            return _cmd_chat(args)
+        if args.command in ("keys", "logs", "config"):
+            from . import _manage_cli
+
+            command: Callable[[argparse.Namespace], int] = getattr(_manage_cli, f"cmd_{args.command}")
+            status: int = command(args)
+            return status
         if args.command == "new-provider":
             return _cmd_new_provider(args)
         raise AssertionError(args.command)  # pragma: no cover - argparse rejects others
@@ -158,14 +309,16 @@ def _registry() -> Registry:
 def _client(args: argparse.Namespace) -> Clawdesk:
     from ._client import Clawdesk
     from ._config import load_config
+    from ._keys import load_keys
 
-    return Clawdesk(registry=_registry(), config=load_config(args.config))
+    # Saved keys (`clawdesk keys set`) come after the config file and the environment.
+    return Clawdesk(registry=_registry(), config=load_config(args.config), keys=load_keys())
 
 
-def _run_async(command: Any, args: argparse.Namespace) -> int:
+def _run_async(command: Any, *args: Any) -> int:
     import anyio
 
-    result: int = anyio.run(command, args)
+    result: int = anyio.run(command, *args)
     return result
 
 
@@ -285,25 +438,42 @@ async def _cmd_models(args: argparse.Namespace) -> int:
 # -- chat --------------------------------------------------------------------------
 
 
-def _read_prompt(args: argparse.Namespace) -> str:
-    if args.prompt is not None:
-        prompt: str = args.prompt
-    elif sys.stdin is None or sys.stdin.isatty():
-        raise ConfigError("no prompt: give one as an argument or on stdin")
-    else:
+def _stdin_text() -> str | None:
+    """The text piped to stdin: ``None`` when stdin is a terminal (or absent), ``""`` when it cannot be read."""
+    stdin = sys.stdin
+    if stdin is None or stdin.isatty():
+        return None
+    try:
+        if not stdin.readable():
+            return ""
         # Bytes, decoded here: the locale's codec must not decide, and bad
         # bytes must be a clear usage error rather than a UnicodeDecodeError.
-        buffer = getattr(sys.stdin, "buffer", None)
+        buffer = getattr(stdin, "buffer", None)
         if buffer is not None:
             raw = buffer.read(MAX_PROMPT_BYTES + 1)  # bounded: `clawdesk chat < /dev/zero` must end
         else:
-            raw = sys.stdin.read(MAX_PROMPT_BYTES + 1).encode("utf-8", "surrogateescape")
-        if len(raw) > MAX_PROMPT_BYTES:
-            raise ConfigError(f"the prompt on stdin is larger than {MAX_PROMPT_BYTES // (1024 * 1024)} MiB")
-        try:
-            prompt = raw.decode("utf-8-sig")  # a leading BOM (Windows editors) is not part of the prompt
-        except UnicodeDecodeError as exc:
-            raise ConfigError(f"the prompt on stdin is not UTF-8 text (bad byte at offset {exc.start})") from None
+            raw = stdin.read(MAX_PROMPT_BYTES + 1).encode("utf-8", "surrogateescape")
+    except (OSError, ValueError):  # closed, or a stand-in that cannot be read (a test runner's)
+        return ""
+    if len(raw) > MAX_PROMPT_BYTES:
+        raise ConfigError(f"the prompt on stdin is larger than {MAX_PROMPT_BYTES // (1024 * 1024)} MiB")
+    try:
+        text: str = raw.decode("utf-8-sig")  # a leading BOM (Windows editors) is not part of the prompt
+        return text
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"the prompt on stdin is not UTF-8 text (bad byte at offset {exc.start})") from None
+
+
+def _read_prompt(args: argparse.Namespace) -> str | None:
+    """The prompt: piped text and the argument together (piped first, as ``llm`` does), either alone.
+
+    ``None`` means an interactive session: no argument, and stdin is a terminal.
+    """
+    piped = _stdin_text()
+    if args.prompt is None and piped is None:
+        return None
+    parts = [text for text in (piped, args.prompt) if text]
+    prompt = " ".join(parts)
     try:
         prompt.encode("utf-8")
     except UnicodeEncodeError as exc:  # an argument with undecodable bytes (surrogate escapes)
@@ -313,12 +483,26 @@ def _read_prompt(args: argparse.Namespace) -> str:
     return prompt
 
 
-async def _cmd_chat(args: argparse.Namespace) -> int:
-    from ._chat_cli import run_chat
+def _cmd_chat(args: argparse.Namespace) -> int:
+    from ._logs import LogStore
 
     prompt = _read_prompt(args)
+    store = LogStore()
+    try:
+        if prompt is None:
+            from ._chat_cli import run_interactive
+
+            return run_interactive(lambda: _client(args), args, store)
+        return _run_async(_chat_once, args, prompt, store)
+    finally:
+        store.close()
+
+
+async def _chat_once(args: argparse.Namespace, prompt: str, store: Any) -> int:
+    from ._chat_cli import run_chat
+
     async with _client(args) as client:
-        return await run_chat(client, args, prompt)
+        return await run_chat(client, args, prompt, store)
 
 
 def _cmd_new_provider(args: argparse.Namespace) -> int:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import anyio
 from attrs import frozen
@@ -32,18 +32,20 @@ from ._errors import (
     StreamInterrupted,
     TimedOut,
 )
+from ._keys import secret_map
+from ._messages import MessageLike
 from ._modelid import parse_model_id
 from ._options import provider_options_for
 from ._provider_config import ProviderConfig, key_variables
 from ._registry import Provider, Registry
-from ._stream import ChatStream, RunRecord, Target
+from ._secret import Secret
+from ._stream import ChatStream, RunRecord, Target, as_messages
 from ._types import (
     Capability,
     ChatOptions,
     ChatRequest,
     ChatResponse,
     Finish,
-    Message,
     ModelInfo,
     ReasoningDelta,
     StreamEvent,
@@ -56,8 +58,14 @@ if TYPE_CHECKING:
     import httpx
 
     from ._fallback import ChatResult, FallbackEngine, Models
+    from ._tools import ToolLike, ToolRun, ToolStream
 
-__all__ = ["ChatStream", "Clawdesk", "ProviderModels", "Target", "default_candidates"]
+T = TypeVar("T")
+#: What a call takes as messages: one string (a user message), one message, or a list of them.
+#: A message is a :class:`~clawdesk.Message` or a dict (OpenAI-style or clawdesk's JSON shape).
+Messages = str | MessageLike | Iterable[MessageLike]
+
+__all__ = ["ChatStream", "Clawdesk", "Messages", "ProviderModels", "Target", "default_candidates"]
 
 _EVENT_TYPES = (TextDelta, ReasoningDelta, ToolCallEvent, UsageEvent, Finish)
 
@@ -86,7 +94,10 @@ class Clawdesk:
       :func:`~clawdesk.load_config` from ``config_path`` or the usual places);
     - ``transport``: an ``httpx.AsyncBaseTransport`` every provider's client
       uses instead of the network (tests, proxies);
-    - ``env``: where API keys are looked up (default: ``os.environ``).
+    - ``env``: where API keys are looked up (default: ``os.environ``);
+    - ``keys``: saved keys by provider name, used when neither the config
+      nor the environment has one (``keys=load_keys()`` reads the file
+      ``clawdesk keys set`` writes; default: none).
 
     A provider is a loaded plugin (``ollama``) or a named instance of one
     that the config declares (``[providers.gpu2] plugin = "ollama"``); both
@@ -103,11 +114,13 @@ class Clawdesk:
         config_path: str | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         env: Mapping[str, str] | None = None,
+        keys: Mapping[str, str | Secret] | None = None,
     ) -> None:
         self.registry = registry if registry is not None else Registry()
         self.config = config if config is not None else load_config(config_path, env=env)
         self._transport = transport
         self._env = env
+        self._keys = secret_map(keys) if keys is not None else None
         self._configs: dict[str, ProviderConfig] = {}
         self._clients: dict[str, httpx.AsyncClient] = {}
         self._engine: FallbackEngine | None = None
@@ -160,6 +173,11 @@ class Clawdesk:
         except KeyError:
             plugin = self.plugin(name)
             config = self.config.provider_config(name, plugin.config_type, env=self._env)
+            if config.api_key is None and self._keys is not None and name in self._keys:
+                # After the config file and the environment: a saved key is the last resort.
+                import attrs
+
+                config = attrs.evolve(config, api_key=self._keys[name])
             self._configs[name] = config
             return config
 
@@ -298,7 +316,7 @@ class Clawdesk:
     async def chat(
         self,
         model: Models,
-        messages: str | Message | Iterable[Message],
+        messages: Messages,
         options: ChatOptions | None = None,
         *,
         fallbacks: Sequence[str] = (),
@@ -310,29 +328,32 @@ class Clawdesk:
         (``["mistral/mistral-small-latest", "ollama/llama3.2"]``); ``None``
         uses the configured chain (see :meth:`default_candidates`).
         ``fallbacks`` adds entries after ``model``. A plain string is one
-        user message. Raises :class:`~clawdesk.AllProvidersFailed` when every
+        user message; messages may be :class:`~clawdesk.Message` objects or
+        OpenAI-style dicts (a bad dict raises ``ValueError`` naming its key
+        path, before anything is sent). Raises :class:`~clawdesk.AllProvidersFailed` when every
         candidate failed, :class:`~clawdesk.InvalidRequest` as is when the
         request itself is wrong. :meth:`chat_with_attempts` also returns how
         the answer was reached.
         """
-        return (await self.engine.chat(model, messages, options, fallbacks=fallbacks)).response
+        return (await self.engine.chat(model, as_messages(messages), options, fallbacks=fallbacks)).response
 
     async def chat_with_attempts(
         self,
         model: Models,
-        messages: str | Message | Iterable[Message],
+        messages: Messages,
         options: ChatOptions | None = None,
         *,
         fallbacks: Sequence[str] = (),
     ) -> ChatResult:
         """Like :meth:`chat`, returning a :class:`~clawdesk.ChatResult`: the response, the target and every attempt."""
-        return await self.engine.chat(model, messages, options, fallbacks=fallbacks)
+        return await self.engine.chat(model, as_messages(messages), options, fallbacks=fallbacks)
 
     def _prepare(self, target: Target) -> tuple[Provider, ProviderConfig]:
         provider = self.plugin(target.provider)
         config = self.provider_config(target.provider)
         if config.requires_api_key and not config.api_key:
-            raise AuthFailed(_missing_key_hint(target.provider, config), provider=target.provider)
+            hint = _missing_key_hint(target.provider, config, keys=self._keys is not None)
+            raise AuthFailed(hint, provider=target.provider)
         return provider, config
 
     def _request(self, provider: Provider, target: Target, request: ChatRequest) -> ChatRequest:
@@ -374,7 +395,7 @@ class Clawdesk:
     def stream(
         self,
         model: Models,
-        messages: str | Message | Iterable[Message],
+        messages: Messages,
         options: ChatOptions | None = None,
         *,
         fallbacks: Sequence[str] = (),
@@ -388,13 +409,119 @@ class Clawdesk:
         candidate (or raise :class:`~clawdesk.AllProvidersFailed`); after it,
         a failure raises :class:`~clawdesk.StreamInterrupted` carrying what
         was delivered. The stream's ``attempts`` and ``target`` tell what was
-        tried and chosen.
+        tried and chosen; once it is over, ``response`` is the whole answer
+        (or ``await stream.collect()`` reads the rest and returns it).
         """
-        return self.engine.stream(model, messages, options, fallbacks=fallbacks)
+        return self.engine.stream(model, as_messages(messages), options, fallbacks=fallbacks)
 
     def stream_target(self, target: Target, request: ChatRequest) -> ChatStream:
         """One stream from one provider, guarded (no retries, no fallback)."""
         return ChatStream(self._events(target, request), record=RunRecord(target))
+
+    # -- tool loops and structured output --------------------------------------------
+
+    async def chat_with_tools(
+        self,
+        model: Models,
+        messages: Messages,
+        tools: Iterable[ToolLike],
+        options: ChatOptions | None = None,
+        *,
+        max_steps: int = 8,
+        fallbacks: Sequence[str] = (),
+    ) -> ToolRun:
+        """Chat, running the model's tool calls with ``tools`` until it answers without asking for one.
+
+        ``tools`` are plain functions (sync or async; the declaration comes
+        from the signature and docstring) or :class:`~clawdesk.FunctionTool`
+        values; ``options`` must not declare tools of its own. Each step goes
+        through the fallback engine like :meth:`chat`. Returns a
+        :class:`~clawdesk.ToolRun` (the last answer, every step, the whole
+        conversation). Raises :class:`~clawdesk.ToolStepsExceeded` when
+        ``max_steps`` answers all asked for tools; an exception raised by a
+        tool function propagates as is (a call of an unknown tool or with
+        arguments that do not fit goes back to the model as an error instead).
+        """
+        from ._tools import run_tools
+
+        return await run_tools(
+            self, model, as_messages(messages), tools, options, max_steps=max_steps, fallbacks=fallbacks
+        )
+
+    def stream_with_tools(
+        self,
+        model: Models,
+        messages: Messages,
+        tools: Iterable[ToolLike],
+        options: ChatOptions | None = None,
+        *,
+        max_steps: int = 8,
+        fallbacks: Sequence[str] = (),
+    ) -> ToolStream:
+        """:meth:`chat_with_tools`, streamed: every step's events and a :class:`~clawdesk.ToolResultEvent` per call.
+
+        Use as ``async with cd.stream_with_tools(...) as events: async for
+        event in events``; afterwards ``events.run`` is the
+        :class:`~clawdesk.ToolRun`.
+        """
+        from ._tools import ToolStream
+
+        return ToolStream(self, model, as_messages(messages), tools, options, max_steps=max_steps, fallbacks=fallbacks)
+
+    @overload
+    async def chat_structured(
+        self,
+        model: Models,
+        messages: Messages,
+        output: type[T],
+        options: ChatOptions | None = None,
+        *,
+        strict: bool | None = None,
+        fallbacks: Sequence[str] = (),
+    ) -> T: ...
+
+    @overload
+    async def chat_structured(
+        self,
+        model: Models,
+        messages: Messages,
+        output: Mapping[str, Any],
+        options: ChatOptions | None = None,
+        *,
+        strict: bool | None = None,
+        fallbacks: Sequence[str] = (),
+    ) -> Any: ...
+
+    async def chat_structured(
+        self,
+        model: Models,
+        messages: Messages,
+        output: type[T] | Mapping[str, Any],
+        options: ChatOptions | None = None,
+        *,
+        strict: bool | None = None,
+        fallbacks: Sequence[str] = (),
+    ) -> Any:
+        """Ask for JSON that follows ``output`` and return it parsed.
+
+        ``output`` is a JSON schema (a mapping: the parsed JSON value is
+        returned) or an attrs class (an instance is returned). The request
+        carries it as its ``response_format`` (``options`` must not set one);
+        ``strict`` as :func:`~clawdesk._structured.output_format` says.
+        Raises :class:`~clawdesk.InvalidOutput` (with the raw text, the
+        problems and the response) when the answer is not JSON, breaks the
+        schema or does not fit the class; otherwise the errors of :meth:`chat`.
+        """
+        import attrs
+
+        from ._structured import output_format, parse_output
+
+        base = options if options is not None else ChatOptions()
+        if base.response_format is not None:
+            raise ValueError("chat_structured sets the response_format itself; leave it out of options")
+        request_options = attrs.evolve(base, response_format=output_format(output, strict=strict))
+        response = await self.chat(model, messages, request_options, fallbacks=fallbacks)
+        return parse_output(response.message.text, output, response=response)
 
     async def _events(self, target: Target, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         provider, config = self._prepare(target)
@@ -440,13 +567,15 @@ class Clawdesk:
                     await aclose()
 
 
-def _missing_key_hint(name: str, config: ProviderConfig) -> str:
-    """The one "no API key" message: which variable and which config key would give one."""
-    env, *others = key_variables(config) or ("",)
-    if others:
-        env = f"{env} (or {', '.join(others)})"
-    where = f"set {env} or providers.{name}.api_key" if env else f"set providers.{name}.api_key"
-    return f"no API key: {where}"
+def _missing_key_hint(name: str, config: ProviderConfig, *, keys: bool = False) -> str:
+    """The one "no API key" message: which variable and which config key would give one (and the keys file)."""
+    first, *others = key_variables(config) or ("",)
+    env = f"{first} (or {', '.join(others)})" if others else first
+    places = ([env] if env else []) + [f"providers.{name}.api_key"]
+    if keys:
+        places.append(f"run `clawdesk keys set {name}`")
+        return f"no API key: set {', '.join(places[:-1])}, or {places[-1]}"
+    return f"no API key: set {' or '.join(places)}"
 
 
 def _interrupted(name: str, delivered: Sequence[StreamEvent], cause: ClawdeskError) -> ClawdeskError:

@@ -48,6 +48,7 @@ __all__ = [
     "MAX_CONFIG_BYTES",
     "Config",
     "FallbackConfig",
+    "config_from_dict",
     "default_config_path",
     "load_config",
     "parse_config",
@@ -206,6 +207,18 @@ def parse_config(raw: bytes | str, *, source: str | None = None) -> Config:
         data = tomllib.loads(text)
     except ValueError as exc:  # TOMLDecodeError, or int()'s digit limit on a huge integer literal
         raise ConfigError(f"invalid TOML: {exc}", file=source) from None
+    return config_from_dict(data, source=source)
+
+
+def config_from_dict(data: Mapping[str, Any], *, source: str | None = None) -> Config:
+    """A :class:`Config` from a dict shaped like ``config.toml`` (building one in code), checked the same way.
+
+    ``{"default_model": ..., "providers": {"mistral": {"api_key": ...}},
+    "fallback": {"chain": [...]}}``; ``api_key`` values may be strings or
+    :class:`~clawdesk.Secret`. ``data`` is copied, never changed. Raises
+    :class:`~clawdesk.ConfigError` naming the key path.
+    """
+    data = _plain(data)
     unknown = sorted(set(data) - set(_TOP_KEYS))
     if unknown:
         raise ConfigError(f"unknown key (expected one of: {', '.join(_TOP_KEYS)})", path=unknown[0], file=source)
@@ -242,6 +255,15 @@ def parse_config(raw: bytes | str, *, source: str | None = None) -> Config:
         raise ConfigError(f"expected a table, got {_describe(fallback_table)}", path="fallback", file=source)
     fallback = structure_fields(FallbackConfig, fallback_table, path="fallback", file=source)
     return Config(default_model=default_model, providers=providers, fallback=fallback, source=source)
+
+
+def _plain(value: Any) -> Any:
+    # A deep copy with every mapping a dict and every tuple a list, as tomllib gives them.
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value
 
 
 # -- structuring ----------------------------------------------------------------

@@ -20,7 +20,9 @@
     │   ├── Truncated                (the answer ended, or broke off, before its end marker)
     │   ├── ApiError                 (any other status; .status; retryable for 408/409/5xx)
     │   └── StreamInterrupted        (failed after events were delivered; .delivered, .cause)
-    └── AllProvidersFailed     every candidate of a fallback chain failed; .attempts
+    ├── AllProvidersFailed     every candidate of a fallback chain failed; .attempts
+    ├── InvalidOutput          structured output that does not parse or fit; .text, .problems
+    └── ToolStepsExceeded      a tool loop still asked for tools after max_steps answers; .run
 
 ``retryable`` says whether asking the *same* provider again may succeed; the
 fallback engine uses it together with the error's kind to decide between
@@ -43,7 +45,8 @@ from urllib.parse import urlsplit, urlunsplit
 from ._secret import redact
 
 if TYPE_CHECKING:
-    from ._types import Capability, StreamEvent
+    from ._tools import ToolRun
+    from ._types import Capability, ChatResponse, StreamEvent
 
 __all__ = [
     "AllProvidersFailed",
@@ -56,6 +59,7 @@ __all__ = [
     "ContentFiltered",
     "ContextLengthExceeded",
     "InvalidModelId",
+    "InvalidOutput",
     "InvalidRequest",
     "ModelNotFound",
     "PermissionDenied",
@@ -67,6 +71,7 @@ __all__ = [
     "StreamInterrupted",
     "TimedOut",
     "Timeout",
+    "ToolStepsExceeded",
     "Truncated",
 ]
 
@@ -358,3 +363,36 @@ class AllProvidersFailed(ClawdeskError):
     def __init__(self, message: str, *, attempts: Sequence[Any]) -> None:
         self.attempts = tuple(attempts)
         super().__init__(message)
+
+
+class InvalidOutput(ClawdeskError):
+    """The model's answer is not the structured output that was asked for (:meth:`Clawdesk.chat_structured`).
+
+    ``text`` is the answer as it came; ``problems`` says what is wrong, one
+    line each (``not JSON: ...``, ``$.age: expected an integer, got a
+    string ('ten')``); ``response`` is the whole
+    :class:`~clawdesk.ChatResponse` (``None`` when text was parsed directly).
+    An answer cut short by ``max_tokens`` says so. The call itself worked:
+    asking again may give a better answer.
+    """
+
+    def __init__(self, message: str, *, text: str, problems: Sequence[str], response: ChatResponse | None) -> None:
+        self.text = text
+        self.problems = tuple(problems)
+        self.response = response
+        super().__init__(message)
+
+
+class ToolStepsExceeded(ClawdeskError):
+    """A tool loop reached ``max_steps`` answers and the last one still asks for tools.
+
+    ``run`` (a :class:`~clawdesk.ToolRun`) holds what happened so far: its
+    ``response`` is the last answer, with its unanswered ``tool_calls``;
+    none of those was run.
+    """
+
+    def __init__(self, run: ToolRun, max_steps: int) -> None:
+        self.run = run
+        self.max_steps = max_steps
+        names = ", ".join(call.name for call in run.response.message.tool_calls)
+        super().__init__(f"the model still asked for tools ({names}) after {max_steps} steps (max_steps={max_steps})")

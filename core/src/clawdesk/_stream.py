@@ -6,18 +6,34 @@ without importing each other.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from attrs import frozen
 
-from ._types import Message
+from ._messages import MessageLike, message_from_dict
+from ._types import (
+    ChatResponse,
+    ContentPart,
+    Finish,
+    Message,
+    ReasoningDelta,
+    ReasoningPart,
+    Role,
+    StreamEvent,
+    TextDelta,
+    TextPart,
+    ToolCall,
+    ToolCallEvent,
+    Usage,
+    UsageEvent,
+)
 
 if TYPE_CHECKING:
     from ._fallback import Attempt
 
-__all__ = ["ChatStream", "RunRecord", "Target", "as_messages"]
+__all__ = ["ChatStream", "RunRecord", "Target", "as_messages", "response_from_events"]
 
 
 @frozen
@@ -44,19 +60,114 @@ class RunRecord:
         self.attempts: list[Attempt] = []
 
 
-def as_messages(messages: str | Message | Iterable[Message]) -> tuple[Message, ...]:
-    """``messages`` as a tuple of :class:`~clawdesk.Message`; a plain string is one user message."""
+def as_messages(messages: str | MessageLike | Iterable[MessageLike]) -> tuple[Message, ...]:
+    """``messages`` as a tuple of :class:`~clawdesk.Message`.
+
+    A plain string is one user message; a dict (or a list mixing dicts and
+    :class:`~clawdesk.Message` objects) is converted as
+    :func:`~clawdesk._messages.message_from_dict` describes (OpenAI-style or
+    clawdesk's own JSON shape), with errors naming the key path
+    (``messages[2].content[0].text: expected a string``). Raises
+    ``ValueError`` for an empty list or a bad dict, ``TypeError`` for a value
+    that is neither.
+    """
     if isinstance(messages, str):
         return (Message.user(messages),)
     if isinstance(messages, Message):
         return (messages,)
-    result = tuple(messages)
-    for item in result:
-        if not isinstance(item, Message):
-            raise TypeError(f"messages must be Message objects, got {type(item).__name__}")
+    if isinstance(messages, Mapping):
+        return (message_from_dict(messages, "messages[0]"),)
+    result = tuple(
+        item if isinstance(item, Message) else message_from_dict(item, f"messages[{i}]")
+        for i, item in enumerate(messages)
+    )
     if not result:
         raise ValueError("messages must not be empty")
     return result
+
+
+def response_from_events(events: Iterable[StreamEvent], *, provider: str, model: str) -> ChatResponse:
+    """The whole answer a stream's ``events`` make up, as :meth:`Clawdesk.chat` would have returned it.
+
+    Text deltas join into :class:`~clawdesk.TextPart` and reasoning deltas
+    into :class:`~clawdesk.ReasoningPart`, in the order they came; a delta
+    carrying a ``signature`` (or, for reasoning, ``redacted`` data) closes
+    the part it belongs to, which keeps them. Empty deltas that carry nothing
+    add nothing. Tool calls, the usage and the :class:`~clawdesk.Finish`
+    (reason, raw reason, request id) fill the rest. Raises ``ValueError``
+    when ``events`` has no ``Finish`` (a stream not read to its end).
+    """
+    parts: list[ContentPart] = []
+    calls: list[ToolCall] = []
+    usage = Usage()
+    finish: Finish | None = None
+    texts: list[str] = []
+    # The open part's kind: "text", "reasoning" or None; its texts are in `texts`.
+    open_kind: str | None = None
+    source: str | None = None
+
+    def close() -> None:
+        nonlocal open_kind, source
+        if open_kind == "text":
+            parts.append(TextPart("".join(texts)))
+        elif open_kind == "reasoning":
+            parts.append(ReasoningPart("".join(texts), source=source))
+        texts.clear()
+        open_kind, source = None, None
+
+    for event in events:
+        kind = type(event)
+        if kind is TextDelta:
+            assert isinstance(event, TextDelta)
+            if not event.text and event.signature is None:
+                continue
+            if open_kind != "text":
+                close()
+            if event.signature is not None:
+                texts.append(event.text)
+                parts.append(TextPart("".join(texts), signature=event.signature))
+                texts.clear()
+                open_kind = None
+            else:
+                texts.append(event.text)
+                open_kind = "text"
+        elif kind is ReasoningDelta:
+            assert isinstance(event, ReasoningDelta)
+            if not event.text and event.signature is None and event.redacted is None:
+                continue
+            if open_kind != "reasoning":
+                close()
+            source = source if source is not None else event.source
+            if event.signature is not None or event.redacted is not None:
+                texts.append(event.text)
+                part = ReasoningPart("".join(texts), signature=event.signature, redacted=event.redacted, source=source)
+                parts.append(part)
+                texts.clear()
+                open_kind, source = None, None
+            else:
+                texts.append(event.text)
+                open_kind = "reasoning"
+        elif kind is ToolCallEvent:
+            assert isinstance(event, ToolCallEvent)
+            calls.append(event.call)
+        elif kind is UsageEvent:
+            assert isinstance(event, UsageEvent)
+            usage = event.usage
+        elif kind is Finish:
+            assert isinstance(event, Finish)
+            finish = event
+    close()
+    if finish is None:
+        raise ValueError("the stream has not finished (no Finish event): read it to the end first")
+    return ChatResponse(
+        message=Message(Role.ASSISTANT, tuple(parts), tool_calls=tuple(calls)),
+        finish_reason=finish.reason,
+        finish_reason_raw=finish.raw,
+        usage=usage,
+        provider=provider,
+        model=model,
+        request_id=finish.request_id,
+    )
 
 
 class ChatStream:
@@ -66,13 +177,22 @@ class ChatStream:
     provider's HTTP response, also when the stream was not read to the end.
     ``target`` is the provider/model that answers (``None`` until a stream
     from a fallback chain has started); ``attempts`` every try and skip so far.
+
+    The events read through it are kept, so that once the stream is over
+    :attr:`response` is the whole answer as a :class:`~clawdesk.ChatResponse`
+    (text, reasoning, tool calls, usage, finish), with no ``isinstance``
+    loop of your own. :meth:`collect` reads what is left and returns it;
+    :meth:`texts` yields only the text.
     """
 
-    __slots__ = ("_events", "_record")
+    __slots__ = ("_events", "_iterator", "_record", "_response", "_seen")
 
     def __init__(self, events: AsyncIterator[Any], *, record: RunRecord) -> None:
         self._events = events
         self._record = record
+        self._seen: list[StreamEvent] = []
+        self._iterator: AsyncIterator[StreamEvent] | None = None
+        self._response: ChatResponse | None = None
 
     @property
     def target(self) -> Target | None:
@@ -86,19 +206,77 @@ class ChatStream:
 
     @property
     def events(self) -> AsyncIterator[Any]:
-        """The underlying async iterator of events (what ``async for`` walks)."""
+        """The underlying async iterator of events; events read from it directly are not kept for :attr:`response`."""
         return self._events
 
-    def __aiter__(self) -> AsyncIterator[Any]:
-        # The events themselves, not this wrapper: `async for` then skips one layer per event
-        # (~3% of streaming throughput). aclose() still goes through this object.
-        return self._events
+    @property
+    def done(self) -> bool:
+        """Whether the stream's last event, its :class:`~clawdesk.Finish`, has been read."""
+        return bool(self._seen) and type(self._seen[-1]) is Finish
 
-    async def __anext__(self) -> Any:
-        return await self._events.__anext__()
+    @property
+    def response(self) -> ChatResponse:
+        """The whole answer, once the stream was read to its end (see :func:`response_from_events`).
+
+        Raises ``RuntimeError`` before that: read the stream to the end or
+        ``await stream.collect()``.
+        """
+        if self._response is None:
+            if not self.done:
+                raise RuntimeError("the stream is not finished: read it to the end, or await stream.collect()")
+            target = self._record.target
+            provider, model = (target.provider, target.model) if target is not None else ("", "")
+            self._response = response_from_events(self._seen, provider=provider, model=model)
+        return self._response
+
+    async def collect(self) -> ChatResponse:
+        """Read the rest of the stream and return the whole answer (events read before count too).
+
+        Errors are the stream's own: :class:`~clawdesk.StreamInterrupted`
+        after events were delivered, :class:`~clawdesk.AllProvidersFailed`
+        before. Leaves the stream closed.
+        """
+        try:
+            async for _ in self:
+                pass
+        finally:
+            await self.aclose()
+        return self.response
+
+    async def texts(self) -> AsyncIterator[str]:
+        """Yield the text of each :class:`~clawdesk.TextDelta` (other events are kept for :attr:`response`)."""
+        async for event in self:
+            if type(event) is TextDelta:
+                assert isinstance(event, TextDelta)
+                if event.text:
+                    yield event.text
+
+    def __aiter__(self) -> AsyncIterator[StreamEvent]:
+        # One thin generator that keeps each event (a list append) on top of the events themselves.
+        if self._iterator is None:
+            self._iterator = self._kept()
+        return self._iterator
+
+    async def _kept(self) -> AsyncIterator[StreamEvent]:
+        seen = self._seen
+        async for event in self._events:
+            seen.append(event)
+            yield event
+
+    async def __anext__(self) -> StreamEvent:
+        if self._iterator is not None:
+            return await self._iterator.__anext__()
+        event: StreamEvent = await self._events.__anext__()
+        self._seen.append(event)
+        return event
 
     async def aclose(self) -> None:
         """Stop the stream and release its connection (idempotent)."""
+        iterator = self._iterator
+        if iterator is not None:
+            close = getattr(iterator, "aclose", None)
+            if close is not None:
+                await close()
         aclose = getattr(self._events, "aclose", None)
         if aclose is not None:
             await aclose()
