@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import pytest
@@ -227,3 +227,27 @@ async def test_options_for_a_provider_without_an_options_class_are_refused() -> 
     echo = Plain()
     with pytest.raises(InvalidRequest, match=r"provider_options\.echo: the echo provider takes no provider options"):
         await client(echo).chat("echo/m", "hi", ChatOptions(provider_options={"echo": {"think": True}}))
+
+
+def test_the_default_chain_takes_only_usable_providers() -> None:
+    """With no model, no chain and no tables, a provider is a candidate only when its config says it is usable."""
+    cd = client(Echo(), "", env={})
+    with pytest.raises(ConfigError, match="no provider to use"):
+        cd.default_candidates()
+    assert client(Echo(), "", env={"ECHO_API_KEY": "k-123456"}).default_candidates() == ["echo"]
+
+    @frozen(kw_only=True)
+    class Elsewhere(EchoConfig):
+        requires_api_key: bool = False
+
+        def usable(self, env: Mapping[str, str]) -> bool:
+            return "ELSEWHERE_CREDENTIALS" in env
+
+    class Plugin(Echo):
+        @hookimpl
+        def provider_config_type(self) -> type[ProviderConfig]:
+            return Elsewhere
+
+    assert client(Plugin(), "", env={"ELSEWHERE_CREDENTIALS": "1"}).default_candidates() == ["echo"]
+    with pytest.raises(ConfigError, match="no provider to use"):
+        client(Plugin(), "", env={}).default_candidates()

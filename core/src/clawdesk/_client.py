@@ -231,28 +231,33 @@ class Clawdesk:
         """The chain used when no model is named and the engine has no ``chain``.
 
         ``default_model`` if set; else the providers that have a
-        ``[providers.*]`` table; else every loaded provider that needs no key
-        (Ollama, the local default) followed by those whose key is set.
-        Raises :class:`~clawdesk.ConfigError` when that leaves nothing.
+        ``[providers.*]`` table; else every loaded provider that is usable
+        as it is (see :meth:`ProviderConfig.usable <clawdesk.provider.ProviderConfig.usable>`):
+        first those that need no key (a local server), then those whose
+        credentials are set. Raises :class:`~clawdesk.ConfigError` when that
+        leaves nothing.
         """
         config = self.config
         if config.default_model:
             return [config.default_model]
-        usable = self.providers()
-        configured = [name for name in config.providers if name in usable]
+        names = self.providers()
+        configured = [name for name in config.providers if name in names]
         if configured:
             return configured
-        keyless, keyed = [], []
-        for name in usable:
+        import os
+
+        environ = os.environ if self._env is None else self._env
+        keyless: list[str] = []
+        keyed: list[str] = []
+        for name in names:
             try:
                 provider_config = self.provider_config(name)
             except ConfigError:
                 keyed.append(name)  # listed, so its skip reason shows the config error
                 continue
-            if not provider_config.requires_api_key:
-                keyless.append(name)
-            elif provider_config.api_key:
-                keyed.append(name)
+            if not provider_config.usable(environ):
+                continue
+            (keyed if provider_config.api_key else keyless).append(name)
         candidates = keyless + keyed
         if not candidates:
             raise ConfigError(

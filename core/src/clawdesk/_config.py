@@ -346,6 +346,22 @@ def _wrap(thunk: typing.Callable[[], T], path: str, file: str | None) -> T:
         raise ConfigError(str(exc), path=path, file=file) from None
 
 
+def _either(errors: list[ConfigError], path: str, file: str | None) -> ConfigError:
+    """One error for a value that fits none of a union's types: "expected A, or B; got C"."""
+    if len(errors) == 1:
+        return errors[0]
+    expected, got = [], set()
+    for error in errors:
+        head, sep, tail = error.reason.rpartition(", got ")
+        if not sep or not head.startswith("expected "):
+            return errors[0]
+        expected.append(head.removeprefix("expected "))
+        got.add(tail)
+    if len(got) != 1:
+        return errors[0]
+    return ConfigError(f"expected {', or '.join(expected)}; got {got.pop()}", path=path, file=file)
+
+
 def _structure_value(hint: Any, value: Any, path: str, file: str | None) -> Any:
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
@@ -359,7 +375,7 @@ def _structure_value(hint: Any, value: Any, path: str, file: str | None) -> Any:
                 return _structure_value(option, value, path, file)
             except ConfigError as exc:
                 errors.append(exc)
-        raise errors[0]
+        raise _either(errors, path, file)
     if origin is Literal:
         if value in args:
             return value

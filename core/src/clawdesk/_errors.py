@@ -120,6 +120,8 @@ class ConfigError(ClawdeskError):
     def __init__(self, message: str, *, path: str | None = None, file: str | None = None) -> None:
         self.path = path
         self.file = file
+        #: What is wrong, without where.
+        self.reason = _one_line(message)
         where = " ".join(x for x in (file and f"{file}:", path) if x)
         super().__init__(f"{where}: {message}" if where else message)
 

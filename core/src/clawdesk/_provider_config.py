@@ -13,6 +13,7 @@ Field validators raise ``ValueError`` with a short reason; core adds the path.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -127,6 +128,18 @@ class ProviderConfig:
                 check(self, None, getattr(self, name))
             except ValueError as exc:
                 raise ValueError(f"{name}: {exc}") from None
+
+    def usable(self, env: Mapping[str, str]) -> bool:
+        """Whether a call could be tried with this config and ``env`` alone, without more setup.
+
+        The chain used when nothing names a model takes only usable providers
+        (see :meth:`clawdesk.Clawdesk.default_candidates`). By default: a key
+        is set, or none is needed. A plugin whose credentials come from
+        elsewhere (AWS's files and variables, say) overrides it with a cheap
+        check: no network, at most a look at the environment and whether a
+        file exists.
+        """
+        return bool(self.api_key) or not self.requires_api_key
 
 
 def key_variables(config: object) -> tuple[str, ...]:

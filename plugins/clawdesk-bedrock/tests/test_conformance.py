@@ -116,21 +116,11 @@ class BedrockWire:
         return True
 
 
-_DISABLED = {
-    "test_options_are_sent_or_refused": (
-        "the kit accepts only InvalidRequest for an option a provider cannot send, but the contract says "
-        "CapabilityMissing when another provider may honour it: Converse has no seed, so seed is refused with "
-        "CapabilityMissing (test_wire checks every option, seed included, is sent or refused before sending)"
-    ),
-}
-
-
 class TestBedrockBearerConformance(BedrockWire, ProviderConformance):
     """Every kit check with a Bedrock API key (``api_key``, sent as a bearer token)."""
 
     plugin = clawdesk_bedrock._plugin
     entry_point = "bedrock"
-    disabled_checks = _DISABLED
 
     def config_table(self, base_url: str, timeout_secs: float) -> dict[str, Any]:
         """Both endpoints at the scripted server, a region, the key, and every timeout the check's."""
@@ -149,7 +139,6 @@ class TestBedrockSigV4Conformance(BedrockWire, ProviderConformance):
 
     plugin = clawdesk_bedrock._plugin
     entry_point = "bedrock"
-    disabled_checks = _DISABLED
     #: The kit searches errors, reprs and logs for this value: here it is the secret key.
     api_key: ClassVar[str] = "ck-conformance-secret/Key+0123456789abcdef"
 

@@ -368,3 +368,26 @@ async def test_a_profile_without_credentials_says_so(tmp_path: Path, monkeypatch
     _without_botocore(monkeypatch)
     with pytest.raises(AuthFailed, match=r"profile 'empty' has no credentials.*clawdesk-bedrock\[aws\]"):
         await resolve_access(_config(profile="empty"))
+
+
+@pytest.mark.parametrize(
+    ("table", "env", "files", "usable"),
+    [
+        ({}, {}, False, False),
+        ({}, {"AWS_ACCESS_KEY_ID": "AKIDEXAMPLE"}, False, True),
+        ({}, {"AWS_BEARER_TOKEN_BEDROCK": "token"}, False, True),
+        ({"auth": "sigv4"}, {"AWS_BEARER_TOKEN_BEDROCK": "token"}, False, False),
+        ({}, {"AWS_PROFILE": "work"}, False, True),
+        ({}, {}, True, True),
+        ({"profile": "work"}, {}, False, True),
+    ],
+)
+def test_usable_only_with_credentials_at_hand(
+    tmp_path: Path, table: dict[str, str], env: dict[str, str], files: bool, usable: bool
+) -> None:
+    """Bedrock joins the default chain only when AWS credentials are at hand: table, variables or a profile file."""
+    environ = {"HOME": str(tmp_path), **env}
+    if files:
+        (tmp_path / ".aws").mkdir()
+        (tmp_path / ".aws" / "credentials").write_text("[default]\n")
+    assert BedrockConfig(**table).usable(environ) is usable

@@ -76,7 +76,7 @@ def test_chat_json_reports_usage_and_finish(server: ScriptedServer, config: Path
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert (data["content"], data["finish_reason"]) == ("Hi!", "stop")
-    assert data["usage"] == {"input_tokens": 7, "output_tokens": 22}
+    assert data["usage"] == {"input_tokens": 7, "output_tokens": 22, "reasoning_tokens": 20}
     _no_key_anywhere(result, server)
 
 

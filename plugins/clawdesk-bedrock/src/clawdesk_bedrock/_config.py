@@ -7,6 +7,7 @@ config is checked when it is read, the credentials are found per call (see
 
 from __future__ import annotations
 
+import os
 import re
 import string
 from collections.abc import Mapping
@@ -120,6 +121,26 @@ class BedrockConfig(ProviderConfig):
             raise ValueError("auth = 'bearer' uses a Bedrock API key (api_key), not access keys or a profile")
         if self.auth == "sigv4" and self.api_key is not None:
             raise ValueError("auth = 'sigv4' signs with AWS credentials; api_key is a Bedrock API key (bearer)")
+
+    def usable(self, env: Mapping[str, str]) -> bool:
+        """Whether AWS credentials are at hand: in the table, the AWS variables, or a profile's files.
+
+        Cheap and without I/O beyond asking whether a file exists: the default
+        chain (no model named) tries Bedrock only then, rather than failing on
+        every machine that merely has the plugin installed.
+        """
+        if self.api_key or self.access_key_id or self.profile:
+            return True
+        if self.auth != "sigv4" and env.get("AWS_BEARER_TOKEN_BEDROCK"):
+            return True
+        if env.get("AWS_ACCESS_KEY_ID") or env.get("AWS_PROFILE"):
+            return True
+        home = env.get("HOME") or os.path.expanduser("~")
+        files = (
+            env.get("AWS_SHARED_CREDENTIALS_FILE") or os.path.join(home, ".aws", "credentials"),
+            env.get("AWS_CONFIG_FILE") or os.path.join(home, ".aws", "config"),
+        )
+        return any(os.path.isfile(path) for path in files)
 
 
 def _json_pointers(_inst: object, attribute: Any, value: tuple[str, ...] | None) -> None:
