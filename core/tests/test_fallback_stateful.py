@@ -54,6 +54,7 @@ from clawdesk import (
     FinishReason,
     ImagePart,
     InvalidRequest,
+    LocalState,
     Message,
     ModelNotFound,
     PermissionDenied,
@@ -63,11 +64,11 @@ from clawdesk import (
     StreamEvent,
     StreamInterrupted,
     TextDelta,
-    Timeout,
+    TimedOut,
     Tool,
-    hookimpl,
     required_capabilities,
 )
+from clawdesk.provider import hookimpl
 from clawdesk.testing import FakeClock
 
 RETRYABLE = {"rate_limited", "connection_failed", "timeout", "api_error_503"}
@@ -107,7 +108,7 @@ def error_for(step: Step, name: str) -> Exception:
         return RateLimited("", provider=name, status=429, retry_after=step.retry_after)
     makers: dict[str, Callable[[], Exception]] = {
         "connection_failed": lambda: ConnectionFailed("reset", provider=name),
-        "timeout": lambda: Timeout("slow", provider=name),
+        "timeout": lambda: TimedOut("slow", provider=name),
         "api_error_503": lambda: ApiError("down", provider=name, status=503),
         "api_error_418": lambda: ApiError("teapot", provider=name, status=418),
         "auth_failed": lambda: AuthFailed("no", provider=name, status=401),
@@ -122,6 +123,8 @@ def error_for(step: Step, name: str) -> Exception:
 
 class FakeProvider:
     """Answers from ``steps`` (an empty queue answers ``default``); logs every call into the shared ``log``."""
+
+    CLAWDESK_CONTRACT = 2
 
     def __init__(
         self, name: str, caps: frozenset[Capability] | None, log: list[tuple[str, str]], default: Step
@@ -512,12 +515,17 @@ class FallbackMachine(RuleBasedStateMachine):
         else:
             assert outcome[0] in ("all_failed", "invalid")
 
+    def _state(self) -> LocalState:
+        state = self.engine.state
+        assert isinstance(state, LocalState)
+        return state
+
     @invariant()
     def cooldowns_agree(self) -> None:
         if self.client is None:
             return
         for provider in self.providers:
-            left = self.engine.cooldown_remaining(provider.name)
+            left = self._state().remaining(provider.name)
             assert left == pytest.approx(max(0.0, self.model.until.get(provider.name, 0.0) - self.model.now))
 
 
@@ -577,7 +585,7 @@ def test_the_model_follows_a_cooldown() -> None:
     try:
         machine.run("plain", False)
         machine.run("plain", False)
-        assert machine.engine.cooldown_remaining("p0") == 30.0
+        assert machine._state().remaining("p0") == 30.0
         machine.run("plain", False)
         assert machine.log == [("p1", "ok")]
         machine.time_passes(31.0)

@@ -11,8 +11,10 @@ from clawdesk import (
     Capability,
     ChatOptions,
     ChatRequest,
+    DocumentPart,
     ImagePart,
     Message,
+    Reasoning,
     ResponseFormat,
     TextPart,
     Tool,
@@ -39,24 +41,28 @@ def test_a_plain_request_needs_chat_only() -> None:
 
 
 def test_each_feature_maps_to_its_capability() -> None:
-    """Tools, JSON mode, JSON schema, images and thinking extras each add their capability."""
+    """Tools, JSON mode, JSON schema, images, documents and reasoning each add their capability."""
     assert C.FUNCTION_CALLING in required_capabilities(request(tools=[Tool("f")]))
     assert C.JSON_MODE in required_capabilities(request(response_format=ResponseFormat.json()))
     schema = ResponseFormat.json_schema({"type": "object"})
     assert required_capabilities(request(response_format=schema)) == {C.CHAT, C.JSON_SCHEMA}
     image = [Message.system("look"), Message.user([TextPart("what is it?"), ImagePart(url="https://x/y.png")])]
     assert C.VISION in required_capabilities(request(image))
-    assert C.REASONING in required_capabilities(request(extra={"think": True}))
-    assert C.REASONING in required_capabilities(request(extra={"think": "high"}))
-    assert C.REASONING in required_capabilities(request(extra={"reasoning_effort": "medium"}))
+    pdf = [Message.user(["read this", DocumentPart(data=b"%PDF-", media_type="application/pdf")])]
+    assert required_capabilities(request(pdf)) == {C.CHAT, C.DOCUMENTS}
+    assert C.REASONING in required_capabilities(request(reasoning=Reasoning()))
+    assert C.REASONING in required_capabilities(request(reasoning=Reasoning(effort="high")))
+    assert C.REASONING in required_capabilities(request(reasoning=Reasoning(budget_tokens=2048)))
 
 
 def test_things_that_ask_for_nothing_add_nothing() -> None:
-    """tool_choice none, a text response format and think=false/"none" need no extra capability."""
+    """tool_choice none, a text response format, reasoning turned off and provider options need nothing more."""
     assert required_capabilities(request(tools=[Tool("f")], tool_choice=ToolChoice(ToolChoiceMode.NONE))) == {C.CHAT}
     assert required_capabilities(request(response_format=ResponseFormat())) == {C.CHAT}
-    assert required_capabilities(request(extra={"think": False, "reasoning_effort": "none"})) == {C.CHAT}
-    assert required_capabilities(request(extra={"num_ctx": 4096})) == {C.CHAT}
+    assert required_capabilities(request(reasoning=Reasoning(effort="none"))) == {C.CHAT}
+    assert required_capabilities(request(reasoning=Reasoning(budget_tokens=0))) == {C.CHAT}
+    # The negotiator names no vendor key: provider options never ask for a capability.
+    assert required_capabilities(request(provider_options={"ollama": {"think": True}})) == {C.CHAT}
 
 
 def test_unknown_capabilities_never_rule_a_candidate_out() -> None:
@@ -74,7 +80,7 @@ features = st.fixed_dictionaries(
         "choice_none": st.booleans(),
         "format": st.sampled_from(["none", "text", "json", "json_schema"]),
         "images": st.lists(st.booleans(), min_size=1, max_size=4),
-        "think": st.sampled_from([None, False, True, "none", "low"]),
+        "reasoning": st.sampled_from([None, "none", "low", "default", 0, 1024]),
     }
 )
 
@@ -97,8 +103,13 @@ def test_required_capabilities_follow_the_request(f: dict[str, Any]) -> None:
         options["tools"] = [Tool("f")]
     if f["choice_none"]:
         options["tool_choice"] = ToolChoice(ToolChoiceMode.NONE)
-    if f["think"] is not None:
-        options["extra"] = {"think": f["think"]}
+    thinking = f["reasoning"]
+    if thinking == "default":
+        options["reasoning"] = Reasoning()
+    elif isinstance(thinking, str):
+        options["reasoning"] = Reasoning(effort=thinking)
+    elif isinstance(thinking, int):
+        options["reasoning"] = Reasoning(budget_tokens=thinking)
     got = required_capabilities(request(messages, **options), stream=f["stream"])
     assert C.CHAT in got
     assert (C.STREAMING in got) == f["stream"]
@@ -106,7 +117,7 @@ def test_required_capabilities_follow_the_request(f: dict[str, Any]) -> None:
     assert (C.JSON_MODE in got) == (f["format"] == "json")
     assert (C.JSON_SCHEMA in got) == (f["format"] == "json_schema")
     assert (C.VISION in got) == any(f["images"])
-    assert (C.REASONING in got) == (f["think"] in (True, "low"))
+    assert (C.REASONING in got) == (thinking in ("low", "default", 1024))
     assert C.EMBEDDING not in got
 
 

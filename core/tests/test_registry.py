@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +24,10 @@ from clawdesk import (
     Message,
     ModelInfo,
     PluginError,
-    ProviderConfig,
     ProviderNotFound,
     Registry,
-    hookimpl,
 )
+from clawdesk.provider import ProviderConfig, hookimpl
 
 fakedist = sys.modules["clawdesk_tests_fakedist"]
 plugin_source = fakedist.plugin_source
@@ -48,6 +49,8 @@ def only(*names: str) -> str:
 
 class GoodPlugin:
     """A complete provider whose hooks record every call."""
+
+    CLAWDESK_CONTRACT = 2
 
     def __init__(self, name: str = "good") -> None:
         self.name = name
@@ -94,7 +97,7 @@ def test_working_plugin_is_discovered_with_its_distribution(fake_site: Any) -> N
     assert (status.status, status.distribution, status.version, status.error) == ("ok", "acme-dist", "2.3", None)
     provider = registry.provider("acme")
     assert provider.config_type.__name__ == "Config"
-    assert provider.config_type.api_key_env == "ACME_API_KEY"
+    assert provider.config_type().api_key_env == "ACME_API_KEY"
 
 
 def test_import_error_is_reported_and_others_still_load(fake_site: Any) -> None:
@@ -537,6 +540,7 @@ def test_provider_call_passes_only_declared_arguments() -> None:
 
     @frozen
     class Recorder:
+        CLAWDESK_CONTRACT = 2
         seen: list[Any]
 
         @hookimpl
@@ -634,8 +638,9 @@ def test_entry_point_to_missing_attribute(fake_site: Any) -> None:
 def test_plugin_class_instead_of_instance(fake_site: Any) -> None:
     """An entry point naming a plugin class (not an instance) is rejected with the unbound 'self' named."""
     source = (
-        "from clawdesk import hookimpl\n\n"
-        "class Plugin:\n    @hookimpl\n    def provider_name(self):\n        return 'klass'\n"
+        "from clawdesk.provider import hookimpl\n\n"
+        "class Plugin:\n    CLAWDESK_CONTRACT = 2\n\n"
+        "    @hookimpl\n    def provider_name(self):\n        return 'klass'\n"
     )
     module = fake_site.module_name("klass")
     fakedist.write_dist(
@@ -675,3 +680,84 @@ def test_discovery_makes_no_network_call(monkeypatch: pytest.MonkeyPatch) -> Non
             monkeypatch.delitem(sys.modules, module)
     registry = Registry(plugins="ollama,mistral")
     assert {s.name: s.status for s in registry.statuses()} == {"ollama": "ok", "mistral": "ok"}
+
+
+# -- the contract version ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("declared", "expected"),
+    [
+        (None, "declares no contract version (CLAWDESK_CONTRACT)"),
+        (1, "written for clawdesk contract 1, this clawdesk speaks contract 2 (an older clawdesk"),
+        (3, "written for clawdesk contract 3, this clawdesk speaks contract 2 (a newer clawdesk: upgrade clawdesk)"),
+        ("2", "CLAWDESK_CONTRACT is '2', expected a contract version"),
+        (True, "CLAWDESK_CONTRACT is True, expected a contract version"),
+    ],
+)
+def test_a_plugin_for_another_contract_is_reported(declared: object, expected: str) -> None:
+    """A plugin that declares no contract, or one this clawdesk does not speak, is broken with the reason, at load."""
+    plugin = GoodPlugin("old")
+    if declared is None:
+        plugin.CLAWDESK_CONTRACT = None  # type: ignore[assignment]
+    else:
+        plugin.CLAWDESK_CONTRACT = declared  # type: ignore[assignment]
+    registry = Registry(discover=False)
+    with pytest.raises(PluginError, match=re.escape(expected)):
+        registry.register(plugin)
+    assert registry.statuses()[-1].status == "error"
+    assert registry.names() == []
+
+
+def test_a_discovered_plugin_without_a_contract_is_listed_broken(fake_site: Any) -> None:
+    """An installed plugin written for contract 1 (no CLAWDESK_CONTRACT) is listed with the reason; others load."""
+    source = fakedist.plugin_source("legacy").replace("CLAWDESK_CONTRACT = 2\n", "")
+    fake_site.add("legacy", source)
+    fake_site.add("fresh")
+    registry = Registry(plugins=only("legacy", "fresh"))
+    assert "declares no contract version" in (status_of(registry, "legacy").error or "")
+    assert status_of(registry, "fresh").status == "ok"
+
+
+# -- provider_options_type -----------------------------------------------------------------
+
+
+@frozen(kw_only=True)
+class GoodOptions:
+    think: bool = False
+    num_ctx: int | None = None
+
+
+@frozen(kw_only=True)
+class NoDefault:
+    think: bool
+
+
+@frozen(kw_only=True)
+class Unreadable:
+    hook: Callable[[], None] | None = None
+
+
+@pytest.mark.parametrize(
+    ("returned", "expected"),
+    [
+        (GoodOptions, None),
+        (dict, "expected an attrs class"),
+        (NoDefault, "field 'think' has no default"),
+        (Unreadable, "field hook cannot be given as options"),
+    ],
+)
+def test_provider_options_type_is_checked(returned: type, expected: str | None) -> None:
+    """provider_options_type must name an attrs class whose fields all have defaults and plain types."""
+
+    class WithOptions(GoodPlugin):
+        @hookimpl
+        def provider_options_type(self) -> type:
+            return returned
+
+    registry = Registry(discover=False)
+    if expected is None:
+        assert registry.register(WithOptions("opt")).options_type is GoodOptions
+        return
+    with pytest.raises(PluginError, match=re.escape(expected)):
+        registry.register(WithOptions("opt"))

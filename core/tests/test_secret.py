@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from attrs import frozen
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -19,12 +20,12 @@ from clawdesk import (
     Clawdesk,
     ClawdeskError,
     ConfigError,
-    ProviderConfig,
     Registry,
     Secret,
     parse_config,
 )
 from clawdesk._secret import RedactingFilter, redact
+from clawdesk.provider import ProviderConfig
 from clawdesk.testing import Reply, ScriptedServer
 
 KEY = "sk-live-9f8e7d6c5b4a3210-redaction-test"
@@ -78,8 +79,9 @@ def test_config_objects_do_not_show_the_key() -> None:
 def test_key_from_environment_does_not_show() -> None:
     """A key read from the environment is a Secret too."""
 
+    @frozen(kw_only=True)
     class EnvConfig(ProviderConfig):
-        api_key_env = "ACME_KEY"
+        api_key_env: str | None = "ACME_KEY"
 
     config = parse_config("").provider_config("acme", EnvConfig, env={"ACME_KEY": KEY})
     assert isinstance(config.api_key, Secret)

@@ -237,7 +237,7 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
         _print_json(rows)
         return EXIT_OK
     if not rows:
-        print("no provider plugins installed (pip install clawdesk-ollama, clawdesk-mistral, ...)")
+        print("no provider plugins installed (pip install clawdesk-<provider>, e.g. the one for your backend)")
         return EXIT_OK
     for row in rows:
         origin = f"{row['distribution']} {row['version']}" if row["distribution"] else "runtime"

@@ -238,8 +238,8 @@ class Clawdesk:
         candidates = keyless + keyed
         if not candidates:
             raise ConfigError(
-                "no provider to use: install clawdesk-ollama and start Ollama, or configure a provider "
-                "(e.g. set MISTRAL_API_KEY) and pass -m PROVIDER/MODEL"
+                "no provider to use: install a provider plugin (see `clawdesk plugins`), set its API key "
+                "or configure it, and pass -m PROVIDER/MODEL"
             )
         return candidates
 

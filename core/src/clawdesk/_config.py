@@ -226,7 +226,7 @@ def parse_config(raw: bytes | str, *, source: str | None = None) -> Config:
         plugin = table.get("plugin")
         if plugin is not None and (not isinstance(plugin, str) or not PROVIDER_NAME_RE.fullmatch(plugin)):
             raise ConfigError(
-                f"expected the name of an installed provider plugin (e.g. 'ollama'), got {_describe(plugin)}",
+                f"expected the name of an installed provider plugin, got {_describe(plugin)}",
                 path=f"providers.{name}.plugin",
                 file=source,
             )

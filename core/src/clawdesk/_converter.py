@@ -61,7 +61,9 @@ _EVENT_TAGS: dict[type, str] = {
 
 def make_converter() -> cattrs.Converter:
     """A new converter for clawdesk's data types (cheap; build one and keep it)."""
-    conv = cattrs.Converter(forbid_extra_keys=True)
+    # Fields left at their defaults are left out: a saved conversation stays readable (no
+    # "signature": null on every text part) and structures back to the same values.
+    conv = cattrs.Converter(forbid_extra_keys=True, omit_if_default=True)
 
     # Our enums subclass str; unstructure them to plain values so the output
     # is plain JSON data (no enum objects that json.dumps merely tolerates).

@@ -24,7 +24,7 @@ def parse_model_id(model_id: str) -> tuple[str, str | None]:
     text = model_id.strip()
     provider, sep, model = text.partition("/")
     if not provider or not PROVIDER_NAME_RE.fullmatch(provider):
-        raise InvalidModelId(f"invalid model id {_shown(model_id)}: expected 'provider/model', e.g. 'ollama/llama3.2'")
+        raise InvalidModelId(f"invalid model id {_shown(model_id)}: expected 'provider/model', e.g. 'acme/model-1'")
     if sep and not model.strip():
         raise InvalidModelId(f"invalid model id {_shown(model_id)}: no model after '{provider}/'")
     return provider, (model if sep else None)

@@ -411,7 +411,7 @@ def _provider_options(value: Mapping[str, Mapping[str, Any]]) -> Mapping[str, Ma
         if not isinstance(name, str) or not isinstance(table, Mapping):
             raise TypeError(
                 f"ChatOptions: provider_options[{name!r}] must be a mapping of option names to values, "
-                f"e.g. provider_options={{'ollama': {{'think': True}}}}"
+                f"e.g. provider_options={{'acme': {{'think': True}}}}"
             )
     return value
 

@@ -17,7 +17,7 @@ ScriptedServer in tests):
 - ``GET /models`` (only with ``refresh``), answer ``{"models": ["id", ...]}``.
 
 It sends ``Authorization: Bearer <key>`` when a key is configured, reads the
-key from ``$<NAME>_API_KEY`` and maps errors with :mod:`clawdesk.http`, as a
+key from ``$<NAME>_API_KEY`` and maps errors with the wire toolkit (:mod:`clawdesk.provider`), as a
 real plugin does.
 """
 
@@ -43,18 +43,27 @@ _PRELUDE = '''\
 import json
 
 from clawdesk import (
-    Capability, ChatResponse, Finish, FinishReason, Message, ModelInfo, ProviderConfig, TextDelta, Usage, hookimpl,
+    Capability,
+    ChatResponse,
+    Finish,
+    FinishReason,
+    Message,
+    ModelInfo,
+    TextDelta,
+    Usage,
 )
+from clawdesk.provider import ProviderConfig, hookimpl
 from attrs import frozen
 
 NAME = {name!r}
+CLAWDESK_CONTRACT = 2
 '''
 
 HOOKS: dict[str, str] = {
     "config": """
 @frozen(kw_only=True)
 class Config(ProviderConfig):
-    api_key_env = {env!r}
+    api_key_env: str | None = {env!r}
 """,
     "provider_name": """
 @hookimpl
@@ -94,7 +103,7 @@ async def provider_chat(config, http, request):
 @hookimpl
 async def provider_stream(config, http, request):
     import httpx
-    from clawdesk.http import map_transport_error, raise_for_response
+    from clawdesk.provider import map_transport_error, raise_for_response
 
     try:
         async with http.stream("POST", config.base_url + "/stream", json=_body(request), headers=_headers(config)) as r:
@@ -117,7 +126,7 @@ def _body(request):
 
 async def _send(config, http, method, path, body=None):
     import httpx
-    from clawdesk.http import map_transport_error, raise_for_response
+    from clawdesk.provider import map_transport_error, raise_for_response
 
     try:
         response = await http.request(method, config.base_url + path, json=body, headers=_headers(config))

@@ -503,7 +503,7 @@ def test_response_format_kinds_cover_core() -> None:
 
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
-@given(request=chat_requests(model="mistral-small-latest"), stream=st.booleans())
+@given(request=chat_requests(model="mistral-small-latest", source="mistral"), stream=st.booleans())
 def test_every_message_shape_encodes_or_is_refused(request: ChatRequest, stream: bool) -> None:
     """Whatever shape the types allow, the encoder gives a JSON body or refuses with InvalidRequest or
     CapabilityMissing (naming this provider) before sending; never any other exception."""

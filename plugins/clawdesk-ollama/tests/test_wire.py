@@ -216,7 +216,7 @@ def test_capability_missing_before_sending(
 
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
-@given(request=chat_requests(model="llama3.2"), stream=st.booleans())
+@given(request=chat_requests(model="llama3.2", source="ollama"), stream=st.booleans())
 def test_every_message_shape_encodes_or_is_refused(request: ChatRequest, stream: bool) -> None:
     """Whatever shape the types allow, the encoder gives a JSON body or refuses with InvalidRequest or
     CapabilityMissing (naming this provider) before sending; never any other exception."""

@@ -87,20 +87,22 @@ def _document(draw: st.DrawFn) -> DocumentPart:
     return DocumentPart(data=draw(st.binary(max_size=8)), media_type=draw(_media.filter(bool)), name=name)
 
 
-_reasoning_part = st.builds(
-    ReasoningPart,
-    _text,
-    signature=_signature,
-    redacted=st.none() | _text,
-    source=st.sampled_from([None, "anthropic", "gemini", "mistral", "ollama"]),
-)
+def _reasoning_part(source: str | None) -> st.SearchStrategy[ReasoningPart]:
+    # Reasoning a plugin made itself (``source``), unsigned reasoning, and another backend's.
+    sources = st.none() | st.just("other-vendor") | _text
+    if source is not None:
+        sources = st.just(source) | sources
+    return st.builds(ReasoningPart, _text, signature=_signature, redacted=st.none() | _text, source=sources)
 
 
-def content_parts(*, reasoning: bool) -> st.SearchStrategy[Any]:
-    """Any content part (``reasoning``: reasoning parts too, which only assistant turns may hold); strings too."""
+def content_parts(*, reasoning: bool, source: str | None = None) -> st.SearchStrategy[Any]:
+    """Any content part (``reasoning``: reasoning parts too, which only assistant turns may hold); strings too.
+
+    ``source`` is the plugin under test: reasoning parts then come from it as well as from others.
+    """
     parts = [st.builds(TextPart, _text, signature=_signature), _image(), _document(), _text]
     if reasoning:
-        parts.append(_reasoning_part)
+        parts.append(_reasoning_part(source))
     return st.one_of(*parts)
 
 
@@ -108,10 +110,11 @@ _call = st.builds(ToolCall, _text, _name, st.dictionaries(_text, _json, max_size
 
 
 @st.composite
-def messages(draw: st.DrawFn) -> Message:
-    """Any message the types accept, of any role."""
+def messages(draw: st.DrawFn, *, source: str | None = None) -> Message:
+    """Any message the types accept, of any role (``source``: as for :func:`content_parts`)."""
     role = draw(st.sampled_from(list(Role)))
-    content = draw(st.one_of(_text, st.lists(content_parts(reasoning=role is Role.ASSISTANT), max_size=4)))
+    parts = content_parts(reasoning=role is Role.ASSISTANT, source=source)
+    content = draw(st.one_of(_text, st.lists(parts, max_size=4)))
     name = draw(st.none() | _name)
     if role is Role.TOOL:
         return Message(role, content, tool_call_id=draw(_text.filter(bool)), name=name)
@@ -158,6 +161,10 @@ def chat_options(draw: st.DrawFn) -> ChatOptions:
 
 
 @st.composite
-def chat_requests(draw: st.DrawFn, *, model: str = "model") -> ChatRequest:
-    """A request of any shape: one to five :func:`messages` and any :func:`chat_options`."""
-    return ChatRequest(model, draw(st.lists(messages(), min_size=1, max_size=5)), draw(chat_options()))
+def chat_requests(draw: st.DrawFn, *, model: str = "model", source: str | None = None) -> ChatRequest:
+    """A request of any shape: one to five :func:`messages` and any :func:`chat_options`.
+
+    ``source``, the plugin under test, makes some reasoning parts its own.
+    """
+    history = draw(st.lists(messages(source=source), min_size=1, max_size=5))
+    return ChatRequest(model, history, draw(chat_options()))
