@@ -36,9 +36,10 @@ use of one of its names, inside a hook):
   :func:`client_timeout`, :func:`request_timeout`, :data:`ERROR_BODY_LIMIT`;
 - framing decoders, each fed bytes and giving frames: :class:`SSEDecoder`
   (with :data:`DONE`, :class:`ServerSentEvent`), :class:`NDJSONDecoder`,
-  :class:`EventStreamDecoder` (the AWS binary event stream, giving
-  :class:`EventStreamMessage`; :func:`encode_event_stream_message` builds
-  frames for test servers); their errors :class:`FramingError`, :class:`FrameTooLarge` and the cap
+  :class:`EventStreamDecoder` (the AWS binary event stream, with
+  :class:`EventStreamMessage`, :class:`EventStreamTimestamp`,
+  :data:`HeaderValue` and :func:`encode_event_stream_message`);
+  their errors :class:`FramingError`, :class:`FrameTooLarge` and the cap
   :data:`DEFAULT_MAX_FRAME_BYTES`;
 - assembling answers: :class:`ToolCallAssembler`, :func:`parse_arguments`,
   :func:`stable_call_id`, :func:`tool_call_names`, :class:`StreamTail`.
@@ -55,7 +56,13 @@ from ._provider_config import ProviderConfig, check_http_url, check_non_negative
 
 if TYPE_CHECKING:
     from ._wire._assembly import StreamTail, ToolCallAssembler, parse_arguments, stable_call_id, tool_call_names
-    from ._wire._eventstream import EventStreamDecoder, EventStreamMessage, encode_event_stream_message
+    from ._wire._eventstream import (
+        EventStreamDecoder,
+        EventStreamMessage,
+        EventStreamTimestamp,
+        HeaderValue,
+        encode_event_stream_message,
+    )
     from ._wire._framing import DEFAULT_MAX_FRAME_BYTES, FrameTooLarge, FramingError
     from ._wire._http import (
         ERROR_BODY_LIMIT,
@@ -94,7 +101,16 @@ _LAZY = {
         ("StreamTail", "ToolCallAssembler", "parse_arguments", "stable_call_id", "tool_call_names"),
         "._wire._assembly",
     ),
-    **dict.fromkeys(("EventStreamDecoder", "EventStreamMessage", "encode_event_stream_message"), "._wire._eventstream"),
+    **dict.fromkeys(
+        (
+            "EventStreamDecoder",
+            "EventStreamMessage",
+            "EventStreamTimestamp",
+            "HeaderValue",
+            "encode_event_stream_message",
+        ),
+        "._wire._eventstream",
+    ),
     **dict.fromkeys(("DEFAULT_MAX_FRAME_BYTES", "FramingError", "FrameTooLarge"), "._wire._framing"),
     **dict.fromkeys(
         (
@@ -146,9 +162,11 @@ __all__ = [
     "ErrorResponse",
     "EventStreamDecoder",
     "EventStreamMessage",
+    "EventStreamTimestamp",
     "FrameTooLarge",
     "FramingError",
     "HeaderAuth",
+    "HeaderValue",
     "JsonReply",
     "NDJSONDecoder",
     "ProviderConfig",

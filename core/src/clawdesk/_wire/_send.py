@@ -258,10 +258,24 @@ class StreamReply:
       closed at once and the exception goes on unchanged.
     """
 
-    __slots__ = ("_body", "_chunks", "_ended", "_marker", "_method", "_model", "_path", "_wire", "response")
+    __slots__ = (
+        "_accept",
+        "_body",
+        "_chunks",
+        "_ended",
+        "_marker",
+        "_method",
+        "_model",
+        "_path",
+        "_wire",
+        "response",
+    )
 
-    def __init__(self, wire: Wire, method: str, path: str, body: Any, model: str | None, marker: str) -> None:
+    def __init__(
+        self, wire: Wire, method: str, path: str, body: Any, model: str | None, marker: str, accept: str | None
+    ) -> None:
         self._wire = wire
+        self._accept = accept
         self._method = method
         self._path = path
         self._body = body
@@ -312,7 +326,7 @@ class StreamReply:
 
     async def __aenter__(self) -> StreamReply:
         wire = self._wire
-        response = await wire._send(self._method, self._path, self._body, self._model, "text/event-stream")
+        response = await wire._send(self._method, self._path, self._body, self._model, self._accept)
         self.response = response
         if not response.is_success:
             try:
@@ -467,14 +481,17 @@ class Wire:
         """:func:`encode_json` with this provider's name."""
         return encode_json(value, provider=self.provider)
 
-    async def json(self, method: str, path: str, body: Any = None, *, model: str | None = None) -> JsonReply:
+    async def json(
+        self, method: str, path: str, body: Any = None, *, model: str | None = None, accept: str | None = None
+    ) -> JsonReply:
         """Send ``body`` (any JSON value, already encoded ``bytes``, or ``None``) and read the JSON answer.
 
-        Raises the classified error for an error status, the mapped error for
-        a transport failure, :class:`~clawdesk.ApiError` for an answer that is
-        not JSON or is larger than ``max_body_bytes``.
+        ``accept`` sets the ``Accept`` header (left to the client's ``*/*``
+        when ``None``). Raises the classified error for an error status, the
+        mapped error for a transport failure, :class:`~clawdesk.ApiError` for
+        an answer that is not JSON or is larger than ``max_body_bytes``.
         """
-        response = await self._send(method, path, body, model, "application/json")
+        response = await self._send(method, path, body, model, accept)
         try:
             if not response.is_success:
                 await self._raise_status(response, model)
@@ -506,13 +523,15 @@ class Wire:
         *,
         model: str | None = None,
         end_marker: str = "its end marker",
+        accept: str | None = None,
     ) -> StreamReply:
         """A streamed answer: use as ``async with wire.stream(...) as reply``; see :class:`StreamReply`.
 
         ``end_marker`` names the backend's end marker in the
-        :class:`~clawdesk.Truncated` message (``"data: [DONE]"``, ``"done: true"``).
+        :class:`~clawdesk.Truncated` message (``"data: [DONE]"``, ``"done: true"``);
+        ``accept`` sets the ``Accept`` header (``"text/event-stream"``).
         """
-        return StreamReply(self, method, path, body, model, end_marker)
+        return StreamReply(self, method, path, body, model, end_marker, accept)
 
     # -- internals ----------------------------------------------------------------
 
@@ -523,16 +542,18 @@ class Wire:
         name = self._rid_header
         return response.headers.get(name) if name is not None else None
 
-    async def _send(self, method: str, path: str, body: Any, model: str | None, accept: str) -> httpx.Response:
+    async def _send(self, method: str, path: str, body: Any, model: str | None, accept: str | None) -> httpx.Response:
         if body is None:
             content = None
         elif isinstance(body, bytes):
             content = body
         else:
             content = encode_json(body, provider=self.provider)
-        headers = {"accept": accept}
-        if content is not None:
-            headers["content-type"] = "application/json"
+        headers = {"content-type": "application/json"} if content is not None else {}
+        if accept is not None:
+            # Only when asked for: the client's default (*/*) suits most backends, and replacing it
+            # costs a header deletion and insertion on every request.
+            headers["accept"] = accept
         if self._headers:
             headers.update(self._headers)
         auth = self._auth

@@ -80,7 +80,9 @@ async def stream(config: ProviderConfig, http: httpx.AsyncClient, request: ChatR
     decoder = SSEDecoder()
     calls = ToolCallAssembler(provider)
     tail = StreamTail()
-    async with wire.stream("POST", "/chat/completions", body, model=request.model, end_marker="data: [DONE]") as reply:
+    async with wire.stream(
+        "POST", "/chat/completions", body, model=request.model, end_marker="data: [DONE]", accept="text/event-stream"
+    ) as reply:
         async for chunk in reply.chunks():
             for data in decoder.feed(chunk):
                 if data == DONE:

@@ -12,6 +12,7 @@ stream then waits at most ``timeout_secs`` for each further piece.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -50,23 +51,29 @@ def wire_for(config: OllamaConfig, http: httpx.AsyncClient, *, first_byte: bool 
     ``first_byte``: wait up to ``first_byte_timeout_secs`` for the answer to
     start (chat); model listings wait ``timeout_secs`` only.
     """
-    host = httpx.URL(config.base_url).host
     name = config.name or "ollama"
-    if host in _LOOPBACK or host.startswith("127."):
-        hint = "is Ollama running? Start it with `ollama serve`, or configure another provider"
-    else:
-        hint = f"check OLLAMA_HOST or providers.{name}.base_url, or configure another provider"
+    connect_hint, first_byte_hint = _hints(config.base_url, name)
     return Wire(
         config,
         http,
         auth=bearer(config.api_key),
         classify=classify,
         first_byte_timeout=config.first_byte_timeout_secs if first_byte else None,
-        first_byte_hint=(
-            f"a model can take long to load; raise providers.{name}.first_byte_timeout_secs if it is still loading"
-        ),
-        connect_hint=hint,
+        first_byte_hint=first_byte_hint,
+        connect_hint=connect_hint,
     )
+
+
+@functools.lru_cache(maxsize=64)
+def _hints(base_url: str, name: str) -> tuple[str, str]:
+    # Parsing the URL costs tens of microseconds; the hints depend on nothing else, so once per address.
+    host = httpx.URL(base_url).host
+    if host in _LOOPBACK or host.startswith("127."):
+        connect = "is Ollama running? Start it with `ollama serve`, or configure another provider"
+    else:
+        connect = f"check OLLAMA_HOST or providers.{name}.base_url, or configure another provider"
+    slow = f"a model can take long to load; raise providers.{name}.first_byte_timeout_secs if it is still loading"
+    return connect, slow
 
 
 def _line_error(value: object, provider: str, url: str, request_id: str | None) -> ProviderError:

@@ -156,10 +156,11 @@ def build_chat_body(config: OllamaConfig, request: ChatRequest, *, stream: bool)
         model_options["stop"] = list(options.stop)
     if options.seed is not None:
         model_options["seed"] = options.seed
-    for name in RUNNER_OPTIONS:
-        value = getattr(extra, name)
-        if value is not None:
-            model_options[name] = value
+    if extra is not _DEFAULT_OPTIONS:  # most calls give none: skip thirteen lookups
+        for name in RUNNER_OPTIONS:
+            value = getattr(extra, name)
+            if value is not None:
+                model_options[name] = value
     if model_options:
         body["options"] = model_options
 
