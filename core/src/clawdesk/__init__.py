@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ._config import Config, FallbackConfig, load_config, parse_config
+from ._config import Config, FallbackConfig, RateLimit, StateConfig, load_config, parse_config
 from ._errors import (
     AllProvidersFailed,
     ApiError,
@@ -39,7 +39,7 @@ from ._negotiate import missing_capabilities, required_capabilities
 from ._registry import PluginStatus, Provider, Registry
 from ._retry import Decision, RetryPolicy
 from ._secret import Secret
-from ._state import LocalState, StateStore
+from ._state import Admission, LocalState, StateStore
 from ._stream import ChatStream, Target
 from ._types import (
     Capability,
@@ -76,9 +76,11 @@ if TYPE_CHECKING:
     from ._client import Clawdesk, ProviderModels, default_candidates
     from ._converter import make_converter
     from ._fallback import Attempt, Caller, ChatResult, FallbackEngine
+    from ._redis import RedisState
     from ._sync import SyncClawdesk
 
 __all__ = [
+    "Admission",
     "AllProvidersFailed",
     "ApiError",
     "Attempt",
@@ -120,17 +122,20 @@ __all__ = [
     "ProviderModels",
     "ProviderNotFound",
     "QuotaExceeded",
+    "RateLimit",
     "RateLimited",
     "Reasoning",
     "ReasoningDelta",
     "ReasoningEffort",
     "ReasoningPart",
+    "RedisState",
     "Registry",
     "ResponseFormat",
     "ResponseFormatKind",
     "RetryPolicy",
     "Role",
     "Secret",
+    "StateConfig",
     "StateStore",
     "StreamEvent",
     "StreamInterrupted",
@@ -164,6 +169,7 @@ _LAZY = {
     "Caller": "._fallback",
     "ChatResult": "._fallback",
     "FallbackEngine": "._fallback",
+    "RedisState": "._redis",
     "default_candidates": "._client",
     "Clawdesk": "._client",
     "ProviderModels": "._client",
