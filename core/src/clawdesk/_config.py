@@ -128,8 +128,9 @@ class RateLimit:
       may go back to back; ``None``: no request budget.
     - ``tokens_per_minute``: input + output tokens as the provider reports
       them in usage, charged when the answer (or the stream's usage event)
-      arrives; a request is sent only while the last minute's charge is under
-      the budget, so one answer may overshoot it. ``None``: no token budget.
+      arrives; a request is sent only while at most a minute's budget is
+      outstanding, so the answer that fills it may overshoot it. ``None``: no
+      token budget.
     - ``when_exhausted``: ``"wait"`` for the next free slot (at most
       ``max_wait_secs``, and never past the chain's deadline), else move on
       to the next candidate; ``"next"``: move on at once.

@@ -287,12 +287,16 @@ class RedisConnections:
 
 
 def _drop(conn: _Connection) -> None:
-    # Its loop is gone or elsewhere: close the socket underneath without that loop.
+    # Its loop has ended (a new anyio.run): that loop cannot close it any more. Close the socket
+    # underneath where the backend hands out a real one (trio); asyncio's transport closes its
+    # socket itself when it is collected.
     try:
         raw = conn.stream.extra(anyio.abc.SocketAttribute.raw_socket)
     except Exception:  # noqa: BLE001 - a TLS or odd stream: nothing more to do
         return
-    raw.close()
+    close = getattr(raw, "close", None)
+    if close is not None:
+        close()
 
 
 class RedisState:

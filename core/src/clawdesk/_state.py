@@ -23,7 +23,8 @@ Rate budgets (:class:`~clawdesk.RateLimit`), the same rules in every store:
 - tokens: each answer's input + output tokens push the provider's token
   ``tat`` forward by ``tokens * 60 / tokens_per_minute`` seconds (from
   ``now`` when it lies in the past); a request may go once ``tat - 60 <= now``,
-  that is while less than a minute's budget is outstanding.
+  that is while at most a minute's budget is outstanding (so the answer that
+  fills the budget can overshoot it by its own size).
 - a slot later than ``max_wait`` from now is refused and nothing is taken.
 """
 
@@ -155,12 +156,16 @@ class LocalState:
     async def acquire(self, provider: str, limit: RateLimit, max_wait: float) -> Admission:
         return self.take(provider, limit, max_wait)
 
-    async def note_usage(self, provider: str, limit: RateLimit, tokens: int) -> None:
+    def charge(self, provider: str, limit: RateLimit, tokens: int) -> None:
+        """:meth:`note_usage`, without a coroutine."""
         tpm = limit.tokens_per_minute
         if not tpm or tokens <= 0:
             return
         now = self._clock()
         self._token_tat[provider] = max(self._token_tat.get(provider, now), now) + tokens * 60.0 / tpm
+
+    async def note_usage(self, provider: str, limit: RateLimit, tokens: int) -> None:
+        self.charge(provider, limit, tokens)
 
     async def aclose(self) -> None:
         return None
