@@ -522,7 +522,8 @@ class FallbackEngine:
                 if limit is not None:
                     admission = await self._admit(target, limit, left())
                     if not admission.granted:
-                        note(_skipped(target, "rate_budget", _over_budget(limit, admission.wait)))
+                        # A retry's backoff was already waited: it stays on the record, on the skip.
+                        note(_skipped(target, "rate_budget", _over_budget(limit, admission.wait), wait=wait))
                         break
                     wait += admission.wait
                 number += 1
@@ -636,9 +637,17 @@ async def _close(stream: ChatStream) -> None:
         await stream.aclose()
 
 
-def _skipped(target: Target, kind: str, reason: str, *, error: ClawdeskError | None = None) -> Attempt:
+def _skipped(
+    target: Target, kind: str, reason: str, *, error: ClawdeskError | None = None, wait: float = 0.0
+) -> Attempt:
     return Attempt(
-        provider=target.provider, model=target.model, outcome="skipped", kind=kind, reason=reason, error=error
+        provider=target.provider,
+        model=target.model,
+        outcome="skipped",
+        kind=kind,
+        reason=reason,
+        wait_secs=wait,
+        error=error,
     )
 
 
