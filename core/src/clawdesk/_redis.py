@@ -365,6 +365,9 @@ class RedisState:
         reply = await self._script(ACQUIRE, keys, args)
         if reply is None:
             return self.local.take(provider, limit, max_wait)
+        if not (isinstance(reply, list) and len(reply) == 2 and all(isinstance(x, int) for x in reply)):
+            self._went_down(RedisError(f"the budget script answered {type(reply).__name__}, not two integers"))
+            return self.local.take(provider, limit, max_wait)
         granted, wait = reply
         if granted and wait <= 0:
             return GRANTED_NOW
