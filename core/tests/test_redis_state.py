@@ -434,3 +434,54 @@ async def test_replies_of_the_wrong_shape_never_fail_a_call(yes_port: int, caplo
         assert await a.acquire("mistral", limit, 5.0) == Admission(True, 1.0)  # local state's second slot
     assert "not two integers" in caplog.records[0].getMessage()
     await a.aclose()
+
+
+def _mistral_answer() -> Reply:
+    return Reply.json(
+        {
+            "id": "x",
+            "object": "chat.completion",
+            "model": "m",
+            "created": 1,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
+        }
+    )
+
+
+def test_sync_clients_share_state_and_close_their_connections(redis_server: RedisServer) -> None:
+    """Two SyncClawdesk (a portal task per call, no ``async with``) share a cooldown through Redis; closing
+    them closes their Redis connections."""
+    from clawdesk import SyncClawdesk
+
+    with ScriptedServer() as backend:
+        backend.route("POST", "/v1/chat/completions", Reply.json({"message": "overloaded"}, status=503))
+        text = f"""
+[providers.mistral]
+base_url = "{backend.url}/v1"
+api_key = "sk-sync-test-0123456789"
+max_retries = 0
+[fallback]
+chain = ["mistral/m"]
+max_retries_per_provider = 0
+cooldown_failures = 1
+[state]
+backend = "redis"
+url = "{redis_server.url}"
+"""
+        first, second = SyncClawdesk(config=parse_config(text)), SyncClawdesk(config=parse_config(text))
+        try:
+            with pytest.raises(Exception, match="api_error"):
+                first.chat("mistral/m", "hi")
+            assert len(backend.requests) == 1
+            with pytest.raises(Exception, match="cooling down"):
+                second.chat("mistral/m", "hi")
+            assert len(backend.requests) == 1, "the second client skipped the provider the first saw failing"
+            clients = [line for line in redis_server.cli("CLIENT", "LIST").splitlines() if "cmd=" in line]
+            assert len(clients) == 3  # one idle connection per client, and redis-cli's own
+        finally:
+            first.close()
+            second.close()
+        time.sleep(0.2)
+        clients = [line for line in redis_server.cli("CLIENT", "LIST").splitlines() if "cmd=" in line]
+        assert len(clients) == 1, clients  # redis-cli's own: every store connection was closed
