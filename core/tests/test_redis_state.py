@@ -485,3 +485,39 @@ url = "{redis_server.url}"
         time.sleep(0.2)
         clients = [line for line in redis_server.cli("CLIENT", "LIST").splitlines() if "cmd=" in line]
         assert len(clients) == 1, clients  # redis-cli's own: every store connection was closed
+
+
+TLS_DIR = Path(__file__).resolve().parents[2] / "tests" / "reliability" / "tls"
+
+
+@pytest.fixture
+def tls_redis() -> Iterator[RedisServer]:
+    """A redis-server speaking only TLS with the repository's throw-away 127.0.0.1 certificate."""
+    try:
+        server = RedisServer(tls=(TLS_DIR / "localhost-cert.pem", TLS_DIR / "localhost-key.pem"))
+    except FileNotFoundError:
+        pytest.skip("redis-server is not installed")
+    with server:
+        yield server
+
+
+@pytest.mark.anyio
+async def test_rediss_checks_the_certificate(
+    tls_redis: RedisServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """rediss:// speaks TLS and checks the server's certificate against the trusted CAs (SSL_CERT_FILE here):
+    trusted, state is shared; not trusted, the store warns and keeps to local state."""
+    assert tls_redis.url.startswith("rediss://")
+    untrusted = store(tls_redis.url)
+    with caplog.at_level(logging.WARNING, logger="clawdesk.state"):
+        await untrusted.note_failure("mistral", "timeout")
+    assert "CERTIFICATE_VERIFY_FAILED" in caplog.records[0].getMessage()
+    monkeypatch.setenv("SSL_CERT_FILE", str(TLS_DIR / "localhost-cert.pem"))
+    a, b = store(tls_redis.url), store(tls_redis.url)
+    await a.note_failure("mistral", "timeout")
+    await a.note_failure("mistral", "timeout")
+    assert await b.cooldown_remaining("mistral") > 29
+    assert (a.failures, b.failures) == (0, 0)
+    assert "clawdesk:mistral:cooldown" in tls_redis.cli("--scan").split()
+    for each in (untrusted, a, b):
+        await each.aclose()

@@ -19,6 +19,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -37,18 +38,23 @@ def redis_server_path() -> str | None:
 class RedisServer:
     """One ``redis-server`` process on ``127.0.0.1:<port>``; see the module docstring.
 
-    ``password`` turns on ``requirepass``. :meth:`start` waits until the
-    server answers ``PING`` (at most 10 s); :meth:`stop` and :meth:`kill`
-    wait for the process to end.
+    ``password`` turns on ``requirepass``; ``tls`` (a certificate file and
+    its key file) makes the port speak TLS only (``rediss://``), without
+    asking clients for certificates. :meth:`start` waits until the server
+    answers ``PING`` (at most 10 s); :meth:`stop` and :meth:`kill` wait for
+    the process to end.
     """
 
-    def __init__(self, *, port: int | None = None, password: str | None = None) -> None:
+    def __init__(
+        self, *, port: int | None = None, password: str | None = None, tls: tuple[Path, Path] | None = None
+    ) -> None:
         binary = redis_server_path()
         if binary is None:
             raise FileNotFoundError("redis-server is not installed (apt-get install redis-server)")
         self.binary = binary
         self.port = port if port is not None else unused_port()
         self.password = password
+        self.tls = tls
         self.dir = Path(tempfile.mkdtemp(prefix="clawdesk-redis-"))
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
@@ -56,7 +62,8 @@ class RedisServer:
     @property
     def url(self) -> str:
         auth = f":{self.password}@" if self.password else ""
-        return f"redis://{auth}127.0.0.1:{self.port}/0"
+        scheme = "rediss" if self.tls else "redis"
+        return f"{scheme}://{auth}127.0.0.1:{self.port}/0"
 
     def start(self) -> RedisServer:
         args = [
@@ -78,6 +85,11 @@ class RedisServer:
         ]
         if self.password:
             args += ["--requirepass", self.password]
+        if self.tls:
+            cert, key = self.tls
+            args[2] = "0"  # no plain port: --port 0
+            args += ["--tls-port", str(self.port), "--tls-cert-file", str(cert), "--tls-key-file", str(key)]
+            args += ["--tls-ca-cert-file", str(cert), "--tls-auth-clients", "no"]
         self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
         self.starts += 1
         deadline = time.monotonic() + 10
@@ -93,7 +105,11 @@ class RedisServer:
 
     def _answers(self) -> bool:
         try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as plain:
+                sock = plain
+                if self.tls:
+                    context = ssl.create_default_context(cafile=str(self.tls[0]))
+                    sock = context.wrap_socket(plain, server_hostname="127.0.0.1")
                 if self.password:
                     sock.sendall(f"AUTH {self.password}\r\n".encode())
                     if not sock.recv(64).startswith(b"+OK"):
@@ -126,6 +142,8 @@ class RedisServer:
         """Run one command through ``redis-cli`` (raw output); raises on a non-zero exit."""
         cli = shutil.which("redis-cli") or os.path.join(os.path.dirname(self.binary), "redis-cli")
         command = [cli, "-h", "127.0.0.1", "-p", str(self.port), "--raw"]
+        if self.tls:
+            command += ["--tls", "--cacert", str(self.tls[0])]
         env = dict(os.environ)
         if self.password:
             env["REDISCLI_AUTH"] = self.password
