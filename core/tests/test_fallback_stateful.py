@@ -14,6 +14,10 @@ model of the documented rules, and against the engine's invariants:
   overshoots the deadline;
 - a provider that keeps failing cools down for the configured time, then is
   tried again;
+- a provider with a rate budget gets each try only in a free slot: the engine
+  waits for it (up to the limit's bound) or skips the candidate as
+  ``rate_budget``, exactly as the model's generic cell rate algorithm says,
+  and each answer's usage is charged to its token budget;
 - stream events reach the caller at most once and in order, and an
   interrupted stream's ``delivered`` is exactly what the caller got;
 - every provider call appears as an attempt in the result or the error.
@@ -58,6 +62,7 @@ from clawdesk import (
     Message,
     ModelNotFound,
     PermissionDenied,
+    RateLimit,
     RateLimited,
     Registry,
     ResponseFormat,
@@ -66,6 +71,8 @@ from clawdesk import (
     TextDelta,
     TimedOut,
     Tool,
+    Usage,
+    UsageEvent,
     required_capabilities,
 )
 from clawdesk.provider import hookimpl
@@ -101,6 +108,19 @@ class Step:
 
 
 OK = Step("ok")
+#: Every answer's usage: 6 tokens, charged to a token budget.
+USAGE = Usage(4, 2)
+TOKENS = 6
+#: Rate budgets a provider may get (None: none); waits are whole or half seconds, bounds vary.
+LIMITS = [
+    None,
+    None,
+    RateLimit(requests_per_minute=60, when_exhausted="next"),
+    RateLimit(requests_per_minute=30, burst=2, max_wait_secs=1.0),
+    RateLimit(requests_per_minute=120, max_wait_secs=5.0),
+    RateLimit(tokens_per_minute=12, when_exhausted="next"),
+    RateLimit(requests_per_minute=60, tokens_per_minute=24, max_wait_secs=40.0),
+]
 
 
 def error_for(step: Step, name: str) -> Exception:
@@ -163,7 +183,11 @@ class FakeProvider:
         if step.kind != "ok":
             raise error_for(step, self.name)
         return ChatResponse(
-            message=Message.assistant(self.name), finish_reason=FinishReason.STOP, provider=self.name, model="m"
+            message=Message.assistant(self.name),
+            finish_reason=FinishReason.STOP,
+            provider=self.name,
+            model="m",
+            usage=USAGE,
         )
 
     @hookimpl
@@ -178,6 +202,7 @@ class FakeProvider:
             yield TextDelta(f"{self.name}:{serial}:{i}")
         if step.kind != "ok":
             raise error_for(step, self.name)
+        yield UsageEvent(USAGE)
         yield Finish(FinishReason.STOP)
 
 
@@ -238,6 +263,8 @@ class Model:
         self.now = 0.0
         self.failures: dict[str, list[float]] = {}
         self.until: dict[str, float] = {}
+        self.request_tat: dict[str, float] = {}
+        self.token_tat: dict[str, float] = {}
         self.drawn = 0
         self.deadline_moves = 0  # how often the deadline made the engine move on (for coverage checks)
 
@@ -246,6 +273,8 @@ class Model:
         other.now, other.drawn = self.now, self.drawn
         other.failures = {k: list(v) for k, v in self.failures.items()}
         other.until = dict(self.until)
+        other.request_tat = dict(self.request_tat)
+        other.token_tat = dict(self.token_tat)
         return other
 
     def fail(self, name: str, kind: str) -> None:
@@ -257,6 +286,28 @@ class Model:
             self.until[name] = self.now + cfg.cooldown_secs
             recent = []
         self.failures[name] = recent
+
+    def slot(self, name: str, limit: RateLimit) -> float | None:
+        """The documented budget rule: the wait for the next slot (taking it), or None when it is too far."""
+        now, wait, tat = self.now, 0.0, self.now
+        rpm = limit.requests_per_minute
+        if rpm:
+            interval = 60.0 / rpm
+            tat = max(self.request_tat.get(name, now), now)
+            wait = max(wait, tat - (limit.burst - 1) * interval - now)
+        if limit.tokens_per_minute:
+            wait = max(wait, self.token_tat.get(name, now) - 60.0 - now)
+        if wait > limit.max_wait:
+            return None
+        if rpm:
+            self.request_tat[name] = max(tat, now + wait) + 60.0 / rpm
+        return wait
+
+    def charge(self, name: str) -> None:
+        limit = self.cfg.limits.get(name)
+        if limit is not None and limit.tokens_per_minute:
+            now = self.now
+            self.token_tat[name] = max(self.token_tat.get(name, now), now) + TOKENS * 60.0 / limit.tokens_per_minute
 
     def jitter(self, cap: float) -> float:
         fraction = self.fractions[self.drawn % len(self.fractions)]
@@ -282,12 +333,21 @@ class Model:
             if lacking and cfg.strategy == "capability-match":
                 attempts.append((name, "skipped", "capability_missing"))
                 continue
-            if lacking:
-                calls.append((name, "lacking"))
-                attempts.append((name, "failed", "capability_missing"))
-                continue
             tries = 0
+            limit = cfg.limits.get(name)
             while True:
+                if limit is not None:  # every try takes a slot first, even one the plugin then refuses
+                    budget = self.slot(name, limit)
+                    if budget is None:
+                        attempts.append((name, "skipped", "rate_budget"))
+                        break
+                    if budget > 0:
+                        waits.append(budget)
+                        self.now += budget
+                if lacking:
+                    calls.append((name, "lacking"))
+                    attempts.append((name, "failed", "capability_missing"))
+                    break
                 tries += 1
                 queue = queues[name]
                 step = queue.popleft() if queue else provider.default
@@ -295,6 +355,7 @@ class Model:
                 if step.kind == "ok":
                     self.failures.pop(name, None)
                     attempts.append((name, "ok", None))
+                    self.charge(name)
                     return ("served", name), calls, attempts, waits
                 if stream and step.cut > 0:
                     self.failures.pop(name, None)  # it started fine...
@@ -346,6 +407,8 @@ class FallbackMachine(RuleBasedStateMachine):
         # on the fake clock, and a few microseconds of budget would make the outcome a race.
         fractions=st.lists(st.sampled_from([0.0, 0.25, 0.5, 0.75, 1.0]), min_size=1, max_size=5),
         defaults=st.lists(st.sampled_from(DEFAULTS), min_size=3, max_size=3),
+        limit=st.sampled_from(LIMITS),
+        limited=st.integers(0, 2),
     )
     def setup(
         self,
@@ -359,6 +422,8 @@ class FallbackMachine(RuleBasedStateMachine):
         cooldown: tuple[int, float, float] = (0, 60.0, 30.0),
         fractions: tuple[float, ...] = (0.5,),
         defaults: tuple[Step, ...] = (OK, OK, OK),
+        limit: RateLimit | None = None,
+        limited: int = 0,
     ) -> None:
         registry = Registry(discover=False)
         for index, cap in enumerate(caps):
@@ -373,10 +438,13 @@ class FallbackMachine(RuleBasedStateMachine):
             stop_on_invalid_request=stop_on_invalid,
             backoff_base_secs=backoff[0],
             backoff_max_secs=backoff[1],
-            deadline_secs=deadline,
+            # A budget's wait may end a hair before a real-time deadline the model cannot see: the two
+            # are kept apart here, and tested together in test_state.py.
+            deadline_secs=deadline if limit is None else None,
             cooldown_failures=cooldown[0],
             cooldown_window_secs=cooldown[1],
             cooldown_secs=cooldown[2],
+            limits={f"p{limited % len(caps)}": limit} if limit is not None else {},
         )
         # No provider here does I/O; a transport keeps httpx from building TLS contexts.
         self.client = Clawdesk(
@@ -486,10 +554,15 @@ class FallbackMachine(RuleBasedStateMachine):
 
     def check_waits(self, seen: list[Attempt]) -> None:
         cfg = self.config
-        assert [a.wait_secs for a in seen if a.wait_secs] == [w for w in self.time.waits if w]
+        assert sum(a.wait_secs for a in seen) == pytest.approx(sum(self.time.waits))
+        if not cfg.limits:
+            assert [a.wait_secs for a in seen if a.wait_secs] == [w for w in self.time.waits if w]
         assert sum(self.time.waits) < (cfg.deadline_secs or float("inf")), "no wait overshoots the deadline"
         previous: Attempt | None = None
         for attempt in seen:
+            if attempt.provider in cfg.limits:
+                previous = attempt
+                continue  # its waits include the budget's (the model checks those exactly)
             if attempt.number > 1 and attempt.outcome != "skipped":
                 assert previous is not None
                 error = previous.error

@@ -13,7 +13,7 @@ import attrs
 import pytest
 from docs_blocks import DOCS, FILE_HEADER, fenced_blocks
 
-from clawdesk import Config, FallbackConfig, parse_config
+from clawdesk import Config, FallbackConfig, RateLimit, StateConfig, parse_config
 from clawdesk._cli import _parser
 from clawdesk.provider import ProviderConfig
 
@@ -122,6 +122,8 @@ def _shown(default: object) -> str:
         ("## `[providers.mistral]`", "mistral"),
         ("## `[providers.ollama]`", "ollama"),
         ("## `[fallback]`", FallbackConfig),
+        ("## `[fallback.limits.<name>]`", RateLimit),
+        ("## `[state]`", StateConfig),
     ],
 )
 def test_configuration_reference_lists_every_key_with_its_default(
@@ -146,13 +148,13 @@ def test_configuration_reference_lists_every_key_with_its_default(
 
 def test_configuration_reference_lists_every_environment_variable() -> None:
     """Every variable core and the plugins read from the environment is in the variables table."""
-    from clawdesk._config import CONFIG_ENV
+    from clawdesk._config import CONFIG_ENV, REDIS_URL_ENV, STATE_BACKEND_ENV
     from clawdesk._home import HOME_ENV
     from clawdesk._registry import IMPORT_TIMEOUT_ENV, PLUGINS_ENV
     from clawdesk_ollama._config import HOST_ENV
 
     section = _section((DOCS / "configuration.md").read_text(encoding="utf-8"), "## Environment variables")
-    names = [CONFIG_ENV, PLUGINS_ENV, IMPORT_TIMEOUT_ENV, HOST_ENV, HOME_ENV]
+    names = [CONFIG_ENV, PLUGINS_ENV, IMPORT_TIMEOUT_ENV, HOST_ENV, HOME_ENV, REDIS_URL_ENV, STATE_BACKEND_ENV]
     names += [env for c in _plugin_configs().values() if (env := c().api_key_env)]
     for name in names:
         _row(section, name)

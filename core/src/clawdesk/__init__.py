@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ._config import Config, FallbackConfig, config_from_dict, load_config, parse_config
+from ._config import Config, FallbackConfig, RateLimit, StateConfig, config_from_dict, load_config, parse_config
 from ._errors import (
     AllProvidersFailed,
     ApiError,
@@ -41,7 +41,7 @@ from ._negotiate import missing_capabilities, required_capabilities
 from ._registry import PluginStatus, Provider, Registry
 from ._retry import Decision, RetryPolicy
 from ._secret import Secret
-from ._state import LocalState, StateStore
+from ._state import Admission, LocalState, StateStore
 from ._stream import ChatStream, Target, response_from_events
 from ._types import (
     Capability,
@@ -79,10 +79,12 @@ if TYPE_CHECKING:
     from ._converter import make_converter
     from ._fallback import Attempt, Caller, ChatResult, FallbackEngine
     from ._keys import load_keys
+    from ._redis import RedisState
     from ._sync import SyncChatStream, SyncClawdesk, SyncToolStream
     from ._tools import FunctionTool, ToolResultEvent, ToolRun, ToolStream, function_tool
 
 __all__ = [
+    "Admission",
     "AllProvidersFailed",
     "ApiError",
     "Attempt",
@@ -126,17 +128,20 @@ __all__ = [
     "ProviderModels",
     "ProviderNotFound",
     "QuotaExceeded",
+    "RateLimit",
     "RateLimited",
     "Reasoning",
     "ReasoningDelta",
     "ReasoningEffort",
     "ReasoningPart",
+    "RedisState",
     "Registry",
     "ResponseFormat",
     "ResponseFormatKind",
     "RetryPolicy",
     "Role",
     "Secret",
+    "StateConfig",
     "StateStore",
     "StreamEvent",
     "StreamInterrupted",
@@ -180,6 +185,7 @@ _LAZY = {
     "Caller": "._fallback",
     "ChatResult": "._fallback",
     "FallbackEngine": "._fallback",
+    "RedisState": "._redis",
     "default_candidates": "._client",
     "Clawdesk": "._client",
     "ProviderModels": "._client",

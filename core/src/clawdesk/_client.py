@@ -136,11 +136,14 @@ class Clawdesk:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close every provider's HTTP client (idempotent)."""
+        """Close every provider's HTTP client and the state store's connections (idempotent)."""
         clients, self._clients = self._clients, {}
         with anyio.CancelScope(shield=True):
             for client in clients.values():
                 await client.aclose()
+            close_state = getattr(self._engine.state, "aclose", None) if self._engine is not None else None
+            if close_state is not None:
+                await close_state()
 
     # -- providers and config ------------------------------------------------
 
@@ -311,7 +314,7 @@ class Clawdesk:
         if self._engine is None:
             from ._fallback import FallbackEngine
 
-            self._engine = FallbackEngine(self)
+            self._engine = FallbackEngine(self, env=self._env)
         return self._engine
 
     @engine.setter

@@ -22,6 +22,14 @@ What it holds::
     strategy = "sequential"                # or "capability-match"
     max_retries_per_provider = 2
 
+    [fallback.limits.mistral]              # a rate budget for one provider
+    requests_per_minute = 60
+    tokens_per_minute = 200000
+
+    [state]                                # where cooldowns and budgets live
+    backend = "redis"                      # or "local" (the default)
+    url = "redis://127.0.0.1:6379/0"       # else $CLAWDESK_REDIS_URL
+
 Every error is a :class:`~clawdesk.ConfigError` naming the file and the key
 path (``providers.mistral.timeout_secs``) and saying what was expected.
 """
@@ -30,6 +38,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -46,8 +55,12 @@ from ._secret import Secret
 __all__ = [
     "CONFIG_ENV",
     "MAX_CONFIG_BYTES",
+    "REDIS_URL_ENV",
+    "STATE_BACKEND_ENV",
     "Config",
     "FallbackConfig",
+    "RateLimit",
+    "StateConfig",
     "config_from_dict",
     "default_config_path",
     "load_config",
@@ -59,7 +72,13 @@ __all__ = [
 CONFIG_ENV = "CLAWDESK_CONFIG"
 #: The largest config file read.
 MAX_CONFIG_BYTES = 1024 * 1024
-_TOP_KEYS = ("default_model", "providers", "fallback")
+_TOP_KEYS = ("default_model", "providers", "fallback", "state")
+#: Where the Redis URL comes from when ``[state] url`` is not set (the default of ``url_env``).
+REDIS_URL_ENV = "CLAWDESK_REDIS_URL"
+#: Where the state backend comes from when ``[state] backend`` is not set.
+STATE_BACKEND_ENV = "CLAWDESK_STATE_BACKEND"
+#: A key prefix: letters, digits and ``_-.:`` only (it is the start of every Redis key).
+_PREFIX_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 
 T = TypeVar("T")
 
@@ -67,6 +86,124 @@ T = TypeVar("T")
 def _check_positive(_inst: object, attribute: attrs.Attribute[Any], value: float) -> None:
     if not value > 0:
         raise ValueError(f"expected a number > 0, got {value!r}")
+
+
+def _check_positive_or_none(_inst: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
+    if value is not None and not value > 0:
+        raise ValueError(f"expected a number > 0, got {value!r}")
+
+
+def _check_at_least_one(_inst: object, attribute: attrs.Attribute[Any], value: int) -> None:
+    if value < 1:
+        raise ValueError(f"expected an integer >= 1, got {value!r}")
+
+
+def _check_limits(_inst: object, attribute: attrs.Attribute[Any], value: Mapping[str, RateLimit]) -> None:
+    from ._modelid import PROVIDER_NAME_RE
+
+    for name, limit in value.items():
+        if not PROVIDER_NAME_RE.fullmatch(name):
+            raise ValueError(f"{name!r} is not a provider name (lower-case letters, digits, '-' and '_')")
+        if not isinstance(limit, RateLimit):
+            raise TypeError(f"limits[{name!r}] must be a RateLimit, got {type(limit).__name__}")
+
+
+def _check_prefix(_inst: object, attribute: attrs.Attribute[Any], value: str) -> None:
+    if not _PREFIX_RE.fullmatch(value):
+        raise ValueError(f"expected 1 to 64 letters, digits or '_-.:', got {value!r}")
+
+
+def _check_url(_inst: object, attribute: attrs.Attribute[Any], value: Secret | None) -> None:
+    if value is not None:
+        from ._redis_url import parse_redis_url
+
+        parse_redis_url(value.reveal())  # ValueError, worded without the URL itself
+
+
+@frozen(kw_only=True)
+class RateLimit:
+    """A rate budget for one provider (or named instance): ``[fallback.limits.<name>]``.
+
+    - ``requests_per_minute``: requests (every try, retries included) are
+      spaced ``60 / requests_per_minute`` seconds apart, ``burst`` of them
+      may go back to back; ``None``: no request budget.
+    - ``tokens_per_minute``: input + output tokens as the provider reports
+      them in usage, charged when the answer (or the stream's usage event)
+      arrives; a request is sent only while at most a minute's budget is
+      outstanding, so the answer that fills it may overshoot it. ``None``: no
+      token budget.
+    - ``when_exhausted``: ``"wait"`` for the next free slot (at most
+      ``max_wait_secs``, and never past the chain's deadline), else move on
+      to the next candidate; ``"next"``: move on at once.
+    """
+
+    requests_per_minute: float | None = field(default=None, validator=_check_positive_or_none)
+    tokens_per_minute: float | None = field(default=None, validator=_check_positive_or_none)
+    burst: int = field(default=1, validator=_check_at_least_one)
+    when_exhausted: Literal["wait", "next"] = field(default="wait", validator=attrs.validators.in_(("wait", "next")))
+    max_wait_secs: float = field(default=30.0, validator=check_non_negative)
+
+    @property
+    def max_wait(self) -> float:
+        """The longest wait for a slot: ``max_wait_secs``, or 0 with ``when_exhausted = "next"``."""
+        return self.max_wait_secs if self.when_exhausted == "wait" else 0.0
+
+
+@frozen(kw_only=True)
+class StateConfig:
+    """The ``[state]`` table: where the fallback engine keeps cooldowns and rate budgets.
+
+    - ``backend``: ``"local"`` (this process; the default, also when unset and
+      ``$CLAWDESK_STATE_BACKEND`` is unset) or ``"redis"`` (shared by every
+      process using the same Redis and ``key_prefix``).
+    - ``url``: ``redis://[[user]:password@]host[:port][/db]``, ``rediss://``
+      (TLS) or ``unix:///path/redis.sock[?db=N]``; when unset, the variable
+      ``url_env`` names is read. Held as a :class:`~clawdesk.Secret`: it may
+      carry a password.
+    - ``key_prefix``: the start of every key, so several apps can share one Redis.
+    - ``timeout_secs``: the most one Redis operation (connecting included) may take.
+    - ``retry_interval_secs``: after Redis failed, how long this process keeps
+      to its own state before trying Redis again; also the least time between
+      two warnings about it.
+    """
+
+    backend: Literal["local", "redis"] | None = field(
+        default=None, validator=attrs.validators.optional(attrs.validators.in_(("local", "redis")))
+    )
+    url: Secret | None = field(default=None, validator=_check_url)
+    url_env: str | None = REDIS_URL_ENV
+    key_prefix: str = field(default="clawdesk", validator=_check_prefix)
+    timeout_secs: float = field(default=0.5, validator=check_timeout)
+    retry_interval_secs: float = field(default=5.0, validator=_check_positive)
+
+    def resolve(self, env: Mapping[str, str] | None = None) -> StateConfig:
+        """This config with ``backend`` and ``url`` filled in from the environment where unset.
+
+        Raises :class:`~clawdesk.ConfigError` for a backend or URL from the
+        environment that is not valid (the message never shows the URL), and
+        for ``backend = "redis"`` without any URL.
+        """
+        environ = os.environ if env is None else env
+        backend = self.backend
+        if backend is None:
+            raw = environ.get(STATE_BACKEND_ENV, "").strip() or "local"
+            if raw not in ("local", "redis"):
+                raise ConfigError(f"${STATE_BACKEND_ENV}: expected 'local' or 'redis', got {raw!r}")
+            backend = raw  # type: ignore[assignment]
+        url = self.url
+        if url is None and self.url_env and environ.get(self.url_env):
+            from ._redis_url import parse_redis_url
+
+            value = environ[self.url_env]
+            try:
+                parse_redis_url(value)
+            except ValueError as exc:
+                raise ConfigError(f"${self.url_env}: {exc}") from None
+            url = Secret(value)
+        if backend == "redis" and url is None:
+            where = f"set state.url or ${self.url_env}" if self.url_env else "set state.url"
+            raise ConfigError(f"backend 'redis' needs the server's URL: {where}", path="state.url")
+        return attrs.evolve(self, backend=backend, url=url)
 
 
 def _check_chain(_inst: object, attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
@@ -94,6 +231,8 @@ class FallbackConfig:
     - ``stop_on_invalid_request``: an invalid request stops the chain (default) or moves on.
     - ``cooldown_failures`` within ``cooldown_window_secs`` puts a provider in
       cooldown for ``cooldown_secs``; ``cooldown_failures = 0`` turns cooldown off.
+    - ``limits``: a :class:`RateLimit` per provider or instance name
+      (``[fallback.limits.<name>]``); providers without one have no budget.
     """
 
     chain: tuple[str, ...] = field(default=(), validator=_check_chain)
@@ -109,6 +248,8 @@ class FallbackConfig:
     cooldown_failures: int = field(default=3, validator=check_non_negative)
     cooldown_window_secs: float = field(default=60.0, validator=_check_positive)
     cooldown_secs: float = field(default=30.0, validator=check_non_negative)
+    # Not hashed: a mapping cannot be, and two configs that differ only in limits may share a hash.
+    limits: Mapping[str, RateLimit] = field(factory=dict, validator=_check_limits, hash=False)
 
 
 @frozen(kw_only=True)
@@ -119,6 +260,7 @@ class Config:
     default_model: str | None = None
     providers: Mapping[str, Mapping[str, Any]] = field(factory=dict, repr=False)
     fallback: FallbackConfig = field(factory=FallbackConfig)
+    state: StateConfig = field(factory=StateConfig)
     source: str | None = None
 
     def plugin_of(self, name: str) -> str:
@@ -253,8 +395,33 @@ def config_from_dict(data: Mapping[str, Any], *, source: str | None = None) -> C
     fallback_table = data.get("fallback", {})
     if not isinstance(fallback_table, dict):
         raise ConfigError(f"expected a table, got {_describe(fallback_table)}", path="fallback", file=source)
+    fallback_table = dict(fallback_table)
+    limits = _structure_limits(fallback_table.pop("limits", {}), source)
     fallback = structure_fields(FallbackConfig, fallback_table, path="fallback", file=source)
-    return Config(default_model=default_model, providers=providers, fallback=fallback, source=source)
+    if limits:
+        fallback = attrs.evolve(fallback, limits=limits)
+    state_table = data.get("state", {})
+    if not isinstance(state_table, dict):
+        raise ConfigError(f"expected a table, got {_describe(state_table)}", path="state", file=source)
+    state = structure_fields(StateConfig, state_table, path="state", file=source)
+    return Config(default_model=default_model, providers=providers, fallback=fallback, state=state, source=source)
+
+
+def _structure_limits(tables: Any, source: str | None) -> dict[str, RateLimit]:
+    """``[fallback.limits.<name>]`` tables as :class:`RateLimit` objects."""
+    if not isinstance(tables, dict):
+        raise ConfigError(f"expected a table, got {_describe(tables)}", path="fallback.limits", file=source)
+    from ._modelid import PROVIDER_NAME_RE
+
+    limits: dict[str, RateLimit] = {}
+    for name, table in tables.items():
+        path = f"fallback.limits.{name}"
+        if not PROVIDER_NAME_RE.fullmatch(name):
+            raise ConfigError("not a provider name (lower-case letters, digits, '-' and '_')", path=path, file=source)
+        if not isinstance(table, dict):
+            raise ConfigError(f"expected a table, got {_describe(table)}", path=path, file=source)
+        limits[name] = structure_fields(RateLimit, table, path=path, file=source)
+    return limits
 
 
 def _plain(value: Any) -> Any:

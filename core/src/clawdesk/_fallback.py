@@ -20,9 +20,15 @@ The rules, per error kind (see ``docs/fallback.md`` for the table):
   :class:`~clawdesk.StreamInterrupted`, raised as is, never restarted.
 
 What to do after each failed try is the :class:`~clawdesk.RetryPolicy`'s
-call; providers' health (cooldowns) lives in a state store
+call; providers' health (cooldowns) and rate budgets live in a state store
 (:class:`~clawdesk.LocalState` by default, one per engine; a
-:class:`~clawdesk.Clawdesk` keeps one engine for its life). The engine knows
+:class:`~clawdesk.RedisState` with ``[state] backend = "redis"``, shared by
+processes; a :class:`~clawdesk.Clawdesk` keeps one engine for its life).
+A provider with a rate budget (``[fallback.limits.<name>]``) gets a slot
+from the store before each try: the engine waits for it (up to the limit's
+``max_wait_secs`` and never past the deadline) or, when it is further away,
+records the candidate as skipped (``rate_budget``) and moves on. Token use is
+charged from each answer's usage. The engine knows
 the client only through the small :class:`Caller` protocol, so neither
 imports the other. Every attempt is logged on the ``clawdesk.fallback``
 logger (failures and skips at INFO, successes at DEBUG), redacted like every
@@ -35,13 +41,13 @@ import logging
 import math
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 import anyio
 from attrs import field, frozen
 
-from ._config import Config, FallbackConfig
+from ._config import Config, FallbackConfig, RateLimit
 from ._errors import (
     AllProvidersFailed,
     ApiError,
@@ -57,9 +63,9 @@ from ._errors import (
 from ._modelid import parse_model_id
 from ._negotiate import describe_missing, missing_capabilities, required_capabilities
 from ._retry import RetryPolicy
-from ._state import LocalState, StateStore
+from ._state import Admission, StateStore, make_state
 from ._stream import ChatStream, RunRecord, Target, as_messages
-from ._types import Capability, ChatOptions, ChatRequest, ChatResponse, Message, StreamEvent
+from ._types import Capability, ChatOptions, ChatRequest, ChatResponse, Message, StreamEvent, Usage, UsageEvent
 
 if TYPE_CHECKING:
     from ._provider_config import ProviderConfig
@@ -233,8 +239,11 @@ class FallbackEngine:
     or anything with the :class:`Caller` methods); ``config`` defaults to its
     ``[fallback]`` table, and a config given here is honoured whole, its
     ``chain`` included. ``policy`` decides retries (default: built from
-    ``config``); ``state`` keeps providers' health (default: a
-    :class:`~clawdesk.LocalState` of this engine's own). For tests, and for
+    ``config``); ``state`` keeps providers' health and rate budgets (default:
+    the store the client's ``[state]`` table asks for, a
+    :class:`~clawdesk.LocalState` of this engine's own unless it names Redis;
+    ``env`` is where that table's variables are read, default
+    ``os.environ``). For tests, and for
     callers with their own scheduling, time is injectable: ``clock``
     (seconds, monotonic; default :func:`time.monotonic`), ``sleep`` (an async
     function; default :func:`anyio.sleep`) and ``rng`` (draws the jitter).
@@ -250,6 +259,7 @@ class FallbackEngine:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[Any]] = anyio.sleep,
         rng: random.Random | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> None:
         self.client = client
         self.config = config if config is not None else client.config.fallback
@@ -265,7 +275,7 @@ class FallbackEngine:
                 stop_on_invalid_request=cfg.stop_on_invalid_request,
             )
         )
-        self.state: StateStore = state if state is not None else LocalState(cfg, clock)
+        self.state: StateStore = state if state is not None else make_state(client.config.state, cfg, clock, env=env)
         self._clock = clock
         self._sleep = sleep
         self._rng = rng if rng is not None else random.Random()
@@ -334,6 +344,9 @@ class FallbackEngine:
             record=record,
             on_attempt=on_attempt,
         )
+        limit = self.config.limits.get(target.provider) if self.config.limits else None
+        if limit is not None and limit.tokens_per_minute:
+            await self._charge(target.provider, limit, response.usage)
         return ChatResult(response, target, tuple(record.attempts))
 
     def stream(
@@ -395,10 +408,22 @@ class FallbackEngine:
         )
         record.target = target
         events = inner.events  # the guarded generator itself: one layer less per event
+        limit = self.config.limits.get(target.provider) if self.config.limits else None
+        metered = limit is not None and bool(limit.tokens_per_minute)
         try:
+            if metered and isinstance(first, UsageEvent):
+                assert limit is not None
+                await self._charge(target.provider, limit, first.usage)
             yield first
-            async for event in events:
-                yield event
+            if not metered:
+                async for event in events:
+                    yield event
+            else:
+                assert limit is not None
+                async for event in events:
+                    if isinstance(event, UsageEvent):
+                        await self._charge(target.provider, limit, event.usage)
+                    yield event
         except StreamInterrupted as exc:
             # The committed try turns out to have failed after all: correct its record.
             await self.state.note_failure(target.provider, exc.kind)
@@ -491,8 +516,16 @@ class FallbackEngine:
             policy = self.policy
             if pinned and provider_config.max_retries != policy.max_retries:
                 policy = _with_retries(policy, provider_config.max_retries)
+            limit = cfg.limits.get(target.provider) if cfg.limits else None
             number, wait = 0, 0.0
             while True:
+                if limit is not None:
+                    admission = await self._admit(target, limit, left())
+                    if not admission.granted:
+                        # A retry's backoff was already waited: it stays on the record, on the skip.
+                        note(_skipped(target, "rate_budget", _over_budget(limit, admission.wait), wait=wait))
+                        break
+                    wait += admission.wait
                 number += 1
                 began = self._clock()
                 error: ClawdeskError
@@ -539,6 +572,33 @@ class FallbackEngine:
                 await self._sleep(wait)
         raise AllProvidersFailed(summarize(attempts), attempts=attempts)
 
+    async def _admit(self, target: Target, limit: RateLimit, left: float) -> Admission:
+        """A slot of ``target``'s rate budget, waited for when granted; refused when it is too far away."""
+        max_wait = limit.max_wait
+        if left != math.inf:
+            # Never wait into the deadline: a slot at or past it is refused (and so not taken).
+            max_wait = min(max_wait, math.nextafter(max(left, 0.0), -math.inf))
+        admission = await self.state.acquire(target.provider, limit, max(max_wait, 0.0))
+        if admission.granted and admission.wait > 0:
+            await self._sleep(admission.wait)
+        return admission
+
+    async def _charge(self, provider: str, limit: RateLimit, usage: Usage | None) -> None:
+        if usage is None:
+            return
+        tokens = (usage.input_tokens or 0) + (usage.output_tokens or 0)
+        if tokens > 0:
+            await self.state.note_usage(provider, limit, tokens)
+
+
+def _over_budget(limit: RateLimit, wait: float) -> str:
+    what = []
+    if limit.requests_per_minute:
+        what.append(f"requests_per_minute = {limit.requests_per_minute:g}")
+    if limit.tokens_per_minute:
+        what.append(f"tokens_per_minute = {limit.tokens_per_minute:g}")
+    return f"over its rate budget ({', '.join(what)}): the next slot is {wait:.1f}s away"
+
 
 _policies: dict[tuple[RetryPolicy, int], RetryPolicy] = {}
 
@@ -577,9 +637,17 @@ async def _close(stream: ChatStream) -> None:
         await stream.aclose()
 
 
-def _skipped(target: Target, kind: str, reason: str, *, error: ClawdeskError | None = None) -> Attempt:
+def _skipped(
+    target: Target, kind: str, reason: str, *, error: ClawdeskError | None = None, wait: float = 0.0
+) -> Attempt:
     return Attempt(
-        provider=target.provider, model=target.model, outcome="skipped", kind=kind, reason=reason, error=error
+        provider=target.provider,
+        model=target.model,
+        outcome="skipped",
+        kind=kind,
+        reason=reason,
+        wait_secs=wait,
+        error=error,
     )
 
 

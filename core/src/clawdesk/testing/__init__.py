@@ -6,6 +6,8 @@
   check a provider against the contract (needs pytest; loaded on first use).
 - :class:`OpenAICompatibleWire`: the kit's adapter half for OpenAI-compatible backends.
 - :class:`FakeClock`: time that moves only when the fallback engine sleeps.
+- :class:`RedisServer`: a real ``redis-server`` on a loopback port in a temporary
+  directory, for tests of the Redis state store.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ._clock import FakeClock
+from ._redis_server import RedisServer, redis_server_path
 from ._server import RecordedRequest, Reply, ScriptedServer, unused_port
 
 if TYPE_CHECKING:
@@ -26,8 +29,10 @@ __all__ = [
     "OpenAICompatibleWire",
     "ProviderConformance",
     "RecordedRequest",
+    "RedisServer",
     "Reply",
     "ScriptedServer",
+    "redis_server_path",
     "unused_port",
 ]
 
