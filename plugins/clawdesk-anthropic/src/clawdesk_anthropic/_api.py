@@ -68,7 +68,7 @@ async def chat(config: ProviderConfig, http: httpx.AsyncClient, request: ChatReq
     conf = _config(config)
     wire = _wire(conf, http, request.provider_options)
     body = wire.encode(encode_request(conf, request, stream=False))
-    reply = await wire.json("POST", MESSAGES, body, model=request.model)
+    reply = await wire.json("POST", MESSAGES, body, model=request.model, accept="application/json")
     return decode_message(reply.data, model=request.model, provider=wire.provider, request_id=reply.request_id)
 
 
@@ -79,7 +79,9 @@ async def stream(config: ProviderConfig, http: httpx.AsyncClient, request: ChatR
     body = wire.encode(encode_request(conf, request, stream=True))
     decoder = SSEDecoder()
     reader = EventReader(wire.provider, request.model)
-    async with wire.stream("POST", MESSAGES, body, model=request.model, end_marker="event: message_stop") as reply:
+    async with wire.stream(
+        "POST", MESSAGES, body, model=request.model, end_marker="event: message_stop", accept="text/event-stream"
+    ) as reply:
         async for chunk in reply.chunks():
             for data in decoder.feed(chunk):
                 event = reader.feed(data)

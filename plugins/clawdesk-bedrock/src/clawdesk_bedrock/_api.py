@@ -138,7 +138,7 @@ async def chat(config: Any, http: httpx.AsyncClient, request: ChatRequest) -> Ch
     body = encode_converse(request, provider=provider)
     access = await resolve_access(config)
     wire = _wire(config, http, access, base_url=_url(config.base_url, access, config), stream=False)
-    reply = await wire.json("POST", path, wire.encode(body), model=request.model)
+    reply = await wire.json("POST", path, wire.encode(body), model=request.model, accept="application/json")
     return decode_converse(reply.data, model=request.model, provider=provider, request_id=reply.request_id)
 
 
@@ -160,7 +160,14 @@ async def stream(config: Any, http: httpx.AsyncClient, request: ChatRequest) -> 
     wire = _wire(config, http, access, base_url=_url(config.base_url, access, config), stream=True)
     decoder = EventStreamDecoder()
     state = ConverseStream(provider)
-    async with wire.stream("POST", path, wire.encode(body), model=request.model, end_marker="messageStop") as reply:
+    async with wire.stream(
+        "POST",
+        path,
+        wire.encode(body),
+        model=request.model,
+        end_marker="messageStop",
+        accept="application/vnd.amazon.eventstream",
+    ) as reply:
         request_id = reply.request_id
         try:
             async for chunk in reply.chunks():

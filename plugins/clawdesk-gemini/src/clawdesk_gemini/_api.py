@@ -55,7 +55,7 @@ async def chat(config: GeminiConfig, http: httpx.AsyncClient, request: ChatReque
     provider = wire.provider
     path = model_path(request.model, provider) + ":generateContent"
     body = wire.encode(encode_request(request, provider=provider, capabilities=config.capabilities(request.model)))
-    reply = await wire.json("POST", path, body, model=request.model)
+    reply = await wire.json("POST", path, body, model=request.model, accept="application/json")
     return decode_response(
         reply.data, model=request.model, provider=provider, error_from=partial(_error_from, wire, path, request.model)
     )
@@ -79,7 +79,9 @@ async def stream(config: GeminiConfig, http: httpx.AsyncClient, request: ChatReq
     decoder = SSEDecoder(keep_ignored=True)
     reader = ChunkReader(provider, error_from=error_from)
     stray: list[str] = []
-    async with wire.stream("POST", path, body, model=request.model, end_marker=_END) as reply:
+    async with wire.stream(
+        "POST", path, body, model=request.model, end_marker=_END, accept="text/event-stream"
+    ) as reply:
         async for chunk in reply.chunks():
             for data in decoder.feed(chunk):
                 try:
