@@ -127,3 +127,33 @@ def test_chat_with_missing_model_says_how_to_pull(server: ScriptedServer, wire: 
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, result.stderr
     assert "ollama pull qwen9" in lines[0]
+
+
+def test_a_named_instance_of_ollama_from_config_alone(server: ScriptedServer, wire: Any, tmp_path: Path) -> None:
+    """`[providers.gpu2] plugin = "ollama"` with its own base_url: `chat -m gpu2/llama3.2` works, `plugins` lists it."""
+    server.route("POST", "/api/chat", wire.stream(wire.line("Hello"), wire.line(" from gpu2"), wire.final()))
+    config = tmp_path / "config.toml"
+    config.write_text(f'[providers.gpu2]\nplugin = "ollama"\nbase_url = "{server.url}"\n')
+    # OLLAMA_HOST points at a closed port: only the instance's own base_url can answer.
+    closed = unused_port()
+    chat = run(tmp_path, closed, "--config", str(config), "chat", "-m", "gpu2/llama3.2", "hi")
+    assert chat.returncode == 0, chat.stderr
+    assert chat.stdout.strip() == "Hello from gpu2"
+    assert server.requests[-1].json()["model"] == "llama3.2"
+    listed = run(tmp_path, closed, "--config", str(config), "plugins", "--json")
+    assert listed.returncode == 0, listed.stderr
+    rows = {row["name"]: row for row in json.loads(listed.stdout)}
+    assert rows["gpu2"]["plugin"] == "ollama"
+    assert rows["gpu2"]["status"] == "ok"
+    assert rows["gpu2"]["distribution"] == "clawdesk-ollama"
+
+
+def test_a_named_instance_reports_errors_under_its_own_name(tmp_path: Path) -> None:
+    """A named instance whose server is down fails with one line that names the instance, not the plugin."""
+    config = tmp_path / "config.toml"
+    config.write_text(f'[providers.gpu2]\nplugin = "ollama"\nbase_url = "http://127.0.0.1:{unused_port()}"\n')
+    result = run(tmp_path, unused_port(), "--config", str(config), "chat", "-m", "gpu2/llama3.2", "hi")
+    assert result.returncode == 1
+    assert "gpu2/llama3.2" in result.stderr
+    assert "connection_failed" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
