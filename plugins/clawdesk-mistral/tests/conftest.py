@@ -46,6 +46,14 @@ def server(request_validator: jsonschema.protocols.Validator) -> Iterator[Script
 
 
 def config_text(base_url: str, **extra: Any) -> str:
+    """``[providers.mistral]`` for a scripted La Plateforme at ``base_url``.
+
+    The plugin asks for stream usage with ``stream_options`` on any host but
+    ``*.mistral.ai`` (La Plateforme refuses the field); the scripted server
+    plays La Plateforme, so the table says so with ``stream_usage = false``
+    unless a test gives its own.
+    """
+    extra.setdefault("stream_usage", False)
     lines = ["[providers.mistral]", f'base_url = "{base_url}"']
     for key, value in extra.items():
         lines.append(f"{key} = {json.dumps(value)}")
