@@ -161,10 +161,20 @@ def _print_result(
             "content": content,
             "tool_calls": [{"id": c.id, "name": c.name, "arguments": dict(c.arguments)} for c in calls],
             "finish_reason": finish,
-            "usage": {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens},
+            "usage": _usage(usage),
             "attempts": [a.to_dict() for a in attempts],
         }
     )
+
+
+def _usage(usage: Usage) -> dict[str, int | None]:
+    """Input and output tokens, and the parts of them a provider reported (cached, cache writes, reasoning)."""
+    out = {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens}
+    for name in ("cache_read_tokens", "cache_write_tokens", "reasoning_tokens"):
+        value = getattr(usage, name)
+        if value is not None:
+            out[name] = value
+    return out
 
 
 def _dump(data: object) -> None:
