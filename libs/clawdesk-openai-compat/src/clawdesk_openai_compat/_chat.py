@@ -207,11 +207,14 @@ def _odd_event(data: str, tail: StreamTail, wire: Wire, request_id: str | None) 
     problem = error_in_body(event)
     if problem is not None:
         raise stream_error(problem, provider=provider, url=wire.url("/chat/completions"), request_id=request_id)
-    if isinstance(event, Mapping) and isinstance(event.get("choices"), list) and not event["choices"]:
-        # The include_usage chunk (choices: [], usage set); also a keep-alive chunk with neither.
-        tail.usage(usage_from(event.get("usage")))
-        _groq_usage(event, tail)
-        return
+    if isinstance(event, Mapping):
+        choices = event.get("choices", None)
+        if (isinstance(choices, list) and not choices) or (choices is None and isinstance(event.get("usage"), Mapping)):
+            # The include_usage chunk (choices: [], or no choices at all on some servers, with usage);
+            # also a keep-alive chunk with neither.
+            tail.usage(usage_from(event.get("usage")))
+            _groq_usage(event, tail)
+            return
     raise ApiError("a stream event has no choices[0].delta", provider=provider, request_id=request_id)
 
 

@@ -62,6 +62,14 @@ _STREAM_KINDS: Mapping[str, Callable[..., ProviderError]] = {
     "tokens": RateLimited,
     "requests": RateLimited,
 }
+# A status a server wrote into the error's code (llama.cpp, OpenRouter, older vLLM).
+_STREAM_STATUSES: Mapping[int, Callable[..., ProviderError]] = {
+    400: InvalidRequest,
+    401: AuthFailed,
+    402: QuotaExceeded,
+    403: PermissionDenied,
+    429: RateLimited,
+}
 _SERVER_KINDS = frozenset({"server_error", "api_error", "overloaded_error", "unavailable_error", "internal_error"})
 
 
@@ -187,7 +195,8 @@ def stream_error(error: Mapping[str, Any], *, provider: str, url: str | None, re
     if make is not None:
         return make(text, **kw)
     number = code if isinstance(code, int) else None
-    if number == 429:
-        return RateLimited(text, **kw)
+    make = _STREAM_STATUSES.get(number or 0)
+    if make is not None:
+        return make(text, **kw)
     retryable = kind in _SERVER_KINDS or (number is not None and number >= 500)
     return ApiError(text, retryable=retryable, **kw)
