@@ -51,7 +51,9 @@ class Dialect:
     - ``json_object``: ``"native"`` sends ``{"type": "json_object"}``;
       ``"schema"`` sends a JSON schema ``{"type": "object"}`` instead, for a
       server that takes ``json_object`` without enforcing it.
-    - ``requires_key``: whether a call without an API key is refused.
+    - ``requires_key``: whether a call without an API key is refused;
+      ``key_env`` the variable that holds the service's key by convention
+      (``None``: none, so no key of another service is ever sent to it).
     - ``request_id_header``: the response header with the server's request id.
     - ``close_after_stream``: the server closes the connection after a
       streamed answer whatever its headers say; a stream asks for
@@ -81,6 +83,7 @@ class Dialect:
     documents: bool = False
     json_object: Literal["native", "schema"] = "native"
     requires_key: bool = True
+    key_env: str | None = None
     request_id_header: str = "x-request-id"
     close_after_stream: bool = False
     media_in_all_turns: bool = False
@@ -98,6 +101,7 @@ DIALECTS: Mapping[str, Dialect] = {
         Dialect(
             name="openai",
             label="OpenAI",
+            key_env="OPENAI_API_KEY",
             max_tokens_field="max_completion_tokens",
             max_stop=4,
             reasoning="effort",
@@ -118,13 +122,16 @@ DIALECTS: Mapping[str, Dialect] = {
         Dialect(
             name="groq",
             label="Groq",
+            key_env="GROQ_API_KEY",
             max_tokens_field="max_completion_tokens",
             max_stop=4,
             reasoning="effort",
         ),
-        Dialect(name="deepseek", label="DeepSeek", max_stop=16),
-        Dialect(name="together", label="Together", top_k=True),
-        Dialect(name="openrouter", label="OpenRouter", top_k=True, reasoning="openrouter"),
+        Dialect(name="deepseek", label="DeepSeek", max_stop=16, key_env="DEEPSEEK_API_KEY"),
+        Dialect(name="together", label="Together", top_k=True, key_env="TOGETHER_API_KEY"),
+        Dialect(
+            name="openrouter", label="OpenRouter", top_k=True, reasoning="openrouter", key_env="OPENROUTER_API_KEY"
+        ),
     )
 }
 
