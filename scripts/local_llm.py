@@ -28,7 +28,7 @@ traceback instead. From Python (the tests' fixture does this)::
     with local_llm.running_server() as base_url:  # "http://127.0.0.1:PORT/v1"
         ...
 
-The server is started as ``llama-server -m MODEL --jinja -c 4096 --alias smollm2
+The server is started as ``llama-server -m MODEL --jinja -c 4096 --alias smollm2 --temp 0
 --device none --host 127.0.0.1 --port P``; measurements and the error shapes it answers
 with are in docs/local-llm.md.
 """
@@ -433,7 +433,13 @@ def _check_port_free(port: int) -> None:
 
 
 def server_command(inst: Installation, port: int) -> list[str]:
-    """The llama-server command line (``--device none``: the CPU even where a Vulkan GPU is present)."""
+    """The llama-server command line.
+
+    ``--temp 0``: a request that names no temperature (``clawdesk chat`` sends none) gets the same answer
+    every time ("The answer to this classic math problem is 4."), not the rambling of a 135M model at
+    llama-server's default 0.8; a request's own temperature still wins. ``--device none``: the CPU even
+    where a Vulkan GPU is present.
+    """
     return [
         str(inst.binary),
         "--model",
@@ -443,6 +449,8 @@ def server_command(inst: Installation, port: int) -> list[str]:
         str(CONTEXT_SIZE),
         "--alias",
         MODEL_ALIAS,
+        "--temp",
+        "0",
         "--device",
         "none",
         "--host",
@@ -735,6 +743,8 @@ def run_with_server(
         if os.sep in cmd[0] and os.path.exists(cmd[0]):
             raise CommandFailed(f"cannot execute {cmd[0]}: permission denied", 126)
         raise CommandFailed(f"command not found: {cmd[0]}", 127)
+    # Not quiet: the first run downloads ~160 MB, and says so on stderr instead of sitting silent.
+    ensure_installed(root)
     with running_server(root, port=port, timeout=timeout) as url:
         env = {k: v for k, v in os.environ.items() if k != OPENAI_KEY_ENV}
         env.update({URL_ENV: url, OPENAI_URL_ENV: url})
