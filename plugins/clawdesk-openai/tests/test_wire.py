@@ -215,3 +215,26 @@ def test_schema_check_refuses_unknown_fields(request_validator: jsonschema.proto
     tool_turn = {**sent["messages"][2], "name": "f"}
     assert list(request_validator.iter_errors({**sent, "messages": [*sent["messages"][:2], tool_turn]}))
     assert list(request_validator.iter_errors({**sent, "stop": ["a", "b", "c", "d", "e"]}))
+
+
+def test_schema_fixture_is_what_the_script_cuts_from_the_spec() -> None:
+    """Where the vendor's spec is at hand (shared/specs beside the checkout, or beside the folder of worktrees
+    it is in), the committed fixture is exactly what fixtures/extract_schema.py cuts from it: no hand edit,
+    no stale copy."""
+    import importlib.util
+    from pathlib import Path
+
+    here = Path(__file__).parent / "fixtures"
+    checkout = Path(__file__).resolve().parents[3]
+    candidates = [up / "shared" / "specs" / "openai-openapi.trimmed.yaml" for up in checkout.parents[:2]]
+    spec_path = next((path for path in candidates if path.exists()), None)
+    if spec_path is None:
+        pytest.skip("the vendor's spec is not beside this checkout; the fixture is used as committed")
+    loader = importlib.util.spec_from_file_location("openai_extract_schema", here / "extract_schema.py")
+    assert loader is not None
+    assert loader.loader is not None
+    script = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(script)
+    fresh = script.openapi_fixture.extract(spec_path, script.ROOT, rewrite=script._rewrite)
+    committed = json.loads((here / "create_chat_completion_request.schema.json").read_text(encoding="utf-8"))
+    assert fresh == committed
