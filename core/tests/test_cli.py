@@ -64,6 +64,7 @@ def test_plugins_json_lists_each_plugin_with_status(cli: Any, fake_site: Any) ->
     rows = {row["name"]: row for row in json.loads(result.stdout)}
     assert rows["alpha"] == {
         "name": "alpha",
+        "plugin": "alpha",
         "distribution": "alpha-dist",
         "version": "1.2",
         "status": "ok",

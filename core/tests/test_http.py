@@ -23,6 +23,7 @@ from clawdesk import (
     ModelNotFound,
     PermissionDenied,
     ProviderError,
+    QuotaExceeded,
     RateLimited,
     TimedOut,
 )
@@ -129,6 +130,7 @@ def expected_for(status: int) -> tuple[type[ProviderError], bool]:
         return InvalidRequest, False
     table: dict[int, tuple[type[ProviderError], bool]] = {
         401: (AuthFailed, False),
+        402: (QuotaExceeded, False),
         403: (PermissionDenied, False),
         404: (ModelNotFound, False),
         408: (TimedOut, True),

@@ -676,10 +676,10 @@ def test_discovery_makes_no_network_call(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setattr(socket, "getaddrinfo", forbidden)
     # Import the plugins afresh (other tests may have imported them already); restored afterwards.
     for module in list(sys.modules):
-        if module.split(".")[0] in ("clawdesk_ollama", "clawdesk_mistral"):
+        if module.split(".")[0] in ("clawdesk_ollama", "clawdesk_mistral", "clawdesk_openai", "clawdesk_openai_compat"):
             monkeypatch.delitem(sys.modules, module)
-    registry = Registry(plugins="ollama,mistral")
-    assert {s.name: s.status for s in registry.statuses()} == {"ollama": "ok", "mistral": "ok"}
+    registry = Registry(plugins="ollama,mistral,openai")
+    assert {s.name: s.status for s in registry.statuses()} == {"ollama": "ok", "mistral": "ok", "openai": "ok"}
 
 
 # -- the contract version ----------------------------------------------------------------
