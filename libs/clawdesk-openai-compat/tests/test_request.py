@@ -212,6 +212,22 @@ def test_names_of_participants_are_sent() -> None:
 
 
 @pytest.mark.parametrize(
+    ("url", "match"),
+    [
+        ("file:///etc/passwd", r"takes http\(s\) and data: image URLs, not 'file'"),
+        ("data:image/png;base64", "no comma"),
+        ("data:text/plain,hello", "'text/plain' is not an image type"),
+        ("data:,hello", "'' is not an image type"),
+    ],
+)
+def test_broken_image_urls_are_refused(url: str, match: str) -> None:
+    """An image URL of another scheme, or a data: URL that is broken or holds no image, is InvalidRequest."""
+    with pytest.raises(InvalidRequest, match=match):
+        encode(Message.user(["look", ImagePart(url=url)]))
+    assert encode(Message.user([ImagePart(url="data:image/png;base64,iVBORw0KGgo=")]))["messages"][0]["content"]
+
+
+@pytest.mark.parametrize(
     ("options", "match"),
     [
         ({"temperature": 2.5}, r"temperature: OpenAI accepts 0 to 2"),

@@ -144,6 +144,13 @@ def test_a_known_model_without_the_capability_is_refused(
     assert info.value.capability is capability
 
 
+def test_a_fine_tuned_model_is_its_base_models_family() -> None:
+    """ft:gpt-4o-mini:... takes tools like gpt-4o-mini; ft:o3-... refuses what o3 refuses."""
+    assert body("ft:gpt-4o-mini:acme::abc123", tools=[Tool("f")])["tools"][0]["function"]["name"] == "f"
+    with pytest.raises(CapabilityMissing, match="temperature"):
+        body("ft:o3-2025-04-16:acme::x", temperature=0.3)
+
+
 def test_reasoning_off_for_a_model_that_does_not_reason_asks_nothing() -> None:
     """Reasoning turned off is honoured for gpt-4o by not asking (it refuses reasoning_effort); o3 gets it."""
     assert "reasoning_effort" not in body("gpt-4o", reasoning=Reasoning(effort="none"))

@@ -62,6 +62,15 @@ def _image_url(part: ImagePart, where: str, dialect: Dialect, provider: str) -> 
     scheme = url.partition(":")[0].lower()
     if scheme not in ("http", "https", "data"):
         raise _invalid(f"{where}: {dialect.label} takes http(s) and data: image URLs, not {scheme or url!r}", provider)
+    if scheme == "data":
+        # data:image/png;base64,AAAA: a header naming an image type, a comma, then the data.
+        header, comma, _ = url[5:].partition(",")
+        if not comma:
+            raise _invalid(f"{where}: the data: URL has no comma before its data", provider)
+        if not header.lower().startswith("image/"):
+            raise _invalid(
+                f"{where}: the data: URL's media type {header.split(';')[0]!r} is not an image type", provider
+            )
     return url
 
 

@@ -81,7 +81,8 @@ def check_request(request: ChatRequest, config: OpenAIConfig, *, provider: str, 
     if config.server.name != "openai":
         return request
     model = request.model
-    caps = MEMORY.capabilities(config.base_url, model) or family_capabilities(model)
+    # Only what OpenAI documents for the family refuses anything: a listing's bare card says too little.
+    caps = family_capabilities(model)
     if caps is None:
         return request  # unknown: let OpenAI say (an unsupported parameter is CapabilityMissing then too)
     options = request.options

@@ -66,7 +66,11 @@ def _m(model_id: str, context: int, output: int | None, description: str) -> Mod
 
 
 def family_capabilities(model: str) -> frozenset[Capability] | None:
-    """What an OpenAI model can do, by its family (its id's longest known prefix); ``None`` for an unknown id."""
+    """What an OpenAI model can do, by its family (its id's longest known prefix); ``None`` for an unknown id.
+
+    A fine-tuned model (``ft:gpt-4o-mini:org::id``) is its base model's family.
+    """
+    model = model.removeprefix("ft:")
     for prefix, caps in _FAMILIES:
         if model.startswith(prefix):
             return caps
@@ -81,6 +85,7 @@ def is_reasoning_model(model: str) -> bool:
 
 def rejects_stop(model: str) -> bool:
     """Whether ``model`` refuses ``stop`` (OpenAI's o3 and o4-mini)."""
+    model = model.removeprefix("ft:")
     return model.startswith(("o3", "o4-mini")) and not model.startswith("o3-mini")
 
 
