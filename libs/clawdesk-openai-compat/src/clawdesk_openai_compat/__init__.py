@@ -18,8 +18,9 @@ A provider built on it::
         body = encode_chat(request, dialect=dialect, provider=wire.provider, stream=False)
         return await chat(wire, body, model=request.model)
 
-Importing it is cheap (no httpx): the dialects load at once, everything
-that sends or reads loads on first use, inside a hook.
+Importing it costs nothing (no httpx, not even the dialects): every name
+loads on first use, so a plugin's import stays cheap and what sends or reads
+loads inside a hook.
 
 - **dialects**: :class:`Dialect`, :data:`DIALECTS`, :data:`AUTO`,
   :func:`dialect_for_url`, :func:`is_local_url`;
@@ -41,10 +42,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ._dialect import AUTO, DIALECTS, Dialect, dialect_for_url, is_local_url
-
 if TYPE_CHECKING:
     from ._chat import add_calls, chat, list_models, make_wire, stream
+    from ._dialect import AUTO, DIALECTS, Dialect, dialect_for_url, is_local_url
     from ._errors import classifier, classify, error_fields, key_hint, stream_error
     from ._models import CHAT_CAPABILITIES, ModelMemory, model_from_card
     from ._request import encode_chat, encode_message
@@ -92,8 +92,10 @@ __all__ = [
     "usage_from",
 ]
 
-# What loads on first use: these modules reach httpx through the toolkit.
+# Every name loads on first use: _chat, _errors and _request reach httpx through the toolkit, and even
+# the dialects' attrs classes cost milliseconds a plugin's import should not pay.
 _LAZY = {
+    **dict.fromkeys(("AUTO", "DIALECTS", "Dialect", "dialect_for_url", "is_local_url"), "._dialect"),
     **dict.fromkeys(("add_calls", "chat", "list_models", "make_wire", "stream"), "._chat"),
     **dict.fromkeys(("classifier", "classify", "error_fields", "key_hint", "stream_error"), "._errors"),
     **dict.fromkeys(("CHAT_CAPABILITIES", "ModelMemory", "model_from_card"), "._models"),

@@ -11,12 +11,14 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from attrs import Factory, field, frozen
 
 from clawdesk.provider import ProviderConfig, check_http_url, check_timeout
-from clawdesk_openai_compat import AUTO, DIALECTS, Dialect, dialect_for_url
+
+if TYPE_CHECKING:
+    from clawdesk_openai_compat import Dialect
 
 __all__ = [
     "BASE_URL_ENV",
@@ -130,7 +132,10 @@ class OpenAIConfig(ProviderConfig):
     @property
     def server(self) -> Dialect:
         """The dialect in use: the one ``dialect`` names, or, for ``auto``, the one ``base_url`` calls for."""
-        return dialect_for_url(self.base_url) if self.dialect == AUTO else DIALECTS[self.dialect]
+        # Imported here: the dialects are not needed to list the plugin, only to use it.
+        from clawdesk_openai_compat import DIALECTS, dialect_for_url
+
+        return dialect_for_url(self.base_url) if self.dialect == "auto" else DIALECTS[self.dialect]
 
 
 def _penalty(_inst: object, attribute: Any, value: float | None) -> None:
