@@ -26,6 +26,7 @@ from clawdesk import (
     QuotaExceeded,
     RateLimited,
     ResponseFormat,
+    TimedOut,
     Tool,
     ToolCall,
     ToolChoice,
@@ -273,3 +274,13 @@ def attrs_with_headers(reply: Reply, *headers: tuple[str, str]) -> Reply:
     import attrs
 
     return attrs.evolve(reply, headers=(*reply.headers, *headers))
+
+
+async def test_first_byte_timeout_bounds_the_wait_for_an_answer(server: ScriptedServer, make_client: Make) -> None:
+    """A server that never starts its answer is TimedOut after first_byte_timeout_secs, saying which key to raise."""
+    server.add(Reply(action="stall"))
+    async with make_client(first_byte_timeout_secs=0.3, timeout_secs=10) as cd:
+        started = time.monotonic()
+        with pytest.raises(TimedOut, match=r"providers\.openai\.first_byte_timeout_secs"):
+            await cd.chat_target(TARGET, request())
+    assert time.monotonic() - started < 3

@@ -52,6 +52,7 @@ def make_wire(
     headers: Mapping[str, str] | None = None,
     streaming: bool = False,
     first_byte_timeout: float | None = None,
+    first_byte_hint: str | None = None,
 ) -> Wire:
     """The :class:`~clawdesk.provider.Wire` for one call to an OpenAI-style server.
 
@@ -62,6 +63,8 @@ def make_wire(
     header. ``headers`` go with every request; a stream to a dialect that
     closes its connections after a stream (``close_after_stream``) asks for
     ``Connection: close``, so the pool never reuses one the server is closing.
+    ``first_byte_timeout`` and ``first_byte_hint`` are the toolkit's: the
+    wait for an answer to start, and what to do when it is too short.
     """
     shared = classifier(config)
     if classify is None:
@@ -83,9 +86,7 @@ def make_wire(
         request_id_header=dialect.request_id_header,
         headers=extra or None,
         first_byte_timeout=first_byte_timeout,
-        first_byte_hint="raise first_byte_timeout_secs for a model that thinks long before it answers"
-        if first_byte_timeout is not None
-        else None,
+        first_byte_hint=first_byte_hint,
     )
 
 

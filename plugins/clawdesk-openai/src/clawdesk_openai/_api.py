@@ -65,6 +65,7 @@ def _wire(config: OpenAIConfig, http: httpx.AsyncClient, *, streaming: bool = Fa
         headers=_headers(config),
         streaming=streaming,
         first_byte_timeout=config.first_byte_timeout_secs,
+        first_byte_hint=f"a model that thinks long may need more (providers.{config.name}.first_byte_timeout_secs)",
     )
 
 
