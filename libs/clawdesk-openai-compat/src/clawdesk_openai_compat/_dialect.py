@@ -9,6 +9,7 @@ module level.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Literal
 from urllib.parse import urlsplit
@@ -168,12 +169,14 @@ def is_local_url(base_url: str) -> bool:
     return address.is_loopback or address.is_private or address.is_link_local
 
 
+@functools.lru_cache(maxsize=64)
 def dialect_for_url(base_url: str) -> Dialect:
     """The dialect for ``base_url`` when the setting is ``"auto"``.
 
     A hosted service known by its host gets its own dialect; any other
     server gets ``openai-compatible``, with no key required when it runs on
-    this machine or a private network (:func:`is_local_url`).
+    this machine or a private network (:func:`is_local_url`). Cached: a
+    provider asks on every request, and the answer is a function of the URL.
     """
     try:
         host = (urlsplit(base_url).hostname or "").lower()
