@@ -14,13 +14,15 @@ become ``#/$defs/X``. Standard library and PyYAML only.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
+import json
+import sys
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-__all__ = ["PREFIX", "Rewrite", "extract", "point_refs", "references"]
+__all__ = ["PREFIX", "Rewrite", "extract", "main", "point_refs", "references"]
 
 PREFIX = "#/components/schemas/"
 
@@ -77,3 +79,14 @@ def extract(spec_path: Path, root: str, *, rewrite: Rewrite) -> dict[str, Any]:
         "schema_name": root,
         "schema": schema,
     }
+
+
+def main(argv: Sequence[str], root: str, out: Path, *, rewrite: Rewrite) -> int:
+    """The command line of a fixture script: ``SCRIPT PATH/TO/SPEC`` writes the fixture for ``root`` to ``out``."""
+    if len(argv) != 2:
+        print(f"usage: {argv[0]} PATH/TO/the-vendor-openapi-document", file=sys.stderr)
+        return 2
+    fixture = extract(Path(argv[1]), root, rewrite=rewrite)
+    out.write_text(json.dumps(fixture, indent=1, sort_keys=False, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"wrote {out} ({len(fixture['schema']['$defs'])} definitions)")
+    return 0
