@@ -10,6 +10,7 @@ import pytest
 import clawdesk
 from clawdesk import (
     AllProvidersFailed,
+    CapabilityMissing,
     ChatOptions,
     Finish,
     FinishReason,
@@ -116,3 +117,12 @@ async def test_deepseek_keep_alive_comments_while_queued(compat_server: Scripted
     async with helpers.make_clawdesk(helpers.toml_table("deepseek", table), {"DEEPSEEK_API_KEY": "sk-ds"}) as cd:
         events = await collect(cd, "deepseek/deepseek-chat")
     assert [type(e).__name__ for e in events] == ["TextDelta", "UsageEvent", "Finish"]
+
+
+async def test_a_stream_refused_before_sending_sends_nothing(server: ScriptedServer, make_client: Make) -> None:
+    """A stream o3 cannot serve (a temperature it refuses) fails with CapabilityMissing and sends no request."""
+    async with make_client() as cd:
+        with pytest.raises(AllProvidersFailed) as info:
+            await collect(cd, "openai/o3", ChatOptions(temperature=0.2))
+    assert isinstance(info.value.attempts[0].error, CapabilityMissing)
+    assert server.requests == []
