@@ -16,7 +16,7 @@ Usage::
     python3 scripts/local_llm.py start [--port P] [--dir DIR] # background server; prints http://127.0.0.1:P/v1
     python3 scripts/local_llm.py status [--dir DIR]
     python3 scripts/local_llm.py stop [--dir DIR]
-    python3 scripts/local_llm.py run [--dir DIR] -- CMD ...   # CMD sees CLAWDESK_LOCAL_LLM_URL; server stopped after
+    python3 scripts/local_llm.py run [--dir DIR] -- CMD ...   # CMD sees the URL (see run); server stopped after
 
 ``DIR`` defaults to ``$CLAWDESK_LLM_DIR`` or ``~/.cache/clawdesk/local-llm``. ``start`` and
 ``run`` install first when needed. Every failure is one line on stderr (a server that died
@@ -28,7 +28,7 @@ traceback instead. From Python (the tests' fixture does this)::
     with local_llm.running_server() as base_url:  # "http://127.0.0.1:PORT/v1"
         ...
 
-The server is started as ``llama-server -m MODEL --jinja -c 4096 --alias smollm2
+The server is started as ``llama-server -m MODEL --jinja -c 4096 --alias smollm2 --temp 0
 --device none --host 127.0.0.1 --port P``; measurements and the error shapes it answers
 with are in docs/local-llm.md.
 """
@@ -87,6 +87,10 @@ MODEL_ALIAS = "smollm2"
 CONTEXT_SIZE = 4096
 HOST = "127.0.0.1"
 URL_ENV = "CLAWDESK_LOCAL_LLM_URL"
+#: The variable OpenAI's SDKs (and clawdesk-openai) read their base URL from; ``run`` sets it too.
+OPENAI_URL_ENV = "OPENAI_BASE_URL"
+#: Not passed to ``run``'s command: the local server needs no key, and a real one must not be sent to it.
+OPENAI_KEY_ENV = "OPENAI_API_KEY"
 DIR_ENV = "CLAWDESK_LLM_DIR"
 DEFAULT_START_TIMEOUT = 60.0
 
@@ -429,7 +433,13 @@ def _check_port_free(port: int) -> None:
 
 
 def server_command(inst: Installation, port: int) -> list[str]:
-    """The llama-server command line (``--device none``: the CPU even where a Vulkan GPU is present)."""
+    """The llama-server command line.
+
+    ``--temp 0``: a request that names no temperature (``clawdesk chat`` sends none) gets the same answer
+    every time ("The answer to this classic math problem is 4."), not the rambling of a 135M model at
+    llama-server's default 0.8; a request's own temperature still wins. ``--device none``: the CPU even
+    where a Vulkan GPU is present.
+    """
     return [
         str(inst.binary),
         "--model",
@@ -439,6 +449,8 @@ def server_command(inst: Installation, port: int) -> list[str]:
         str(CONTEXT_SIZE),
         "--alias",
         MODEL_ALIAS,
+        "--temp",
+        "0",
         "--device",
         "none",
         "--host",
@@ -714,7 +726,12 @@ def stop_server(root: Path | None = None, *, grace: float = 10.0) -> ServerState
 def run_with_server(
     cmd: Sequence[str], root: Path | None = None, *, port: int | None = None, timeout: float = DEFAULT_START_TIMEOUT
 ) -> int:
-    """Run ``cmd`` with ``CLAWDESK_LOCAL_LLM_URL`` set to a private server's base URL; return its exit status.
+    """Run ``cmd`` with a private server; return its exit status.
+
+    ``cmd`` sees the server's base URL in ``CLAWDESK_LOCAL_LLM_URL`` and in
+    ``OPENAI_BASE_URL`` (so clawdesk-openai, and any tool on OpenAI's SDKs,
+    talks to it as it is), and no ``OPENAI_API_KEY``: the server needs none,
+    and a real key must not travel to it.
 
     The server is stopped afterwards whatever happens. While ``cmd`` runs, Ctrl-C is left to
     it (it gets the terminal's SIGINT itself) and SIGTERM/SIGHUP sent to this process are
@@ -726,8 +743,11 @@ def run_with_server(
         if os.sep in cmd[0] and os.path.exists(cmd[0]):
             raise CommandFailed(f"cannot execute {cmd[0]}: permission denied", 126)
         raise CommandFailed(f"command not found: {cmd[0]}", 127)
+    # Not quiet: the first run downloads ~160 MB, and says so on stderr instead of sitting silent.
+    ensure_installed(root)
     with running_server(root, port=port, timeout=timeout) as url:
-        env = {**os.environ, URL_ENV: url}
+        env = {k: v for k, v in os.environ.items() if k != OPENAI_KEY_ENV}
+        env.update({URL_ENV: url, OPENAI_URL_ENV: url})
         try:
             child = subprocess.Popen(list(cmd), env=env)
         except FileNotFoundError as e:
@@ -777,7 +797,11 @@ def _parser() -> argparse.ArgumentParser:
     add("install", "install llama-server and the model (idempotent)")
     for name, help in (
         ("start", "start the server in the background and print its base URL"),
-        ("run", "start a server, run CMD with CLAWDESK_LOCAL_LLM_URL set, stop the server, exit with CMD's status"),
+        (
+            "run",
+            "start a server, run CMD with CLAWDESK_LOCAL_LLM_URL and OPENAI_BASE_URL set to it (and no "
+            "OPENAI_API_KEY), stop the server, exit with CMD's status",
+        ),
     ):
         p = add(name, help)
         p.add_argument("--port", type=int, default=None, help="port on 127.0.0.1 (default: a free one)")

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Set up .venv with core, the plugins and the dev tools, install the local LLM
+# Set up .venv with core, the OpenAI wire library, the plugins and the dev tools, install the local LLM
 # server for tests/realserver, then run every check: ruff, mypy --strict, the
 # docs build (strict) and the whole test suite.
 # Needs only Python 3.11+ with pip and venv; safe to run again.

@@ -95,6 +95,21 @@ def test_json_lists_the_attempts_of_the_chain(cli: Any, capsys: pytest.CaptureFi
     ]
 
 
+def test_json_usage_shows_the_parts_a_provider_reported() -> None:
+    """--json's usage gives cached, cache-write and reasoning tokens when reported, and leaves out the rest."""
+    from clawdesk import Usage
+    from clawdesk._chat_cli import _usage
+
+    assert _usage(Usage(10, 5, cache_read_tokens=4, reasoning_tokens=2)) == {
+        "input_tokens": 10,
+        "output_tokens": 5,
+        "cache_read_tokens": 4,
+        "reasoning_tokens": 2,
+    }
+    assert _usage(Usage(1, 2, cache_write_tokens=0)) == {"input_tokens": 1, "output_tokens": 2, "cache_write_tokens": 0}
+    assert _usage(Usage()) == {"input_tokens": None, "output_tokens": None}
+
+
 def test_no_stream_json(cli: Any, capsys: pytest.CaptureFixture[str]) -> None:
     """--no-stream --json asks for the whole answer and prints the same object."""
     with ScriptedServer() as server:

@@ -33,13 +33,26 @@ def run(cmd: list[str], **kw: Any) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def dists(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Wheels (and sdists) of core and both first-party plugins, built from this checkout."""
+    """Wheels (and sdists) of core, the shared OpenAI wire library and the first-party plugins, from this checkout."""
     out = tmp_path_factory.mktemp("dist")
-    for project in (ROOT / "core", ROOT / "plugins" / "clawdesk-ollama", ROOT / "plugins" / "clawdesk-mistral"):
+    projects = (
+        ROOT / "core",
+        ROOT / "libs" / "clawdesk-openai-compat",
+        ROOT / "plugins" / "clawdesk-ollama",
+        ROOT / "plugins" / "clawdesk-mistral",
+        ROOT / "plugins" / "clawdesk-openai",
+    )
+    for project in projects:
         run([sys.executable, "-m", "build", "--sdist", "--wheel", "--outdir", str(out), str(project)])
     found = {p.name.split("-")[0]: p for p in out.glob("*.whl")}
-    assert set(found) == {"clawdesk", "clawdesk_ollama", "clawdesk_mistral"}, sorted(out.iterdir())
-    assert len(list(out.glob("*.tar.gz"))) == 3
+    assert set(found) == {
+        "clawdesk",
+        "clawdesk_openai_compat",
+        "clawdesk_ollama",
+        "clawdesk_mistral",
+        "clawdesk_openai",
+    }, sorted(out.iterdir())
+    assert len(list(out.glob("*.tar.gz"))) == len(projects)
     return found
 
 
@@ -55,7 +68,8 @@ def plugins_json(venv: Path, tmp_path: Path, **extra: str) -> dict[str, dict[str
 @pytest.mark.timeout(900)
 def test_fresh_venv_install_and_uninstall(dists: dict[str, Path], tmp_path: Path) -> None:
     """Core alone lists no providers; adding clawdesk-ollama lists it ok; a broken plugin is an error
-    while chat through another plugin works; clawdesk-mistral joins; uninstalling ollama removes only it."""
+    while chat through another plugin works; the wire library lists nothing; clawdesk-mistral and
+    clawdesk-openai join; uninstalling ollama removes only it."""
     venv = tmp_path / "venv"
     run([sys.executable, "-m", "venv", str(venv)])
     python = str(venv / "bin" / "python")
@@ -110,10 +124,17 @@ def test_fresh_venv_install_and_uninstall(dists: dict[str, Path], tmp_path: Path
     assert server.requests[0].headers["authorization"] == f"Bearer {KEY}"
     assert KEY not in chat.stdout + chat.stderr
 
-    run([*pip, str(dists["clawdesk_mistral"])])
-    assert plugins_json(venv, tmp_path)["mistral"]["status"] == "ok"
+    # Mistral and OpenAI speak the OpenAI chat wire through the library they both depend on; it is
+    # no provider itself, so installing it alone lists nothing new.
+    run([*pip, str(dists["clawdesk_openai_compat"])])
+    assert set(plugins_json(venv, tmp_path)) == {"broken", "alpha", "ollama"}
+    run([*pip, str(dists["clawdesk_mistral"]), str(dists["clawdesk_openai"])])
+    rows = plugins_json(venv, tmp_path)
+    assert (rows["mistral"]["status"], rows["openai"]["status"]) == ("ok", "ok"), rows
+    assert rows["openai"]["distribution"] == "clawdesk-openai"
 
     run([python, "-m", "pip", "uninstall", "--yes", "--quiet", "clawdesk-ollama"])
     rows = plugins_json(venv, tmp_path)
     assert "ollama" not in rows
     assert rows["mistral"]["status"] == "ok", "uninstalling one plugin leaves the others"
+    assert rows["openai"]["status"] == "ok"

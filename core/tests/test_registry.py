@@ -676,13 +676,11 @@ def test_discovery_makes_no_network_call(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setattr(socket, "getaddrinfo", forbidden)
     # Import the plugins afresh (other tests may have imported them already); restored afterwards.
     for module in list(sys.modules):
-        if module.split(".")[0] in ("clawdesk_ollama", "clawdesk_mistral"):
+        if module.split(".")[0] in ("clawdesk_ollama", "clawdesk_mistral", "clawdesk_openai", "clawdesk_openai_compat"):
             monkeypatch.delitem(sys.modules, module)
-    registry = Registry(plugins="ollama,mistral")
-    assert {s.name: s.status for s in registry.statuses() if s.status != "disabled"} == {
-        "ollama": "ok",
-        "mistral": "ok",
-    }
+    registry = Registry(plugins="ollama,mistral,openai")
+    loaded = {s.name: s.status for s in registry.statuses() if s.status != "disabled"}
+    assert loaded == {"ollama": "ok", "mistral": "ok", "openai": "ok"}
 
 
 # -- the contract version ----------------------------------------------------------------

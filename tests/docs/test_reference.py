@@ -23,7 +23,16 @@ RUNNABLE = {"conformance.md", "python.md"}
 # Pages whose ```console blocks are shell sessions that test_cli_examples.py runs.
 CONSOLE = {"cli.md"}
 # The pages this suite owns; fallback.md and performance.md are checked by their authors.
-PAGES = ["index.md", "configuration.md", "cli.md", "python.md", "contract.md", "tutorial.md", "conformance.md"]
+PAGES = [
+    "index.md",
+    "configuration.md",
+    "cli.md",
+    "python.md",
+    "contract.md",
+    "tutorial.md",
+    "conformance.md",
+    "openai.md",
+]
 
 
 def _plugin_configs() -> dict[str, type[ProviderConfig]]:
@@ -31,6 +40,7 @@ def _plugin_configs() -> dict[str, type[ProviderConfig]]:
     for module, name, attr in (
         ("clawdesk_mistral._config", "mistral", "MistralConfig"),
         ("clawdesk_ollama._config", "ollama", "OllamaConfig"),
+        ("clawdesk_openai._config", "openai", "OpenAIConfig"),
     ):
         configs[name] = getattr(__import__(module, fromlist=[attr]), attr)
     return configs
@@ -121,15 +131,18 @@ def _shown(default: object) -> str:
         ("## Keys every provider has", ProviderConfig),
         ("## `[providers.mistral]`", "mistral"),
         ("## `[providers.ollama]`", "ollama"),
+        ("## `[providers.openai]`", "openai"),
         ("## `[fallback]`", FallbackConfig),
         ("## `[fallback.limits.<name>]`", RateLimit),
         ("## `[state]`", StateConfig),
     ],
 )
 def test_configuration_reference_lists_every_key_with_its_default(
-    heading: str, config_class: type[object] | str
+    heading: str, config_class: type[object] | str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Each config class's every key has a row in its section of configuration.md, showing its default."""
+    for name in ("OPENAI_BASE_URL", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID"):
+        monkeypatch.delenv(name, raising=False)  # the documented defaults are those without the variables
     cls = _plugin_configs()[config_class] if isinstance(config_class, str) else config_class
     section = _section((DOCS / "configuration.md").read_text(encoding="utf-8"), heading)
     instance = cls() if cls is not ProviderConfig else ProviderConfig()
@@ -152,9 +165,13 @@ def test_configuration_reference_lists_every_environment_variable() -> None:
     from clawdesk._home import HOME_ENV
     from clawdesk._registry import IMPORT_TIMEOUT_ENV, PLUGINS_ENV
     from clawdesk_ollama._config import HOST_ENV
+    from clawdesk_openai._config import BASE_URL_ENV, ORGANIZATION_ENV, PROJECT_ENV
+    from clawdesk_openai_compat import DIALECTS
 
     section = _section((DOCS / "configuration.md").read_text(encoding="utf-8"), "## Environment variables")
     names = [CONFIG_ENV, PLUGINS_ENV, IMPORT_TIMEOUT_ENV, HOST_ENV, HOME_ENV, REDIS_URL_ENV, STATE_BACKEND_ENV]
+    names += [BASE_URL_ENV, ORGANIZATION_ENV, PROJECT_ENV]
+    names += [d.key_env for d in DIALECTS.values() if d.key_env]
     names += [env for c in _plugin_configs().values() if (env := c().api_key_env)]
     for name in names:
         _row(section, name)

@@ -98,33 +98,16 @@ def test_tool_call_with_shallow_arguments_is_reported() -> None:
     _Kit()._ck_check_call(ToolCall("any-id", TOOL_CALL.name, dict(TOOL_CALL.arguments)), "chat tool call")
 
 
-def test_openai_wire_streams_a_call_in_pieces() -> None:
-    """The OpenAI adapter splits a call's arguments over several chunks that join to the whole JSON."""
-    import json
-
-    from clawdesk.testing import OpenAICompatibleWire
-    from clawdesk.testing._kit import TOOL_CALL
-
-    pieces = OpenAICompatibleWire().tool_call_pieces(TOOL_CALL)
-    assert pieces is not None
-    assert pieces[-1] == b"data: [DONE]\n\n"
-    chunks = [json.loads(p[len(b"data: ") :]) for p in pieces[:-1]]
-    deltas = [c["choices"][0]["delta"].get("tool_calls", [{}])[0] for c in chunks]
-    arguments = "".join(d.get("function", {}).get("arguments", "") for d in deltas)
-    assert json.loads(arguments) == TOOL_CALL.arguments
-    assert sum(1 for d in deltas if d.get("function", {}).get("arguments")) >= 2
-
-
 def test_adapter_mixin_after_the_kit_is_refused() -> None:
     """A wire mixin listed after ProviderConformance, whose methods would never be used, is refused."""
-    from clawdesk.testing import OpenAICompatibleWire
+    from echo_wire import EchoWire
 
-    with pytest.raises(TypeError, match="OpenAICompatibleWire comes after ProviderConformance"):
+    with pytest.raises(TypeError, match="EchoWire comes after ProviderConformance"):
 
-        class TestBackwards(ProviderConformance, OpenAICompatibleWire):
+        class TestBackwards(ProviderConformance, EchoWire):
             pass
 
-    class TestForwards(OpenAICompatibleWire, ProviderConformance):
+    class TestForwards(EchoWire, ProviderConformance):
         pass
 
     assert TestForwards().chat_reply("x").status == 200

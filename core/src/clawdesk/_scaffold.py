@@ -2,8 +2,11 @@
 
 The package is a working provider for an OpenAI-compatible chat completions
 backend: ``pyproject.toml`` with the ``clawdesk.providers`` entry point, the
-provider module, tests that run the conformance kit, and a README. It installs
-with pip, shows up in ``clawdesk plugins`` and its tests pass as generated.
+provider module, tests that run the conformance kit, and a README. The
+provider is a dialect of the wire library clawdesk's providers share
+(``clawdesk-openai-compat``, a dependency of the package), never a copy of
+it. It installs with pip, shows up in ``clawdesk plugins`` and its tests pass
+as generated.
 
 Templates live next to this module in ``_scaffold_templates``; placeholders
 are ``{{name}}``-style and replaced literally (no template engine, so the

@@ -19,6 +19,7 @@ import clawdesk
 import clawdesk_mistral._plugin
 from clawdesk import Registry
 from clawdesk.testing import Reply, ScriptedServer
+from clawdesk_openai_compat import testing as compat
 
 KEY = "test-key-0123456789abcdef"
 SCHEMA_FIXTURE = Path(__file__).parent / "fixtures" / "chat_completion_request.schema.json"
@@ -46,6 +47,14 @@ def server(request_validator: jsonschema.protocols.Validator) -> Iterator[Script
 
 
 def config_text(base_url: str, **extra: Any) -> str:
+    """``[providers.mistral]`` for a scripted La Plateforme at ``base_url``.
+
+    The plugin asks for stream usage with ``stream_options`` on any host but
+    ``*.mistral.ai`` (La Plateforme refuses the field); the scripted server
+    plays La Plateforme, so the table says so with ``stream_usage = false``
+    unless a test gives its own.
+    """
+    extra.setdefault("stream_usage", False)
     lines = ["[providers.mistral]", f'base_url = "{base_url}"']
     for key, value in extra.items():
         lines.append(f"{key} = {json.dumps(value)}")
@@ -69,16 +78,13 @@ def make_client(server: ScriptedServer) -> Callable[..., clawdesk.Clawdesk]:
     return make
 
 
-def frame(obj: Any) -> bytes:
-    """One SSE event as Mistral writes it."""
-    return b"data: " + json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode() + b"\n\n"
-
-
-DONE = b"data: [DONE]\n\n"
+# La Plateforme's events are the shared wire's (clawdesk_openai_compat.testing), with Mistral's ids.
+frame = compat.sse
+DONE = compat.DONE
 
 
 def chunk(
-    content: str | None = None,
+    content: Any = None,
     *,
     finish: str | None = None,
     usage: dict[str, int] | None = None,
@@ -86,24 +92,18 @@ def chunk(
     role: str | None = None,
     model: str = "mistral-small-latest",
 ) -> dict[str, Any]:
-    """A ``chat.completion.chunk`` object with Mistral's fields."""
-    delta: dict[str, Any] = {}
-    if role is not None:
-        delta["role"] = role
-    if content is not None:
-        delta["content"] = content
-    if tool_calls is not None:
-        delta["tool_calls"] = tool_calls
-    data: dict[str, Any] = {
-        "id": "cmpl-e5cc70bb28c444948073e77776eb30ef",
-        "object": "chat.completion.chunk",
-        "created": 1702256327,
-        "model": model,
-        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-    }
-    if usage is not None:
-        data["usage"] = usage
-    return data
+    """A ``chat.completion.chunk`` as La Plateforme writes it (usage on the chunk that has it)."""
+    extra: dict[str, Any] = {"usage": usage} if usage is not None else {}
+    return compat.chunk(
+        content,
+        finish=finish,
+        role=role,
+        tool_calls=tool_calls,
+        model=model,
+        id="cmpl-e5cc70bb28c444948073e77776eb30ef",
+        created=1702256327,
+        **extra,
+    )
 
 
 USAGE = {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10}

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import clawdesk_mistral._plugin
-from clawdesk.testing import OpenAICompatibleWire, ProviderConformance, Reply, ScriptedServer
+from clawdesk.testing import ProviderConformance, Reply, ScriptedServer
+from clawdesk_openai_compat.testing import OpenAICompatibleWire
 
 
 class TestMistralConformance(OpenAICompatibleWire, ProviderConformance):

@@ -546,3 +546,34 @@ async def test_plugin_stream_any_chunking(
         UsageEvent(_USAGE),
         Finish(FinishReason.STOP, "stop"),
     ]
+
+
+@pytest.mark.anyio
+async def test_a_compatible_server_is_asked_for_stream_usage(helpers: Any) -> None:
+    """Off La Plateforme (here a loopback server, unset stream_usage) a stream asks for its usage with
+    stream_options, and the include_usage chunk (choices: []) is its usage: --json no longer shows null."""
+    from clawdesk_openai_compat.testing import sse_reply, text_stream, token_usage
+
+    with ScriptedServer() as compatible:
+        compatible.add(sse_reply(text_stream("4", usage=token_usage(37, 12))))
+        registry = Registry(discover=False)
+        registry.register(clawdesk_mistral._plugin)
+        text = f'[providers.mistral]\nbase_url = "{compatible.url}/v1"\napi_key = "unused"\n'
+        async with clawdesk.Clawdesk(registry=registry, config=clawdesk.parse_config(text), env={}) as cd:
+            events = await _collect(cd)
+    assert compatible.requests[0].json()["stream_options"] == {"include_usage": True}
+    [usage] = [e.usage for e in events if isinstance(e, UsageEvent)]
+    assert (usage.input_tokens, usage.output_tokens) == (37, 12)
+
+
+def test_la_plateforme_is_never_sent_stream_options() -> None:
+    """On *.mistral.ai (the default base_url) no stream_options, which La Plateforme refuses with 422;
+    stream_usage overrides the choice either way."""
+    from clawdesk_mistral._config import MistralConfig
+    from clawdesk_mistral._wire import dialect_for
+
+    assert not dialect_for(MistralConfig()).stream_usage
+    assert not dialect_for(MistralConfig(base_url="https://eu.api.mistral.ai/v1")).stream_usage
+    assert dialect_for(MistralConfig(base_url="http://127.0.0.1:8080/v1")).stream_usage
+    assert dialect_for(MistralConfig(stream_usage=True)).stream_usage
+    assert not dialect_for(MistralConfig(base_url="http://127.0.0.1:8080/v1", stream_usage=False)).stream_usage

@@ -38,9 +38,9 @@ from clawdesk import (
 from clawdesk._options import provider_options_for
 from clawdesk.provider import ToolCallAssembler, encode_json
 from clawdesk.testing.strategies import chat_requests
-from clawdesk_mistral._api import _add_calls
 from clawdesk_mistral._config import MistralOptions
 from clawdesk_mistral._wire import encode_chat
+from clawdesk_openai_compat import add_calls
 
 PROVIDER = "mistral"
 
@@ -449,7 +449,7 @@ def test_encoding_round_trips(messages: list[Message], options: ChatOptions, own
 def _assemble(*deltas: list[dict[str, Any]]) -> list[ToolCall]:
     calls = ToolCallAssembler(PROVIDER, id_seed="answer-1")
     for delta in deltas:
-        _add_calls(calls, delta, PROVIDER)
+        add_calls(calls, delta, PROVIDER)
     return calls.complete()
 
 

@@ -659,8 +659,10 @@ async def test_plain_string_and_image_both_reach_ollama(server, client, wire) ->
     [
         Reply.text("404 page not found"),
         Reply.text("<html><title>Not Found</title></html>", content_type="text/html"),
+        # llama.cpp's llama-server, byte for byte: a JSON error object, not Ollama's {"error": "<text>"}.
+        Reply.json({"error": {"message": "File Not Found", "type": "not_found_error", "code": 404}}),
     ],
-    ids=["go-default", "html"],
+    ids=["go-default", "html", "llama-server"],
 )
 async def test_server_without_ollama_api_is_said_so(server, client, mode, reply) -> None:
     """A 404 without Ollama's {"error": ...} body is a server that is not Ollama, not an unknown model."""

@@ -4,7 +4,6 @@
   answers from a script, byte for byte, and can misbehave on purpose.
 - :class:`ProviderConformance`: the conformance kit, base test classes that
   check a provider against the contract (needs pytest; loaded on first use).
-- :class:`OpenAICompatibleWire`: the kit's adapter half for OpenAI-compatible backends.
 - :class:`FakeClock`: time that moves only when the fallback engine sleeps.
 - :class:`RedisServer`: a real ``redis-server`` on a loopback port in a temporary
   directory, for tests of the Redis state store.
@@ -19,14 +18,13 @@ from ._redis_server import RedisServer, redis_server_path
 from ._server import RecordedRequest, Reply, ScriptedServer, unused_port
 
 if TYPE_CHECKING:
-    from ._kit import CHECKS, ERROR_STATUSES, TOOL_CALL, OpenAICompatibleWire, ProviderConformance
+    from ._kit import CHECKS, ERROR_STATUSES, TOOL_CALL, ProviderConformance
 
 __all__ = [
     "CHECKS",
     "ERROR_STATUSES",
     "TOOL_CALL",
     "FakeClock",
-    "OpenAICompatibleWire",
     "ProviderConformance",
     "RecordedRequest",
     "RedisServer",
@@ -37,7 +35,7 @@ __all__ = [
 ]
 
 # The kit imports pytest: load it only when asked, so the server works without pytest.
-_KIT = frozenset({"CHECKS", "ERROR_STATUSES", "TOOL_CALL", "OpenAICompatibleWire", "ProviderConformance"})
+_KIT = frozenset({"CHECKS", "ERROR_STATUSES", "TOOL_CALL", "ProviderConformance"})
 
 
 def __getattr__(name: str) -> Any:

@@ -6,14 +6,18 @@ backend's wire format answers a few scripted situations. The kit then runs
 every check against a :class:`~clawdesk.testing.ScriptedServer` on
 127.0.0.1, on asyncio and on trio::
 
-    from clawdesk.testing import OpenAICompatibleWire, ProviderConformance
+    from clawdesk.testing import ProviderConformance
 
     import clawdesk_acme._plugin
 
 
-    class TestAcmeConformance(OpenAICompatibleWire, ProviderConformance):
+    class TestAcmeConformance(AcmeWire, ProviderConformance):
         plugin = clawdesk_acme._plugin
         entry_point = "acme"
+
+where ``AcmeWire`` holds the backend's answers (:meth:`ProviderConformance.chat_reply`
+and the rest); a backend that speaks OpenAI's chat completions takes the ready
+``OpenAICompatibleWire`` of ``clawdesk_openai_compat.testing`` instead.
 
 The hooks are called directly, not through :class:`~clawdesk.Clawdesk`, so
 nothing the client would paper over (an escaped httpx exception, a stream
@@ -93,7 +97,7 @@ from .._types import (
 )
 from ._server import Reply, ScriptedServer, unused_port
 
-__all__ = ["CHECKS", "ERROR_STATUSES", "TOOL_CALL", "OpenAICompatibleWire", "ProviderConformance"]
+__all__ = ["CHECKS", "ERROR_STATUSES", "TOOL_CALL", "ProviderConformance"]
 
 #: The user message every check sends; the kit looks for it in the request body.
 PROMPT = "clawdesk conformance check: say hello"
@@ -1042,7 +1046,7 @@ class ProviderConformance:
             _fail("; ".join(problems) + f" (checks: {', '.join(CHECKS)})")
 
 
-#: The adapter's parts a mixin such as OpenAICompatibleWire may provide.
+#: The adapter's parts a mixin (a backend's wire half, listed before the kit) may provide.
 _ADAPTER = (
     "config_table",
     "chat_reply",
@@ -1057,79 +1061,3 @@ _ADAPTER = (
 
 #: The names of every check, in the order they are defined.
 CHECKS: tuple[str, ...] = tuple(name for name in vars(ProviderConformance) if name.startswith("test_"))
-
-
-class OpenAICompatibleWire:
-    """The adapter half for an OpenAI-compatible chat completions backend (SSE streaming).
-
-    Mix it in before :class:`ProviderConformance`. Streams send one chunk per
-    text piece, a chunk with ``finish_reason`` and usage, and ``data: [DONE]``.
-    """
-
-    stream_content_type: ClassVar[str] = "text/event-stream"
-
-    def chat_reply(self, text: str) -> Reply:
-        """A ``chat.completion`` with one choice whose content is ``text``."""
-        return Reply.json(
-            {
-                "id": "cmpl-conformance",
-                "object": "chat.completion",
-                "created": 0,
-                "model": "conformance-model",
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-                "usage": {"prompt_tokens": 9, "completion_tokens": 5, "total_tokens": 14},
-            }
-        )
-
-    def stream_pieces(self, texts: Sequence[str]) -> Sequence[bytes]:
-        """``chat.completion.chunk`` events: one per text, the finish, then ``[DONE]``."""
-
-        def event(delta: Mapping[str, Any], finish: str | None = None, **extra: Any) -> bytes:
-            chunk = {
-                "id": "cmpl-conformance",
-                "object": "chat.completion.chunk",
-                "created": 0,
-                "model": "conformance-model",
-                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-                **extra,
-            }
-            return b"data: " + json.dumps(chunk).encode() + b"\n\n"
-
-        pieces = [event({"role": "assistant", "content": t} if i == 0 else {"content": t}) for i, t in enumerate(texts)]
-        usage = {"prompt_tokens": 9, "completion_tokens": len(texts), "total_tokens": 9 + len(texts)}
-        pieces.append(event({}, "stop", usage=usage))
-        pieces.append(b"data: [DONE]\n\n")
-        return pieces
-
-    def tool_call_reply(self, call: ToolCall) -> Reply | None:
-        """A ``chat.completion`` whose message asks for ``call``."""
-        message = {"role": "assistant", "content": None, "tool_calls": [_openai_call(call)]}
-        choice = {"index": 0, "message": message, "finish_reason": "tool_calls"}
-        return Reply.json({"id": "cmpl-conformance", "object": "chat.completion", "choices": [choice], "usage": {}})
-
-    def tool_call_pieces(self, call: ToolCall) -> Sequence[bytes] | None:
-        """The call's id and name first, then its arguments in three pieces, then the finish and ``[DONE]``."""
-        first = _openai_call(call)
-        arguments = first["function"]["arguments"]
-        first["function"]["arguments"] = ""
-        third = len(arguments) // 3
-        parts = [arguments[:third], arguments[third : 2 * third], arguments[2 * third :]]
-
-        def event(delta: Mapping[str, Any], finish: str | None = None) -> bytes:
-            choice = {"index": 0, "delta": delta, "finish_reason": finish}
-            chunk = {"id": "cmpl-conformance", "object": "chat.completion.chunk", "choices": [choice]}
-            return b"data: " + json.dumps(chunk).encode() + b"\n\n"
-
-        pieces = [event({"role": "assistant", "tool_calls": [{"index": 0, **first}]})]
-        pieces += [event({"tool_calls": [{"index": 0, "function": {"arguments": part}}]}) for part in parts]
-        pieces += [event({}, "tool_calls"), b"data: [DONE]\n\n"]
-        return pieces
-
-    def error_reply(self, status: int, message: str) -> Reply:
-        """An OpenAI-style error object."""
-        return Reply.json({"error": {"message": message, "type": "conformance", "code": str(status)}}, status=status)
-
-
-def _openai_call(call: ToolCall) -> dict[str, Any]:
-    arguments = json.dumps(dict(call.arguments), ensure_ascii=False)
-    return {"id": call.id, "type": "function", "function": {"name": call.name, "arguments": arguments}}

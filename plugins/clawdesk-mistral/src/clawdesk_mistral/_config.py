@@ -24,12 +24,19 @@ class MistralConfig(ProviderConfig):
     from ``api_key`` or, when the table has none, ``$MISTRAL_API_KEY``; core
     refuses a call without either (:class:`~clawdesk.AuthFailed`) before any
     request.
+
+    ``stream_usage`` says whether a stream asks for its token usage with
+    ``stream_options: {"include_usage": true}``. La Plateforme refuses that
+    field (422) and sends usage anyway; a compatible server (vLLM,
+    llama.cpp's llama-server) sends usage only when asked. Unset, it is
+    asked for everywhere but on ``*.mistral.ai``.
     """
 
     api_key_env: str | None = "MISTRAL_API_KEY"
     requires_api_key: bool = True
     base_url: str = field(default=DEFAULT_BASE_URL, validator=check_http_url)
     default_model: str = "mistral-large-latest"
+    stream_usage: bool | None = None
 
 
 def _penalty(_inst: object, attribute: Any, value: float | None) -> None:

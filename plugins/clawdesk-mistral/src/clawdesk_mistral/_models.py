@@ -13,8 +13,9 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from clawdesk import Capability, ModelInfo
+from clawdesk_openai_compat import ModelMemory
 
-__all__ = ["BUILTIN", "capabilities_for", "learn", "model_from_card"]
+__all__ = ["BUILTIN", "MEMORY", "capabilities_for", "model_from_card"]
 
 C = Capability
 _BASE = frozenset({C.CHAT, C.STREAMING, C.JSON_MODE, C.JSON_SCHEMA, C.FUNCTION_CALLING})
@@ -46,28 +47,17 @@ BUILTIN: tuple[ModelInfo, ...] = (
 
 _BUILTIN_CAPS: dict[str, frozenset[Capability]] = {m.id: m.capabilities for m in BUILTIN}
 
-# What refreshes learnt, per base URL (a proxy or a self-hosted server may
-# serve other models under the same ids). Only ever grows; small.
-_learnt: dict[tuple[str, str], frozenset[Capability]] = {}
+#: What refreshes learnt, per base URL (a proxy or a self-hosted server may serve other models under
+#: the same ids).
+MEMORY = ModelMemory()
 
 
 def capabilities_for(base_url: str, model: str) -> frozenset[Capability] | None:
     """What ``model`` can do: learnt from this ``base_url`` first, then built in; ``None`` if unknown."""
-    found = _learnt.get((base_url, model))
+    found = MEMORY.capabilities(base_url, model)
     if found is not None:
         return found
     return _BUILTIN_CAPS.get(model)
-
-
-def learn(base_url: str, models: Iterable[ModelInfo], aliases: Mapping[str, Iterable[str]]) -> None:
-    """Remember what a refresh said, also under each model's aliases."""
-    models = list(models)
-    # Aliases first, so that a model listed under its own id wins over an alias of the same name.
-    for model in models:
-        for alias in aliases.get(model.id, ()):
-            _learnt[(base_url, alias)] = model.capabilities
-    for model in models:
-        _learnt[(base_url, model.id)] = model.capabilities
 
 
 def _capabilities_from(model_id: str, flags: Mapping[str, Any]) -> frozenset[Capability]:

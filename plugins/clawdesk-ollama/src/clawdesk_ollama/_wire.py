@@ -387,19 +387,22 @@ def error_from_message(message: str, *, provider: str, **kw: Any) -> ProviderErr
 
 
 def _ollama_error_body(error: ErrorResponse) -> bool:
-    # Parsed, or (cut at the error-body limit, or not UTF-8) at least shaped like {"error": ...}.
+    # Ollama's errors are {"error": "<text>"}. An error *object* there is another server's (llama-server
+    # answers {"error": {"message": "File Not Found", ...}} for /api/chat), not Ollama's. A body cut at
+    # the error-body limit, or not UTF-8, counts when it at least starts like Ollama's.
     if isinstance(error.json, dict):
-        return "error" in error.json
-    return error.body.lstrip().startswith(b'{"error"')
+        return isinstance(error.json.get("error"), str)
+    return error.body.lstrip().replace(b" ", b"").startswith(b'{"error":"')
 
 
 def classify(error: ErrorResponse) -> ProviderError | None:
     """Ollama's own error answers, on top of the toolkit's status table.
 
-    Ollama answers every error with a JSON ``{"error": ...}`` body; a 404
-    without one (``404 page not found``, an HTML page) comes from a server
-    that has no Ollama API at that path, and is said so (check
-    ``base_url``) instead of being reported as an unknown model.
+    Ollama answers every error with a JSON ``{"error": "<text>"}`` body; a
+    404 without one (``404 page not found``, an HTML page, another server's
+    ``{"error": {...}}`` object) comes from a server that has no Ollama API
+    at that path, and is said so (check ``base_url``) instead of being
+    reported as an unknown model.
     """
     kw = error.kw()
     provider = kw.pop("provider")

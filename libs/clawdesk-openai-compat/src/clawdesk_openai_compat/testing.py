@@ -1,0 +1,293 @@
+"""The server side of the chat completions wire, for tests: answers, stream events, errors, and the kit's adapter.
+
+A scripted server (:class:`clawdesk.testing.ScriptedServer`) answers from
+these, byte for byte as an OpenAI-style server writes them::
+
+    from clawdesk.testing import Reply
+    from clawdesk_openai_compat.testing import chunk, completion, sse, sse_reply, text_stream
+
+    server.add(Reply.json(completion("Hello!")))
+    server.add(sse_reply(text_stream("Hel", "lo!")))
+
+:class:`OpenAICompatibleWire` is the conformance kit's adapter half for a
+provider on this wire; mix it in before
+:class:`clawdesk.testing.ProviderConformance`::
+
+    from clawdesk.testing import ProviderConformance
+    from clawdesk_openai_compat.testing import OpenAICompatibleWire
+
+    class TestAcmeConformance(OpenAICompatibleWire, ProviderConformance):
+        plugin = clawdesk_acme._plugin
+
+Every builder gives plain JSON data (dicts and lists) whose shapes are
+OpenAI's ``chat.completion``, ``chat.completion.chunk`` and error object;
+keyword arguments add or replace fields, so a server's own extras (a
+``prefix`` in Mistral's messages, ``timings`` in llama.cpp's chunks) are one
+argument away. Needs no pytest.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+from clawdesk import ToolCall
+from clawdesk.testing import Reply
+
+__all__ = [
+    "DONE",
+    "SSE_CONTENT_TYPE",
+    "OpenAICompatibleWire",
+    "chunk",
+    "completion",
+    "error_body",
+    "error_reply",
+    "sse",
+    "sse_reply",
+    "text_stream",
+    "token_usage",
+    "tool_call",
+    "tool_call_stream",
+    "usage_chunk",
+]
+
+#: The last event of every complete stream.
+DONE = b"data: [DONE]\n\n"
+SSE_CONTENT_TYPE = "text/event-stream; charset=utf-8"
+_ID = "chatcmpl-clawdesk0test"
+_CREATED = 1764547200
+_MODEL = "gpt-4o-mini"
+
+
+def sse(data: Any) -> bytes:
+    """One server-sent event carrying ``data`` as compact JSON: ``data: {...}`` and a blank line."""
+    return b"data: " + json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode() + b"\n\n"
+
+
+def sse_reply(events: Sequence[bytes], **kw: Any) -> Reply:
+    """A :class:`~clawdesk.testing.Reply` streaming ``events`` (one HTTP chunk each) as ``text/event-stream``."""
+    kw.setdefault("content_type", SSE_CONTENT_TYPE)
+    return Reply.stream(list(events), **kw)
+
+
+def token_usage(
+    prompt: int = 9, completion: int = 5, *, cached: int | None = None, reasoning: int | None = None
+) -> dict[str, Any]:
+    """A ``usage`` object; ``cached`` and ``reasoning`` add OpenAI's ``*_tokens_details``."""
+    out: dict[str, Any] = {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
+    if cached is not None:
+        out["prompt_tokens_details"] = {"cached_tokens": cached, "audio_tokens": 0}
+    if reasoning is not None:
+        out["completion_tokens_details"] = {
+            "reasoning_tokens": reasoning,
+            "audio_tokens": 0,
+            "accepted_prediction_tokens": 0,
+            "rejected_prediction_tokens": 0,
+        }
+    return out
+
+
+def tool_call(call: ToolCall, *, index: int | None = None) -> dict[str, Any]:
+    """``call`` as the wire writes it: ``{id, type, function: {name, arguments}}``, arguments a JSON string."""
+    arguments = json.dumps(dict(call.arguments), ensure_ascii=False)
+    out: dict[str, Any] = {} if index is None else {"index": index}
+    out.update({"id": call.id, "type": "function", "function": {"name": call.name, "arguments": arguments}})
+    return out
+
+
+def completion(
+    content: Any = "Hello!",
+    *,
+    finish: str | None = "stop",
+    tool_calls: Sequence[Mapping[str, Any]] | None = None,
+    usage: Mapping[str, Any] | None = None,
+    reasoning: str | None = None,
+    model: str = _MODEL,
+    message: Mapping[str, Any] | None = None,
+    choice: Mapping[str, Any] | None = None,
+    **fields: Any,
+) -> dict[str, Any]:
+    """A whole ``chat.completion``: one choice whose message says ``content``.
+
+    ``tool_calls`` go into the message (see :func:`tool_call`), ``reasoning``
+    into its ``reasoning_content``; ``message`` and ``choice`` add fields to
+    those objects and ``fields`` to the answer (``usage`` defaults to 9
+    prompt and 5 completion tokens).
+    """
+    reply: dict[str, Any] = {"role": "assistant", "content": content, "refusal": None}
+    if tool_calls is not None:
+        reply["tool_calls"] = list(tool_calls)
+    if reasoning is not None:
+        reply["reasoning_content"] = reasoning
+    reply.update(message or {})
+    body: dict[str, Any] = {
+        "id": _ID,
+        "object": "chat.completion",
+        "created": _CREATED,
+        "model": model,
+        "choices": [{"index": 0, "message": reply, "logprobs": None, "finish_reason": finish, **(choice or {})}],
+        "usage": dict(usage) if usage is not None else token_usage(),
+    }
+    body.update(fields)
+    return body
+
+
+def chunk(
+    content: Any = None,
+    *,
+    finish: str | None = None,
+    role: str | None = None,
+    tool_calls: Sequence[Mapping[str, Any]] | None = None,
+    reasoning: str | None = None,
+    model: str = _MODEL,
+    delta: Mapping[str, Any] | None = None,
+    choice: Mapping[str, Any] | None = None,
+    **fields: Any,
+) -> dict[str, Any]:
+    """A ``chat.completion.chunk`` with one choice: the delta's ``role``, ``content``, ``reasoning_content``
+    (``reasoning``) and ``tool_calls`` where given, and ``finish``; ``delta``, ``choice`` and ``fields``
+    add to those objects and to the chunk (``usage=...`` for a last chunk that carries usage)."""
+    moved: dict[str, Any] = {}
+    if role is not None:
+        moved["role"] = role
+    if content is not None:
+        moved["content"] = content
+    if reasoning is not None:
+        moved["reasoning_content"] = reasoning
+    if tool_calls is not None:
+        moved["tool_calls"] = list(tool_calls)
+    moved.update(delta or {})
+    body: dict[str, Any] = {
+        "id": _ID,
+        "object": "chat.completion.chunk",
+        "created": _CREATED,
+        "model": model,
+        "choices": [{"index": 0, "delta": moved, "finish_reason": finish, **(choice or {})}],
+    }
+    body.update(fields)
+    return body
+
+
+def usage_chunk(usage: Mapping[str, Any] | None = None, *, model: str = _MODEL) -> dict[str, Any]:
+    """The extra last chunk ``stream_options.include_usage`` asks for: ``choices: []`` and the usage."""
+    return {
+        "id": _ID,
+        "object": "chat.completion.chunk",
+        "created": _CREATED,
+        "model": model,
+        "choices": [],
+        "usage": dict(usage) if usage is not None else token_usage(),
+    }
+
+
+def text_stream(
+    *pieces: str,
+    finish: str = "stop",
+    usage: Mapping[str, Any] | None = None,
+    usage_apart: bool = True,
+    model: str = _MODEL,
+) -> list[bytes]:
+    """The events of a streamed text answer, as OpenAI writes them with ``include_usage``.
+
+    A first chunk with the role (and ``content: ""``), one chunk per piece, a
+    chunk with ``finish``, then the usage: in its own ``choices: []`` chunk
+    (``usage_apart``, OpenAI's way) or on the finishing chunk (Mistral's), and
+    ``data: [DONE]``.
+    """
+    counts = dict(usage) if usage is not None else token_usage(9, len(pieces))
+    events = [sse(chunk("", role="assistant", model=model))]
+    events += [sse(chunk(piece, model=model)) for piece in pieces]
+    if usage_apart:
+        events += [sse(chunk(finish=finish, model=model)), sse(usage_chunk(counts, model=model))]
+    else:
+        events.append(sse(chunk(finish=finish, model=model, usage=counts)))
+    events.append(DONE)
+    return events
+
+
+def tool_call_stream(*calls: ToolCall, pieces: int = 3, model: str = _MODEL) -> list[bytes]:
+    """The events of a streamed answer asking for ``calls``, as OpenAI writes them.
+
+    Each call's first chunk carries its index, id, type and name with
+    ``arguments: ""``; then its arguments come in ``pieces`` pieces; then a
+    ``tool_calls`` finish, the usage chunk and ``data: [DONE]``.
+    """
+    events = [sse(chunk(role="assistant", model=model, delta={"content": None}))]
+    for index, call in enumerate(calls):
+        first = tool_call(call, index=index)
+        arguments = first["function"]["arguments"]
+        first["function"]["arguments"] = ""
+        events.append(sse(chunk(tool_calls=[first], model=model)))
+        size = max(1, -(-len(arguments) // pieces))
+        for start in range(0, len(arguments), size):
+            part = {"index": index, "function": {"arguments": arguments[start : start + size]}}
+            events.append(sse(chunk(tool_calls=[part], model=model)))
+    events += [sse(chunk(finish="tool_calls", model=model)), sse(usage_chunk(model=model)), DONE]
+    return events
+
+
+# The type and code OpenAI sends with each status (its documented error objects).
+_STATUS_ERRORS: Mapping[int, tuple[str, str | None]] = {
+    400: ("invalid_request_error", None),
+    401: ("invalid_request_error", "invalid_api_key"),
+    403: ("invalid_request_error", "unsupported_country_region_territory"),
+    404: ("invalid_request_error", "model_not_found"),
+    429: ("requests", "rate_limit_exceeded"),
+    500: ("server_error", None),
+    503: ("server_error", None),
+}
+
+
+def error_body(
+    message: str, *, type: str = "invalid_request_error", code: str | int | None = None, param: str | None = None
+) -> dict[str, Any]:
+    """OpenAI's error object: ``{"error": {"message", "type", "param", "code"}}``."""
+    return {"error": {"message": message, "type": type, "param": param, "code": code}}
+
+
+def error_reply(status: int, message: str, **kw: Any) -> Reply:
+    """An error answer with ``status``, its body as OpenAI writes it for that status (``kw`` replaces fields)."""
+    kind, code = _STATUS_ERRORS.get(status, ("api_error", None))
+    fields: dict[str, Any] = {"type": kind, "code": code, **kw}
+    return Reply.json(error_body(message, **fields), status=status)
+
+
+class OpenAICompatibleWire:
+    """The conformance kit's adapter half for a chat completions backend that streams server-sent events.
+
+    Mix it in before :class:`~clawdesk.testing.ProviderConformance`. Answers
+    are :func:`completion`; streams one chunk per text piece, a finishing
+    chunk, the ``include_usage`` chunk and ``data: [DONE]``
+    (:func:`text_stream`); errors OpenAI's object for each status
+    (:func:`error_reply`); tool calls with their arguments split over three
+    chunks (:func:`tool_call_stream`).
+    """
+
+    stream_content_type: ClassVar[str] = "text/event-stream"
+
+    def chat_reply(self, text: str) -> Reply:
+        """A ``chat.completion`` with one choice whose content is ``text``."""
+        return Reply.json(completion(text, model="conformance-model"))
+
+    def stream_pieces(self, texts: Sequence[str]) -> Sequence[bytes]:
+        """``chat.completion.chunk`` events: one per text, the finish, the usage, then ``[DONE]``."""
+        return text_stream(*texts, model="conformance-model")
+
+    def tool_call_reply(self, call: ToolCall) -> Reply | None:
+        """A ``chat.completion`` whose message asks for ``call``."""
+        return Reply.json(
+            completion(None, finish="tool_calls", tool_calls=[tool_call(call)], model="conformance-model")
+        )
+
+    def tool_call_pieces(self, call: ToolCall) -> Sequence[bytes] | None:
+        """The call's id and name first, then its arguments in three pieces, then the finish and ``[DONE]``."""
+        return tool_call_stream(call, model="conformance-model")
+
+    def error_reply(self, status: int, message: str) -> Reply:
+        """OpenAI's error object for ``status``."""
+        return error_reply(status, message)

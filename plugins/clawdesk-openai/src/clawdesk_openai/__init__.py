@@ -1,0 +1,1 @@
+"""The OpenAI provider for clawdesk: OpenAI and every OpenAI-compatible server."""
