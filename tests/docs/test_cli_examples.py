@@ -158,7 +158,7 @@ def test_cli_page_examples_run(tmp_path: Path) -> None:
         ollama_server.route("POST", "/api/chat", ollama)
         config = tmp_path / "config.toml"
         config.write_text(
-            f'[providers.mistral]\nbase_url = "{mistral_server.url}/v1"\n'
+            f'[providers.mistral]\nbase_url = "{mistral_server.url}/v1"\nstream_usage = false\n'
             f'[providers.ollama]\nbase_url = "{ollama_server.url}"\n'
         )
         env = {k: v for k, v in os.environ.items() if not k.startswith("CLAWDESK_") and not k.endswith("_API_KEY")}

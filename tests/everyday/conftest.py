@@ -102,7 +102,8 @@ class Cli:
     ) -> None:
         """Point the providers at the servers (no retries: one answer per request)."""
         self.config.write_text(
-            f'{extra}[providers.mistral]\nbase_url = "{mistral}"\nmax_retries = 0\n'
+            # The scripted server plays La Plateforme, which refuses stream_options: say so.
+            f'{extra}[providers.mistral]\nbase_url = "{mistral}"\nmax_retries = 0\nstream_usage = false\n'
             f'[providers.ollama]\nbase_url = "{ollama}"\nmax_retries = 0\n'
             "[fallback]\nmax_retries_per_provider = 0\n",
             encoding="utf-8",

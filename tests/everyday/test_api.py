@@ -34,7 +34,9 @@ PINNED = f"mistral/{MODEL}"
 
 def client(mistral: ScriptedServer, *, ollama: ScriptedServer | None = None, **fallback: Any) -> Clawdesk:
     """A client built in code (config_from_dict) for the scripted servers, with the test key."""
-    providers: dict[str, Any] = {"mistral": {"base_url": mistral.url + "/v1", "api_key": KEY, "max_retries": 0}}
+    # The scripted server plays La Plateforme, which refuses stream_options: say so.
+    mistral_table = {"base_url": mistral.url + "/v1", "api_key": KEY, "max_retries": 0, "stream_usage": False}
+    providers: dict[str, Any] = {"mistral": mistral_table}
     if ollama is not None:
         providers["ollama"] = {"base_url": ollama.url, "max_retries": 0}
     config = config_from_dict({"providers": providers, "fallback": {"max_retries_per_provider": 0, **fallback}})
@@ -350,7 +352,9 @@ async def test_an_answer_that_does_not_fit_raises_invalid_output(
 def test_sync_stream_is_a_context_manager_with_target_and_attempts(mistral: ScriptedServer) -> None:
     """SyncClawdesk.stream matches the async one: `with`, iteration, target, attempts, response, collect."""
     mistral.add(mistral_stream("Hel", "lo."), mistral_stream("Again."))
-    config = config_from_dict({"providers": {"mistral": {"base_url": mistral.url + "/v1", "api_key": KEY}}})
+    config = config_from_dict(
+        {"providers": {"mistral": {"base_url": mistral.url + "/v1", "api_key": KEY, "stream_usage": False}}}
+    )
     with SyncClawdesk(config=config, env={}) as cd:
         with cd.stream(PINNED, [{"role": "user", "content": "hi"}]) as events:
             texts = [e.text for e in events if isinstance(e, TextDelta)]
@@ -366,7 +370,9 @@ def test_sync_stream_closes_when_the_loop_breaks(mistral: ScriptedServer) -> Non
     import time
 
     mistral.add(mistral_stream(*[f"w{i} " for i in range(50)], delay=0.02))
-    config = config_from_dict({"providers": {"mistral": {"base_url": mistral.url + "/v1", "api_key": KEY}}})
+    config = config_from_dict(
+        {"providers": {"mistral": {"base_url": mistral.url + "/v1", "api_key": KEY, "stream_usage": False}}}
+    )
     with SyncClawdesk(config=config, env={}) as cd:
         for event in cd.stream(PINNED, "long"):
             if isinstance(event, TextDelta):
@@ -385,7 +391,9 @@ def test_sync_tools_and_structured_output(mistral: ScriptedServer) -> None:
         mistral_answer("Mild."),
         mistral_answer('{"name": "Bern", "population": 134794}'),
     )
-    config = config_from_dict({"providers": {"mistral": {"base_url": mistral.url + "/v1", "api_key": KEY}}})
+    config = config_from_dict(
+        {"providers": {"mistral": {"base_url": mistral.url + "/v1", "api_key": KEY, "stream_usage": False}}}
+    )
     with SyncClawdesk(config=config, env={}) as cd:
         assert cd.chat_with_tools(PINNED, "Weather in Bern?", [weather]).text == "Mild."
         assert cd.chat_structured(PINNED, "Bern", City) == City("Bern", 134794)

@@ -546,14 +546,13 @@ def log_entry(
 
 
 def _usage(usage: Usage) -> dict[str, Any]:
-    data = {
-        "input_tokens": usage.input_tokens,
-        "output_tokens": usage.output_tokens,
-        "cache_read_tokens": usage.cache_read_tokens,
-        "cache_write_tokens": usage.cache_write_tokens,
-        "reasoning_tokens": usage.reasoning_tokens,
-    }
-    return {k: v for k, v in data.items() if v is not None}
+    """Input and output tokens always (``None`` when unknown), and the parts of them a provider reported."""
+    data: dict[str, Any] = {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens}
+    for key in ("cache_read_tokens", "cache_write_tokens", "reasoning_tokens"):
+        value = getattr(usage, key)
+        if value is not None:
+            data[key] = value
+    return data
 
 
 def _loggable(outcome: Outcome) -> bool:
@@ -626,8 +625,7 @@ async def run_chat(client: Clawdesk, args: argparse.Namespace, prompt: str, stor
                     {"id": c.id, "name": c.name, "arguments": dict(c.arguments)} for c in response.message.tool_calls
                 ],
                 "finish_reason": response.finish_reason.value,
-                # Input and output always (null when unknown); cache and reasoning parts when reported.
-                "usage": {"input_tokens": None, "output_tokens": None, **_usage(response.usage)},
+                "usage": _usage(response.usage),
                 "attempts": [a.to_dict() for a in outcome.attempts],
                 **ids,
             }

@@ -114,7 +114,9 @@ async def stream(wire: Wire, body: Any, *, model: str) -> AsyncIterator[StreamEv
     decoder = SSEDecoder()
     calls = ToolCallAssembler(provider)
     tail = StreamTail()
-    async with wire.stream("POST", "/chat/completions", body, model=model, end_marker=_END) as reply:
+    async with wire.stream(
+        "POST", "/chat/completions", body, model=model, end_marker=_END, accept="text/event-stream"
+    ) as reply:
         async for piece in reply.chunks():
             for data in decoder.feed(piece):
                 if data == DONE:
