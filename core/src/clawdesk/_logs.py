@@ -40,6 +40,7 @@ import json
 import os
 import secrets
 import sqlite3
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -106,9 +107,26 @@ _COLUMNS = (
 )
 
 
+_last_id = [0, 0]  # the last id's millisecond and its sequence number within that millisecond
+_id_lock = threading.Lock()
+
+
 def new_id() -> str:
-    """A new id: 12 hex digits of milliseconds since the epoch, then 10 random ones (sorts by time)."""
-    return f"{time.time_ns() // 1_000_000:012x}{secrets.token_hex(5)}"
+    """A new id that sorts by time: 12 hex digits of milliseconds since the epoch, 4 of a sequence, 6 random.
+
+    Ids made in the same millisecond by one process still sort in the order they were made (the
+    sequence counts up; a clock that steps back keeps the last millisecond), so "newest first" holds
+    for a burst of exchanges too.
+    """
+    ms = time.time_ns() // 1_000_000
+    with _id_lock:
+        if ms <= _last_id[0]:
+            ms = _last_id[0]
+            _last_id[1] += 1
+        else:
+            _last_id[0], _last_id[1] = ms, 0
+        sequence = _last_id[1]
+    return f"{ms:012x}{sequence & 0xFFFF:04x}{secrets.token_hex(3)}"
 
 
 def now_utc() -> str:
