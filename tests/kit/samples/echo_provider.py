@@ -19,6 +19,7 @@ from typing import Any
 from attrs import frozen
 
 from clawdesk import (
+    ApiError,
     Capability,
     ChatRequest,
     ChatResponse,
@@ -114,15 +115,18 @@ async def provider_chat(config: ProviderConfig, http: Any, request: ChatRequest)
     wire = _wire(config, http)
     reply = await wire.json("POST", "/chat", _payload(request, False), model=request.model)
     data = reply.data
-    usage = data.get("usage") or {}
-    return ChatResponse(
-        message=Message.assistant(data["text"]),
-        finish_reason=_reason(data.get("done_reason")),
-        finish_reason_raw=data.get("done_reason"),
-        usage=Usage(usage.get("in"), usage.get("out")),
-        provider=wire.provider,
-        model=request.model,
-    )
+    try:
+        usage = data.get("usage") or {}
+        return ChatResponse(
+            message=Message.assistant(data["text"]),
+            finish_reason=_reason(data.get("done_reason")),
+            finish_reason_raw=data.get("done_reason"),
+            usage=Usage(usage.get("in"), usage.get("out")),
+            provider=wire.provider,
+            model=request.model,
+        )
+    except (AttributeError, KeyError, TypeError) as exc:
+        raise ApiError(f"unexpected answer: {exc!r}", provider=wire.provider, status=reply.status) from None
 
 
 @hookimpl
@@ -137,14 +141,19 @@ async def provider_stream(config: ProviderConfig, http: Any, request: ChatReques
     ) as reply:
         async for chunk in reply.chunks():
             for line in lines.feed(chunk):
-                data = json.loads(line)
+                try:
+                    data = json.loads(line)
+                except ValueError:
+                    raise ApiError("the stream sent a line that is not JSON", provider=wire.provider) from None
+                if not isinstance(data, dict) or not isinstance(data.get("text", ""), str):
+                    raise ApiError("the stream sent a line that is not an event", provider=wire.provider)
                 if data.get("done"):
                     if "usage" in data:
                         tail.usage(Usage(data["usage"].get("in"), data["usage"].get("out")))
                     tail.finish(_reason(data.get("done_reason")), data.get("done_reason"))
                     reply.end()
                     break
-                yield TextDelta(data["text"])
+                yield TextDelta(data.get("text", ""))
             if reply.ended:
                 break
     for event in tail.events():

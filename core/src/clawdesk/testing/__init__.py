@@ -4,6 +4,8 @@
   answers from a script, byte for byte, and can misbehave on purpose.
 - :class:`ProviderConformance`: the conformance kit, base test classes that
   check a provider against the contract (needs pytest; loaded on first use).
+- :class:`SentRequest`, :class:`SentMessage`: what a captured request asks
+  for, in the request's own terms (what a kit adapter's ``read_request`` gives).
 - :class:`FakeClock`: time that moves only when the fallback engine sleeps.
 - :class:`RedisServer`: a real ``redis-server`` on a loopback port in a temporary
   directory, for tests of the Redis state store.
@@ -14,6 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ._clock import FakeClock
+from ._readback import SentMessage, SentRequest
 from ._redis_server import RedisServer, redis_server_path
 from ._server import RecordedRequest, Reply, ScriptedServer, unused_port
 
@@ -30,6 +33,8 @@ __all__ = [
     "RedisServer",
     "Reply",
     "ScriptedServer",
+    "SentMessage",
+    "SentRequest",
     "redis_server_path",
     "unused_port",
 ]

@@ -32,8 +32,24 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from clawdesk import ToolCall
-from clawdesk.testing import Reply
+from clawdesk import (
+    ContentPart,
+    DocumentPart,
+    FinishReason,
+    ImagePart,
+    Reasoning,
+    ReasoningEffort,
+    ReasoningPart,
+    ResponseFormat,
+    Role,
+    TextPart,
+    Tool,
+    ToolCall,
+    ToolChoice,
+    ToolChoiceMode,
+    Usage,
+)
+from clawdesk.testing import RecordedRequest, Reply, SentMessage, SentRequest
 
 __all__ = [
     "DONE",
@@ -43,6 +59,7 @@ __all__ = [
     "completion",
     "error_body",
     "error_reply",
+    "read_chat_request",
     "sse",
     "sse_reply",
     "text_stream",
@@ -257,6 +274,174 @@ def error_reply(status: int, message: str, **kw: Any) -> Reply:
     return Reply.json(error_body(message, **fields), status=status)
 
 
+def _content(value: Any, where: str) -> tuple[ContentPart, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (TextPart(value),) if value else ()
+    if not isinstance(value, list):
+        raise ValueError(f"{where}.content is {type(value).__name__}, not a string or a list of parts")
+    parts: list[ContentPart] = []
+    for i, chunk_ in enumerate(value):
+        kind = chunk_.get("type") if isinstance(chunk_, dict) else None
+        at = f"{where}.content[{i}]"
+        if kind == "text" and isinstance(chunk_.get("text"), str):
+            parts.append(TextPart(chunk_["text"]))
+        elif kind == "image_url":
+            image = chunk_.get("image_url")
+            url = image.get("url") if isinstance(image, dict) else image
+            if not isinstance(url, str):
+                raise ValueError(f"{at}.image_url has no URL")
+            parts.append(ImagePart(url=url))
+        elif kind == "file" and isinstance(chunk_.get("file"), dict):
+            data = chunk_["file"].get("file_data")
+            if not isinstance(data, str):
+                raise ValueError(f"{at}.file has no file_data")
+            parts.append(DocumentPart(url=data))
+        elif kind == "thinking" and isinstance(chunk_.get("thinking"), list):
+            parts.append(ReasoningPart("".join(t.get("text", "") for t in chunk_["thinking"])))
+        else:
+            raise ValueError(f"{at} is not a part the chat completions wire takes: {chunk_!r}")
+    return tuple(parts)
+
+
+def _message(data: Any, index: int) -> SentMessage:
+    where = f"messages[{index}]"
+    if not isinstance(data, dict) or data.get("role") not in ("system", "developer", "user", "assistant", "tool"):
+        raise ValueError(f"{where} is not a chat completions message: {data!r}")
+    role = Role.SYSTEM if data["role"] == "developer" else Role(data["role"])
+    calls = []
+    for i, call in enumerate(data.get("tool_calls") or ()):
+        function = call.get("function") if isinstance(call, dict) else None
+        if call.get("type") != "function" or not isinstance(function, dict):
+            raise ValueError(f"{where}.tool_calls[{i}] is not a function call: {call!r}")
+        arguments = function.get("arguments")
+        if not isinstance(arguments, str):
+            raise ValueError(f"{where}.tool_calls[{i}].function.arguments is not a JSON string: {arguments!r}")
+        calls.append(ToolCall(call.get("id", ""), function["name"], json.loads(arguments)))
+    tool_call_id = data.get("tool_call_id") if role is Role.TOOL else None
+    if role is Role.TOOL and not isinstance(tool_call_id, str):
+        raise ValueError(f"{where}: a tool message without tool_call_id")
+    return SentMessage(
+        role=role, parts=_content(data.get("content"), where), tool_calls=tuple(calls), tool_call_id=tool_call_id
+    )
+
+
+_EFFORTS = {e.value: e for e in ReasoningEffort}
+
+
+def _reasoning(body: Mapping[str, Any]) -> Reasoning | None:
+    if "reasoning_effort" in body:
+        effort = body["reasoning_effort"]
+        if effort not in _EFFORTS:
+            raise ValueError(f"reasoning_effort {effort!r} is not an effort")
+        return Reasoning(effort=_EFFORTS[effort])
+    value = body.get("reasoning")
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ValueError(f"reasoning {value!r} is not an object")
+    if value.get("enabled") is False:
+        return Reasoning(effort=ReasoningEffort.NONE)
+    if "max_tokens" in value:
+        return Reasoning(budget_tokens=value["max_tokens"])
+    return Reasoning(effort=_EFFORTS[value["effort"]]) if "effort" in value else Reasoning()
+
+
+def _tool_choice(value: Any) -> ToolChoice | None:
+    if value is None:
+        return None
+    if value in ("auto", "none", "required"):
+        return ToolChoice(ToolChoiceMode(value))
+    if value == "any":  # Mistral's spelling of required
+        return ToolChoice(ToolChoiceMode.REQUIRED)
+    if isinstance(value, dict) and value.get("type") == "function" and isinstance(value.get("function"), dict):
+        return ToolChoice.function(value["function"]["name"])
+    raise ValueError(f"tool_choice {value!r} is not what the chat completions wire takes")
+
+
+def _response_format(value: Any) -> ResponseFormat | None:
+    if value is None:
+        return None
+    kind = value.get("type") if isinstance(value, dict) else None
+    if kind == "text":
+        return ResponseFormat()
+    if kind == "json_object":
+        return ResponseFormat.json()
+    if kind == "json_schema" and isinstance(value.get("json_schema"), dict):
+        spec = value["json_schema"]
+        if spec.get("name") == "json_object" and spec.get("schema") == {"type": "object"}:
+            return ResponseFormat.json()  # llama.cpp's way to ask for any JSON object
+        return ResponseFormat.json_schema(spec["schema"], name=spec.get("name", ""), strict=spec.get("strict", False))
+    raise ValueError(f"response_format {value!r} is not what the chat completions wire takes")
+
+
+#: The request body's fields :func:`read_chat_request` reads; a provider's own options are the others.
+CHAT_FIELDS = frozenset(
+    {
+        "model",
+        "messages",
+        "stream",
+        "stream_options",
+        "temperature",
+        "top_p",
+        "top_k",
+        "max_tokens",
+        "max_completion_tokens",
+        "stop",
+        "seed",
+        "random_seed",
+        "tools",
+        "tool_choice",
+        "response_format",
+        "reasoning_effort",
+        "reasoning",
+    }
+)
+
+
+def read_chat_request(sent: RecordedRequest) -> SentRequest:
+    """A captured ``POST /chat/completions`` read back into what it asks (the kit's ``read_request``).
+
+    Strict: a field in a shape the wire does not take (``tool_choice`` as a
+    bare tool name, an ``image_url`` without a URL) raises ``ValueError``
+    naming it. Fields it does not know go to ``provider_options``.
+    """
+    body = sent.json()
+    if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
+        raise ValueError("the body is not a chat completions request (no messages list)")
+    options: dict[str, Any] = {}
+    for name in ("temperature", "top_p", "top_k"):
+        if name in body:
+            options[name] = body[name]
+    for field_ in ("max_completion_tokens", "max_tokens"):
+        if field_ in body:
+            options["max_tokens"] = body[field_]
+    for field_ in ("seed", "random_seed"):
+        if field_ in body:
+            options["seed"] = body[field_]
+    if "stop" in body:
+        stop = body["stop"]
+        options["stop"] = (stop,) if isinstance(stop, str) else tuple(stop)
+    tools = []
+    for i, tool in enumerate(body.get("tools") or ()):
+        function = tool.get("function") if isinstance(tool, dict) else None
+        if tool.get("type") != "function" or not isinstance(function, dict):
+            raise ValueError(f"tools[{i}] is not a function tool: {tool!r}")
+        tools.append(Tool(function["name"], function.get("description", ""), function.get("parameters", {})))
+    return SentRequest(
+        model=body.get("model"),
+        messages=tuple(_message(m, i) for i, m in enumerate(body["messages"])),
+        options=options,
+        tools=tuple(tools),
+        tool_choice=_tool_choice(body.get("tool_choice")),
+        response_format=_response_format(body.get("response_format")),
+        reasoning=_reasoning(body),
+        provider_options={k: v for k, v in body.items() if k not in CHAT_FIELDS},
+        stream=bool(body.get("stream", False)),
+    )
+
+
 class OpenAICompatibleWire:
     """The conformance kit's adapter half for a chat completions backend that streams server-sent events.
 
@@ -265,10 +450,14 @@ class OpenAICompatibleWire:
     chunk, the ``include_usage`` chunk and ``data: [DONE]``
     (:func:`text_stream`); errors OpenAI's object for each status
     (:func:`error_reply`); tool calls with their arguments split over three
-    chunks (:func:`tool_call_stream`).
+    chunks (:func:`tool_call_stream`); requests read back with
+    :func:`read_chat_request`. The wire has no place for reasoning
+    signatures, so ``reasoning_round_trip`` is off.
     """
 
     stream_content_type: ClassVar[str] = "text/event-stream"
+    stream_end_marker: ClassVar[bytes | None] = b"data: [DONE]"
+    reasoning_round_trip: ClassVar[bool] = False
 
     def chat_reply(self, text: str) -> Reply:
         """A ``chat.completion`` with one choice whose content is ``text``."""
@@ -291,3 +480,30 @@ class OpenAICompatibleWire:
     def error_reply(self, status: int, message: str) -> Reply:
         """OpenAI's error object for ``status``."""
         return error_reply(status, message)
+
+    def read_request(self, sent: RecordedRequest) -> SentRequest:
+        """The request read back with :func:`read_chat_request`."""
+        return read_chat_request(sent)
+
+    def stream_error_pieces(self, message: str) -> Sequence[bytes] | None:
+        """A first text chunk, then an ``error`` object in the stream (as OpenAI sends one mid-stream)."""
+        return [
+            sse(chunk("Hel", role="assistant", model="conformance-model")),
+            sse(error_body(message, type="server_error")),
+        ]
+
+    def finish_reply(self, text: str, reason: FinishReason) -> Reply | None:
+        """A ``chat.completion`` that stops with ``finish_reason`` ``reason``."""
+        return Reply.json(completion(text, finish=reason.value, model="conformance-model"))
+
+    def finish_pieces(self, texts: Sequence[str], reason: FinishReason) -> Sequence[bytes] | None:
+        """The text stream, its finishing chunk saying ``reason``."""
+        return text_stream(*texts, finish=reason.value, model="conformance-model")
+
+    def chat_usage(self) -> Usage | None:
+        """:func:`completion`'s default usage: 9 prompt and 5 completion tokens."""
+        return Usage(9, 5)
+
+    def stream_usage(self, texts: Sequence[str]) -> Usage | None:
+        """:func:`text_stream`'s usage chunk: 9 prompt tokens, one completion token per text."""
+        return Usage(9, len(texts))
