@@ -1543,20 +1543,22 @@ class ProviderConformance:
 
     @pytest.mark.anyio
     async def test_stream_cut_after_every_event_is_truncated(self) -> None:
-        """A stream closed cleanly (no reset) after any piece before the one that completes it raises Truncated.
+        """A stream whose body ends cleanly after any piece before the one that completes it raises Truncated.
 
-        Every boundary is tried, from right after the headers to right before
-        the end marker (:attr:`stream_end_marker`, :meth:`stream_end_piece`).
+        The HTTP body is complete (no reset, a proper end of the chunked
+        body): only the backend's own end (:attr:`stream_end_marker`,
+        :meth:`stream_end_piece`) tells a whole answer from a cut one. Every
+        boundary is tried, from an empty body to the piece right before the end.
         """
         pieces = list(self.stream_pieces(STREAM_TEXTS))
         end = self.stream_end_piece(pieces)
         async with self._ck_harness() as h:
             for cut in range(end + 1):
-                h.server.add(Reply.stream(pieces, content_type=self.stream_content_type, cut_after=cut))
+                h.server.add(Reply.stream(pieces[:cut], content_type=self.stream_content_type))
                 outcome = await self._ck_stream(h)
-                last = f" (the last one sent: {_piece_text(pieces[cut - 1])})" if cut else ""
+                last = f" (the last one: {_piece_text(pieces[cut - 1])})" if cut else ""
                 what = (
-                    f"a stream closed cleanly after {cut} of {len(pieces)} pieces{last}, "
+                    f"a stream that ends cleanly after {cut} of {len(pieces)} pieces{last}, "
                     f"before the piece that completes it ({end + 1})"
                 )
                 self._ck_judge_truncated(outcome, what, h)
