@@ -1373,8 +1373,15 @@ class ProviderConformance:
                 Reasoning(budget_tokens=2048),
                 Reasoning(effort=ReasoningEffort.NONE),
             )
+            # Only an effort must work on a model that lists reasoning: a budget or turning it off may not.
             return [
-                _Case(f"{r!r}", user, ChatOptions(reasoning=r), capability=Capability.REASONING, option="reasoning")
+                _Case(
+                    f"{r!r}",
+                    user,
+                    ChatOptions(reasoning=r),
+                    capability=Capability.REASONING if r.effort is ReasoningEffort.HIGH else None,
+                    option="reasoning",
+                )
                 for r in asked
             ]
         if group == "provider_options":
@@ -1454,9 +1461,16 @@ class ProviderConformance:
         if case.option is not None and case.option not in ("tools", "tool_choice", "response_format", "reasoning"):
             value = getattr(options, case.option)
             problems += compare_options({case.option: value}, view.options)
-        if options.tools:
+        choice = options.tool_choice
+        if choice is not None and choice.mode is ToolChoiceMode.NONE and not view.tools and view.tool_choice is None:
+            pass  # tools not offered at all: what "none" asks, on a wire that has no tool_choice
+        elif options.tools:
             problems += _compare_tools(options.tools, view.tools)
-        if options.tool_choice is not None and view.tool_choice != options.tool_choice:
+        if choice is not None and choice.mode is ToolChoiceMode.AUTO and view.tool_choice is None and view.tools:
+            pass  # tools offered without a choice: the model decides, which is "auto" on every wire
+        elif choice is not None and choice.mode is ToolChoiceMode.NONE and not view.tools and view.tool_choice is None:
+            pass
+        elif options.tool_choice is not None and view.tool_choice != options.tool_choice:
             got = "nothing" if view.tool_choice is None else _choice_text(view.tool_choice)
             problems.append(f"tool_choice sent as {got} but the request asked {_choice_text(options.tool_choice)}")
         if options.response_format is not None:
