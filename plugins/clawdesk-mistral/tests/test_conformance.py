@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import clawdesk_mistral._plugin
 from clawdesk.testing import ProviderConformance, Reply, ScriptedServer
 from clawdesk_openai_compat.testing import OpenAICompatibleWire
@@ -22,6 +25,10 @@ class TestMistralConformance(OpenAICompatibleWire, ProviderConformance):
         """Mistral's documented error object."""
         body = {"object": "error", "message": message, "type": "conformance", "param": None, "code": str(status)}
         return Reply.json(body, status=status)
+
+    def provider_options_sample(self) -> Mapping[str, Any]:
+        """Two of Mistral's own options, sent as top-level fields of the body."""
+        return {"safe_prompt": True, "presence_penalty": 0.5}
 
     def script_models(self, server: ScriptedServer) -> bool:
         """GET /v1/models answers with one chat model."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import clawdesk_openai._plugin
@@ -24,6 +25,10 @@ class _OpenAIKit(OpenAICompatibleWire, ProviderConformance):
             "timeout_secs": timeout_secs,
             "first_byte_timeout_secs": timeout_secs,
         }
+
+    def provider_options_sample(self) -> Mapping[str, Any]:
+        """Two of the plugin's own options, sent as top-level fields of the body."""
+        return {"presence_penalty": 0.5, "user": "conformance-user"}
 
     def script_models(self, server: ScriptedServer) -> bool:
         """GET /v1/models answers OpenAI's list with one model."""
