@@ -5,16 +5,24 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import anthropic_wire as wire
 
 import clawdesk_anthropic._plugin
 from clawdesk import (
+    ApiError,
+    AuthFailed,
     ContentPart,
     DocumentPart,
     FinishReason,
     ImagePart,
+    InvalidRequest,
+    ModelNotFound,
+    PermissionDenied,
+    ProviderError,
+    QuotaExceeded,
+    RateLimited,
     Reasoning,
     ReasoningEffort,
     ReasoningPart,
@@ -139,6 +147,21 @@ class TestAnthropicConformance(ProviderConformance):
     entry_point = "anthropic"
     model = wire.MODEL
     stream_end_marker = b"event: message_stop"
+    #: Every status the API documents (its error types, wire.ERROR_TYPES) and the error each becomes.
+    error_statuses: ClassVar[Mapping[int, type[ProviderError]]] = {
+        400: InvalidRequest,
+        401: AuthFailed,
+        402: QuotaExceeded,
+        403: PermissionDenied,
+        404: ModelNotFound,
+        409: ApiError,
+        413: InvalidRequest,
+        429: RateLimited,
+        500: ApiError,
+        503: ApiError,
+        504: ApiError,
+        529: ApiError,
+    }
 
     def read_request(self, sent: RecordedRequest) -> SentRequest:
         """``POST /v1/messages`` read back (:func:`read_messages_request`)."""

@@ -6,15 +6,17 @@ import base64
 import json
 import sys
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import unquote
 
 import clawdesk_gemini._plugin
 from clawdesk import (
+    ApiError,
     ContentPart,
     DocumentPart,
     FinishReason,
     ImagePart,
+    ProviderError,
     Reasoning,
     ReasoningEffort,
     ReasoningPart,
@@ -27,7 +29,15 @@ from clawdesk import (
     ToolChoiceMode,
     Usage,
 )
-from clawdesk.testing import ProviderConformance, RecordedRequest, Reply, ScriptedServer, SentMessage, SentRequest
+from clawdesk.testing import (
+    ERROR_STATUSES,
+    ProviderConformance,
+    RecordedRequest,
+    Reply,
+    ScriptedServer,
+    SentMessage,
+    SentRequest,
+)
 
 # The builders, from this directory's conftest (test directories are not packages).
 _conftest = sys.modules["clawdesk_gemini_testwire"]
@@ -153,6 +163,8 @@ class TestGeminiConformance(ProviderConformance):
     plugin = clawdesk_gemini._plugin
     entry_point = "gemini"
     model = _conftest.MODEL
+    #: The kit's table and the deadline Google documents besides (504 DEADLINE_EXCEEDED).
+    error_statuses: ClassVar[Mapping[int, type[ProviderError]]] = {**ERROR_STATUSES, 504: ApiError}
 
     def read_request(self, sent: RecordedRequest) -> SentRequest:
         """Generate-content read back (:func:`read_generate_content`)."""
