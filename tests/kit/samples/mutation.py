@@ -292,6 +292,25 @@ MUTANTS: tuple[Mutant, ...] = (
         f"{FIELDS} and messages",
         "a reasoning part 'The user wants a greeting.' (signature 'ck-signature-0001') asked by the request",
     ),
+    Mutant(
+        "top_k_refused_after_sending",
+        "top_k refused, but only once the request has gone out",
+        '    reply = await wire.json("POST", "/v1/chat", payload, model=request.model)',
+        '    reply = await wire.json("POST", "/v1/chat", payload, model=request.model)\n'
+        "    if request.options.top_k is not None:\n"
+        "        from clawdesk import CapabilityMissing\n\n"
+        '        raise CapabilityMissing("no top_k", option="top_k", provider=wire.provider)',
+        f"{FIELDS} and asyncio-options-chat",
+        "refused with CapabilityMissing, but only after sending the request",
+    ),
+    Mutant(
+        "stream_flag_always_on",
+        "every request asks the backend for a stream",
+        '        "stream": stream,',
+        '        "stream": True,',
+        f"{FIELDS} and asyncio-options-chat",
+        "stream sent as True in provider_chat",
+    ),
     # -- streams ------------------------------------------------------------------------------------
     Mutant(
         "stream_end_at_stop_event",
@@ -351,6 +370,15 @@ MUTANTS: tuple[Mutant, ...] = (
         '    return Usage(data.get("out"), data.get("in"), raw=data)',
         "test_usage_is_reported and chat",
         "usage (input, output) is (3, 11), but the backend sent (11, 3)",
+    ),
+    Mutant(
+        "stream_tool_call_twice",
+        "a streamed tool call yielded twice",
+        '                    yield ToolCallEvent(ToolCall(event["id"], event["name"], event["arguments"]))',
+        '                    yield ToolCallEvent(ToolCall(event["id"], event["name"], event["arguments"]))\n'
+        '                    yield ToolCallEvent(ToolCall(event["id"], event["name"], event["arguments"]))',
+        "test_stream_tool_call",
+        "the stream yielded 2 ToolCallEvents, expected exactly 1",
     ),
     # -- errors -------------------------------------------------------------------------------------
     Mutant(
@@ -446,6 +474,30 @@ MUTANTS: tuple[Mutant, ...] = (
         '    reply = await wire.json("POST", f"/v1/chat?key={key}", payload, model=request.model)',
         "test_api_key_never_leaks",
         "the URL of a request (POST …) shows it",
+    ),
+    Mutant(
+        "key_in_cause_chain",
+        "an auth error caused by an exception that shows the key",
+        '    if error.status == 400 and kind == "unknown_model":',
+        "    if error.status == 401:\n"
+        "        from clawdesk import AuthFailed\n\n"
+        "        refused = AuthFailed(error.message, **error.kw())\n"
+        "        refused.__cause__ = ValueError('the server refused key ' + _KEY[0])\n"
+        "        return refused\n"
+        '    if error.status == 400 and kind == "unknown_model":',
+        "test_api_key_never_leaks",
+        "shows it in its exception chain (ValueError)",
+    ),
+    Mutant(
+        "key_printed_to_stdout",
+        "the request printed to stdout, its headers and the key among them",
+        "    wire = _wire(config, http)\n    payload = _payload(request, wire.provider, stream=False)\n",
+        "    wire = _wire(config, http)\n"
+        "    key = config.api_key.reveal() if config.api_key else ''\n"
+        "    print('lark request', {'authorization': 'Bearer ' + key})\n"
+        "    payload = _payload(request, wire.provider, stream=False)\n",
+        "test_api_key_never_leaks",
+        "what the plugin wrote to stdout shows it",
     ),
     # -- hygiene ------------------------------------------------------------------------------------
     Mutant(
