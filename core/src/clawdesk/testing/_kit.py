@@ -326,6 +326,15 @@ class ProviderConformance:
     - :meth:`config_table`: the ``[providers.<name>]`` table for a base URL;
     - :meth:`chat_reply`, :meth:`stream_pieces`, :meth:`stream_cut_after`,
       :meth:`error_reply`, :meth:`script_models`: the backend's wire format;
+    - :meth:`read_request`: a captured request read back into a
+      :class:`~clawdesk.testing.SentRequest`, so that the request checks can
+      compare every field asked with what reached the wire (and
+      :meth:`provider_options_sample`, ``reasoning_round_trip``);
+    - ``stream_end_marker``/:meth:`stream_end_piece`, :meth:`stream_error_pieces`,
+      :meth:`finish_reply`/:meth:`finish_pieces`, :meth:`chat_usage`/:meth:`stream_usage`,
+      :meth:`garbled_stream_pieces`, ``error_statuses``: how the backend ends
+      streams, reports errors inside them, stops for its length, counts
+      tokens, and which statuses it documents;
     - ``disabled_checks``: check name -> the reason it is disabled;
     - ``api_key``, ``timeout_secs``, ``hang_limit_secs``: the fake key and
       the waits, rarely changed.
@@ -1305,7 +1314,9 @@ class ProviderConformance:
         for stream, text in (("stdout", captured.out), ("stderr", captured.err)):
             if self._ck_leaks(text):
                 problems.append(f"what the plugin wrote to {stream} shows it")
-            sys.stdout.write(captured.out) if stream == "stdout" else sys.stderr.write(captured.err)
+        # Give the output back to pytest's capture, so a failing run still shows it.
+        sys.stdout.write(captured.out)
+        sys.stderr.write(captured.err)
         if problems:
             _fail("the API key leaks: " + "; ".join(dict.fromkeys(problems)))
 
