@@ -1568,25 +1568,26 @@ class ProviderConformance:
 
     @pytest.mark.anyio
     async def test_stream_cut_after_every_event_is_truncated(self) -> None:
-        """A stream whose body ends cleanly after any piece before the one that completes it raises Truncated.
+        """A stream that ends cleanly after any piece before the one that completes it raises Truncated.
 
-        The HTTP body is complete (no reset, a proper end of the chunked
-        body): only the backend's own end (:attr:`stream_end_marker`,
-        :meth:`stream_end_piece`) tells a whole answer from a cut one. Every
-        boundary is tried, from an empty body to the piece right before the end.
+        Each boundary is tried twice, from an empty body to the piece right
+        before the end: a body complete for HTTP (a proper end of the chunked
+        body, so only the backend's own end, :attr:`stream_end_marker` or
+        :meth:`stream_end_piece`, tells a whole answer from a cut one), and a
+        connection closed cleanly (no reset) in the middle of the body.
         """
         pieces = list(self.stream_pieces(STREAM_TEXTS))
         end = self.stream_end_piece(pieces)
         async with self._ck_harness() as h:
             for cut in range(end + 1):
-                h.server.add(Reply.stream(pieces[:cut], content_type=self.stream_content_type))
-                outcome = await self._ck_stream(h)
                 last = f" (the last one: {_piece_text(pieces[cut - 1])})" if cut else ""
-                what = (
-                    f"a stream that ends cleanly after {cut} of {len(pieces)} pieces{last}, "
-                    f"before the piece that completes it ({end + 1})"
-                )
-                self._ck_judge_truncated(outcome, what, h)
+                before = f"after {cut} of {len(pieces)} pieces{last}, before the piece that completes it ({end + 1})"
+                # A body complete for HTTP, then the same cut as a connection closed (FIN) mid-body.
+                h.server.add(Reply.stream(pieces[:cut], content_type=self.stream_content_type))
+                self._ck_judge_truncated(await self._ck_stream(h), f"a stream that ends cleanly {before}", h)
+                h.server.add(Reply.stream(pieces, content_type=self.stream_content_type, cut_after=cut))
+                outcome = await self._ck_stream(h)
+                self._ck_judge_truncated(outcome, f"a stream whose connection closes {before}", h)
 
     @pytest.mark.anyio
     async def test_stream_error_event_raises(self) -> None:
