@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from clawdesk import ImagePart, Message, ReasoningPart, Role, ToolCall
-from clawdesk.testing import SentMessage
+from clawdesk.testing import SentMessage, strategies
 from clawdesk.testing._readback import compare_messages, compare_options, data_url_bytes
 
 PNG = b"\x89PNG\r\n\x1a\n-image-"
@@ -91,3 +91,14 @@ def test_options_compare_values_not_spellings() -> None:
     assert compare_options({"seed": 1}, {"seed": True}) == ["seed sent as True but the request asked 1"]
     assert compare_options({"top_k": 17}, {}) == ["top_k (17) asked by the request is not in what was sent"]
     assert compare_options({"top_k": 17}, {"top_k": "17"}) == ["top_k sent as '17' but the request asked 17"]
+
+
+@given(st.lists(strategies.messages(source="lark"), min_size=1, max_size=4))
+def test_messages_sent_as_asked_compare_equal(messages: list[Message]) -> None:
+    """Any conversation read back exactly as asked shows no difference; dropping any part of it does."""
+    sent = [
+        SentMessage(role=m.role, parts=m.content, tool_calls=m.tool_calls, tool_call_id=m.tool_call_id)
+        for m in messages
+    ]
+    assert compare_messages(messages, sent) == []
+    assert compare_messages(messages, sent[1:]) != []
