@@ -20,10 +20,13 @@ from clawdesk._scaffold import _NAME_RE, package_files, write_provider_package
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)  # pip install, a type check and a whole test run in subprocesses
-def test_generated_acme_installs_is_listed_and_passes_its_tests(tmp_path: Path, private_install: Any) -> None:
-    """`clawdesk new-provider acme` gives a package that pip installs, `clawdesk plugins` lists and whose tests pass."""
+@pytest.mark.parametrize("wire", ["openai", "bare"])
+def test_generated_acme_installs_is_listed_and_passes_its_tests(
+    tmp_path: Path, private_install: Any, wire: str
+) -> None:
+    """`clawdesk new-provider acme` (either wire) gives a package that installs, is listed and passes its tests."""
     run = subprocess.run(
-        [sys.executable, "-m", "clawdesk", "new-provider", "acme", "--dir", str(tmp_path / "src")],
+        [sys.executable, "-m", "clawdesk", "new-provider", "acme", "--dir", str(tmp_path / "src"), "--wire", wire],
         capture_output=True,
         text=True,
         timeout=60,
@@ -99,10 +102,10 @@ def test_write_returns_the_package_path(tmp_path: Path) -> None:
     assert "src/clawdesk_my_llm/_plugin.py" in written
 
 
-@given(st.from_regex(_NAME_RE, fullmatch=True).filter(lambda n: len(n) <= 40))
-def test_any_valid_name_renders_a_consistent_package(name: str) -> None:
-    """For every valid name the files have no placeholder left, parse, and agree on names and entry point."""
-    files = package_files(name)
+@given(st.from_regex(_NAME_RE, fullmatch=True).filter(lambda n: len(n) <= 40), st.sampled_from(["openai", "bare"]))
+def test_any_valid_name_renders_a_consistent_package(name: str, wire: str) -> None:
+    """For every valid name and wire the files have no placeholder left, parse, and agree on names and entry point."""
+    files = package_files(name, wire)
     module = "clawdesk_" + name.replace("-", "_")
     assert module.isidentifier()
     for path, text in files.items():
@@ -113,3 +116,28 @@ def test_any_valid_name_renders_a_consistent_package(name: str) -> None:
     assert project["project"]["entry-points"]["clawdesk.providers"] == {name: f"{module}._plugin"}
     assert project["project"]["name"] == "clawdesk-" + name.replace("_", "-")
     assert f'NAME = "{name}"' in files[f"src/{module}/_plugin.py"]
+
+
+def test_the_wires_differ_where_they_should() -> None:
+    """The openai package is a dialect of the shared wire; the bare one needs no such library and reads back."""
+    openai, bare = package_files("acme", "openai"), package_files("acme", "bare")
+    assert "clawdesk-openai-compat" in openai["pyproject.toml"]
+    assert "clawdesk-openai-compat" not in bare["pyproject.toml"]
+    assert "DIALECT = Dialect(" in openai["src/clawdesk_acme/_plugin.py"]
+    assert "def read_request" in bare["tests/test_conformance.py"]
+    assert sorted(openai) == sorted(bare)
+
+
+def test_an_unknown_wire_is_refused() -> None:
+    """A wire that is not offered is a ConfigError naming the choices; nothing is rendered."""
+    with pytest.raises(ConfigError, match="invalid --wire 'grpc': choose one of openai, bare"):
+        package_files("acme", "grpc")
+
+
+def test_the_cli_refuses_an_unknown_wire(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--wire grpc` is a usage error (exit 2) and writes nothing."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(["new-provider", "acme", "--dir", str(tmp_path), "--wire", "grpc"])
+    assert exit_info.value.code == 2
+    assert "--wire" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())

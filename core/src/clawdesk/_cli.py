@@ -200,6 +200,12 @@ def _build_config(p: argparse.ArgumentParser, common: _Parser) -> None:
 def _build_new_provider(p: argparse.ArgumentParser, common: _Parser) -> None:
     p.add_argument("name", help="the provider's name, e.g. acme")
     p.add_argument("--dir", metavar="PATH", default=".", help="where to create the package (default: .)")
+    p.add_argument(
+        "--wire",
+        choices=("openai", "bare"),
+        default="openai",
+        help="openai: a dialect of the shared OpenAI chat wire (default); bare: a provider on the wire toolkit",
+    )
 
 
 _BUILDERS: dict[str, Callable[[argparse.ArgumentParser, _Parser], None]] = {
@@ -508,7 +514,7 @@ async def _chat_once(args: argparse.Namespace, prompt: str, store: Any) -> int:
 def _cmd_new_provider(args: argparse.Namespace) -> int:
     from ._scaffold import write_provider_package
 
-    path = write_provider_package(args.name, args.dir)
+    path = write_provider_package(args.name, args.dir, args.wire)
     print(f"created {path}")
     print(f"next: pip install -e {path} && clawdesk plugins")
     return EXIT_OK

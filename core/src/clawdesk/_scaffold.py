@@ -1,11 +1,19 @@
 """``clawdesk new-provider NAME``: write a provider package to start from.
 
-The package is a working provider for an OpenAI-compatible chat completions
-backend: ``pyproject.toml`` with the ``clawdesk.providers`` entry point, the
-provider module, tests that run the conformance kit, and a README. The
-provider is a dialect of the wire library clawdesk's providers share
-(``clawdesk-openai-compat``, a dependency of the package), never a copy of
-it. It installs with pip, shows up in ``clawdesk plugins`` and its tests pass
+The package is a working provider: ``pyproject.toml`` with the
+``clawdesk.providers`` entry point, the provider module, tests that run the
+conformance kit, and a README. Two wires (``wire``):
+
+- ``openai`` (the default), for an OpenAI-compatible chat completions
+  backend: the provider is a dialect of the wire library clawdesk's providers
+  share (``clawdesk-openai-compat``, a dependency of the package), never a
+  copy of it;
+- ``bare``, for a backend of its own kind: a provider written on the wire
+  toolkit (``clawdesk.provider``) for a documented made-up JSON and
+  server-sent events wire, with a kit adapter that reads its requests back,
+  to change into the backend's own.
+
+Either installs with pip, shows up in ``clawdesk plugins`` and its tests pass
 as generated.
 
 Templates live next to this module in ``_scaffold_templates``; placeholders
@@ -25,13 +33,20 @@ from pathlib import Path
 
 from ._errors import ConfigError
 
-__all__ = ["package_files", "validate_name", "write_provider_package"]
+__all__ = ["WIRES", "package_files", "validate_name", "write_provider_package"]
 
 # Stricter than a provider name in general: it also becomes a Python package
 # name (clawdesk_<name>) and a distribution name, so no leading digit or
 # separator, no trailing separator, no doubled separators.
 _NAME_RE = re.compile(r"[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*")
 _MAX_NAME = 40
+
+#: The wires a package can be written for.
+WIRES = ("openai", "bare")
+#: Templates the bare wire has of its own (in ``_scaffold_templates/bare``); the rest are shared.
+_BARE = frozenset(
+    {"pyproject.toml.tmpl", "README.md.tmpl", "_plugin.py.tmpl", "test_conformance.py.tmpl", "test_plugin.py.tmpl"}
+)
 
 #: template file -> path in the package; ``{module}`` is the import name.
 _FILES = {
@@ -69,16 +84,26 @@ def _placeholders(name: str) -> dict[str, str]:
 
 
 @functools.cache
-def _template(name: str) -> str:
-    return resources.files(__package__ or "clawdesk").joinpath("_scaffold_templates", name).read_text(encoding="utf-8")
+def _template(name: str, wire: str) -> str:
+    folder = resources.files(__package__ or "clawdesk").joinpath("_scaffold_templates")
+    if wire == "bare" and name in _BARE:
+        folder = folder.joinpath("bare")
+    return folder.joinpath(name).read_text(encoding="utf-8")
 
 
-def package_files(name: str) -> dict[str, str]:
-    """The generated package as ``{relative path: text}`` (nothing is written)."""
+def _check_wire(wire: str) -> str:
+    if wire not in WIRES:
+        raise ConfigError(f"invalid --wire {wire!r}: choose one of {', '.join(WIRES)}")
+    return wire
+
+
+def package_files(name: str, wire: str = "openai") -> dict[str, str]:
+    """The generated package as ``{relative path: text}`` (nothing is written); ``wire`` as in :data:`WIRES`."""
     values = _placeholders(validate_name(name))
+    _check_wire(wire)
     files: dict[str, str] = {}
     for template, target in _FILES.items():
-        text = _template(template)
+        text = _template(template, wire)
         for key, value in values.items():
             text = text.replace("{{" + key + "}}", value)
         files[target.format(module=values["module"])] = text
@@ -86,15 +111,15 @@ def package_files(name: str) -> dict[str, str]:
     return files
 
 
-def write_provider_package(name: str, directory: str | os.PathLike[str] = ".") -> Path:
-    """Write the package ``clawdesk-<name>`` into ``directory`` and return its path.
+def write_provider_package(name: str, directory: str | os.PathLike[str] = ".", wire: str = "openai") -> Path:
+    """Write the package ``clawdesk-<name>`` for ``wire`` into ``directory`` and return its path.
 
     Raises :class:`~clawdesk.ConfigError` for a bad name or when the target
     already exists; nothing is written then. The package appears whole or not
     at all: it is assembled in a temporary folder next to the target and
     renamed into place.
     """
-    files = package_files(name)
+    files = package_files(name, wire)
     parent = Path(directory)
     target = parent / _placeholders(name)["dist"]
     if target.exists():
