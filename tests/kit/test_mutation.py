@@ -7,6 +7,8 @@ from pathlib import Path
 import mutation
 import pytest
 
+from clawdesk.testing import ProviderConformance
+
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 #: The mistakes the issue names first; each must have its mutant.
@@ -26,6 +28,9 @@ def test_every_mutant_is_killed_with_a_message_naming_its_mistake(tmp_path: Path
     assert len(verdicts) == len(mutation.MUTANTS) > 30
     survivors = [f"{v.mutant.name} ({v.mutant.mistake}): {v.message}" for v in verdicts if not v.killed]
     assert not survivors, "\n".join(survivors)
+    # The kit names a leak without repeating it: no failure message shows the key it found.
+    key = ProviderConformance.api_key
+    assert not [v.mutant.name for v in verdicts if key[:6] in v.message]
 
 
 def test_the_set_holds_the_mistakes_the_issue_names() -> None:
