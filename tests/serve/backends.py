@@ -30,6 +30,7 @@ MISTRAL_KEY = "sk-mistral-upstream-secret-0123456789"
 KEY_A = "gw-team-a-secret-key-0123456789abcdef"
 KEY_B = "gw-team-b-secret-key-fedcba9876543210"
 KEY_B_ENV = "TEAM_B_GATEWAY_KEY"
+KEY_C = "gw-team-c-secret-key-aaaabbbbccccdddd"
 SSE = "text/event-stream"
 NDJSON = "application/x-ndjson"
 USAGE = {"prompt_tokens": 12, "completion_tokens": 5, "total_tokens": 17}
@@ -167,6 +168,8 @@ class OllamaBackend(Counting):
             "eval_count": 4,
         }
         if not body.get("stream", True):
+            if body.get("think"):
+                message["thinking"] = "Greet them back."
             return Reply.json({**final, "message": message})
         lines = []
         delay = 0.0
@@ -175,6 +178,9 @@ class OllamaBackend(Counting):
             lines *= SLOW_PIECES
             delay = SLOW_DELAY
         else:
+            if body.get("think"):
+                thought = {"role": "assistant", "content": "", "thinking": "Greet them back."}
+                lines.append({"model": model, "created_at": self.stamp, "message": thought})
             lines.append({"model": model, "created_at": self.stamp, "message": message})
         for line in lines:
             line["done"] = False
@@ -182,7 +188,7 @@ class OllamaBackend(Counting):
         return Reply.stream([json.dumps(x).encode() + b"\n" for x in lines], content_type=NDJSON, delay=delay)
 
 
-def config_text(mistral_url: str, ollama_url: str, *, extra: str = "", state: str = "") -> str:
+def config_text(mistral_url: str, ollama_url: str, *, extra: str = "", state: str = "", cooldown: int = 0) -> str:
     """A config with both backends, an alias ``fast`` (mistral -> ollama) and the gateway keys of the tests."""
     return f"""
 [providers.mistral]
@@ -198,7 +204,8 @@ timeout_secs = 30
 [fallback]
 max_retries_per_provider = 0
 backoff_base_secs = 0.01
-cooldown_failures = 0
+cooldown_failures = {cooldown}
+cooldown_secs = 30
 
 [serve.models.fast]
 chain = ["mistral/mistral-small-latest", "ollama/llama3.2"]
@@ -211,6 +218,9 @@ models = ["fast", "mistral/*"]
 key_env = "{KEY_B_ENV}"
 requests = 3
 window_secs = 60
+
+[serve.keys.team-c]
+hash = "{sha256(KEY_C)}"
 {extra}
 {state}
 """

@@ -6,6 +6,7 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,7 +30,7 @@ class Backends:
         mistral_server.route("POST", "/v1/chat/completions", self.mistral)
         ollama_server.route("POST", "/api/chat", self.ollama)
 
-    def config(self, **kw: str) -> str:
+    def config(self, **kw: Any) -> str:
         return config_text(self.mistral_server.url, self.ollama_server.url, **kw)
 
     def reset(self) -> None:

@@ -1,0 +1,45 @@
+"""Two worker processes behind one port: key budgets hold across them through Redis."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from backends import KEY_B, GatewayProcess
+
+from clawdesk.testing import RedisServer
+from conftest import Backends
+
+BODY = {"model": "ollama/llama3.2", "messages": [{"role": "user", "content": "Say hello."}]}
+
+
+@pytest.fixture
+def two_workers(backends: Backends, redis: RedisServer, tmp_path: Path) -> Iterator[GatewayProcess]:
+    """`clawdesk serve --workers 2` with [state] on a real Redis."""
+    path = tmp_path / "config.toml"
+    state = f'[state]\nbackend = "redis"\nurl = "{redis.url}"\nkey_prefix = "serve-test"\n'
+    path.write_text(backends.config(state=state), encoding="utf-8")
+    process = GatewayProcess(path, workers=2)
+    yield process
+    process.close()
+
+
+def test_key_budget_holds_across_two_workers(two_workers: GatewayProcess, backends: Backends) -> None:
+    """team-b's 3 requests a minute hold over 2 workers: of 12 calls on fresh connections, 3 pass, 9 get 429."""
+    pids = {httpx.get(f"{two_workers.url}/healthz", headers={"connection": "close"}).json()["pid"] for _ in range(30)}
+    assert len(pids) == 2, "the calls must really be spread over both workers"
+    statuses = []
+    for _ in range(12):
+        with httpx.Client(timeout=30) as fresh:  # a new connection each time, so the kernel spreads them
+            response = fresh.post(
+                f"{two_workers.url}/v1/chat/completions", headers={"authorization": f"Bearer {KEY_B}"}, json=BODY
+            )
+        statuses.append(response.status_code)
+        if response.status_code == 429:
+            assert int(response.headers["retry-after"]) >= 1
+            assert response.json()["error"]["code"] == "rate_limit_exceeded"
+    assert statuses.count(200) == 3
+    assert statuses.count(429) == 9
+    assert backends.ollama.count == 3
