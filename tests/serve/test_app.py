@@ -11,12 +11,13 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+import anyio
 import httpx
 import pytest
-from backends import KEY_B, KEY_B_ENV, KEY_C
+from backends import KEY_B, KEY_B_ENV, KEY_C, SLOW_PROMPT
 
 from clawdesk import Usage, parse_config
-from clawdesk._serve._app import Gateway, create_app
+from clawdesk._serve._app import ChatCompletions, Gateway, create_app
 from clawdesk._serve._protocol import usage_json
 from clawdesk.testing import Reply
 from conftest import Backends
@@ -167,3 +168,41 @@ def test_usage_details() -> None:
         "completion_tokens_details": {"reasoning_tokens": 25},
     }
     assert usage_json(Usage(None, 3)) is None
+
+
+async def test_a_client_that_stops_reading_is_dropped_and_upstream_closed(backends: Backends) -> None:
+    """A client whose writes block (flow control) past send_timeout_secs is dropped; the upstream closes too."""
+    config = parse_config(backends.config(extra="[serve]\nsend_timeout_secs = 0.5\n"))
+    gateway = Gateway(config, env={KEY_B_ENV: KEY_B})
+    body = {"model": "mistral/mistral-small-latest", "messages": [{"role": "user", "content": SLOW_PROMPT}]}
+    raw = json.dumps({**body, "stream": True}).encode()
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/v1/chat/completions",
+        "headers": [(b"authorization", AUTH["authorization"].encode())],
+    }
+    received = False
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        nonlocal received
+        if not received:
+            received = True
+            return {"type": "http.request", "body": raw, "more_body": False}
+        await anyio.sleep_forever()
+        raise AssertionError
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+        if len(sent) >= 4:  # the client stopped reading: the server's flow control holds this write
+            await anyio.sleep_forever()
+
+    with anyio.fail_after(10):
+        await ChatCompletions(gateway)(scope, receive, send)
+    with anyio.fail_after(2):
+        while backends.mistral_server.open_connections:  # noqa: ASYNC110 - a counter of the server's thread
+            await anyio.sleep(0.01)
+    assert sent[0]["status"] == 200
+    assert gateway.metrics.disconnects == 1
+    await gateway.client.aclose()

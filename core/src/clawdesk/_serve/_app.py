@@ -153,8 +153,12 @@ class Gateway:
 # -- plain ASGI helpers ----------------------------------------------------------------------------
 
 
+#: One encoder for every body and event (``json.dumps`` with options builds a new one per call).
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def _json_bytes(data: Any) -> bytes:
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return _ENCODER.encode(data).encode("utf-8")
 
 
 def _retry_after(seconds: float) -> str:
@@ -208,15 +212,34 @@ async def _read_body(receive: Receive, limit: int, seconds: float) -> bytes:
 
 
 class _Watch:
-    """Listens for the client's disconnect while a request is answered, and cancels the answer when it comes."""
+    """Watches a request while it is answered: the client's disconnect, and a client that stops reading.
+
+    :meth:`run` waits for ``http.disconnect`` and cancels the answer when it
+    comes. :meth:`guard` cancels it when one write to the client has been
+    waiting longer than ``seconds`` (a client that does not read fills the
+    socket's buffer, and the server's flow control then holds the write): one
+    timer for the whole answer instead of a deadline scope around every
+    write, which cost about a millisecond per streamed answer.
+    """
 
     def __init__(self) -> None:
         self.gone = False
+        self.writing_since: float | None = None
 
     async def run(self, receive: Receive, scope: anyio.CancelScope) -> None:
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
+                self.gone = True
+                scope.cancel()
+                return
+
+    async def guard(self, seconds: float, scope: anyio.CancelScope) -> None:
+        step = min(1.0, seconds / 4)
+        while True:
+            await anyio.sleep(step)
+            since = self.writing_since
+            if since is not None and time.monotonic() - since > seconds:
                 self.gone = True
                 scope.cancel()
                 return
@@ -354,8 +377,9 @@ class ChatCompletions:
         try:
             async with anyio.create_task_group() as group:
                 group.start_soon(watch.run, receive, group.cancel_scope)
+                group.start_soon(watch.guard, self.gateway.serve.send_timeout_secs, group.cancel_scope)
                 try:
-                    await self._pump(stream, parsed, send, rid, started)
+                    await self._pump(stream, parsed, send, rid, started, watch)
                 except _Disconnected:
                     watch.gone = True
                 group.cancel_scope.cancel()
@@ -366,16 +390,19 @@ class ChatCompletions:
             self.gateway.metrics.disconnects += 1
             self.gateway.metrics.failure("client_disconnected")
 
-    async def _pump(self, stream: ChatStream, parsed: ParsedChat, send: Send, rid: str, started: float) -> None:
+    async def _pump(
+        self, stream: ChatStream, parsed: ParsedChat, send: Send, rid: str, started: float, watch: _Watch
+    ) -> None:
         gateway = self.gateway
-        timeout = gateway.serve.send_timeout_secs
+        clock = time.monotonic
 
         async def emit(data: bytes) -> None:
+            watch.writing_since = clock()
             try:
-                with anyio.fail_after(timeout):
-                    await send({"type": "http.response.body", "body": data, "more_body": True})
-            except (TimeoutError, OSError):
+                await send({"type": "http.response.body", "body": data, "more_body": True})
+            except OSError:
                 raise _Disconnected from None
+            watch.writing_since = None
 
         try:
             first = await stream.__anext__()
