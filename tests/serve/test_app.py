@@ -206,3 +206,50 @@ async def test_a_client_that_stops_reading_is_dropped_and_upstream_closed(backen
     assert sent[0]["status"] == 200
     assert gateway.metrics.disconnects == 1
     await gateway.client.aclose()
+
+
+@pytest.mark.parametrize(
+    ("choice", "sent"),
+    [
+        ("none", "none"),
+        ("auto", "auto"),
+        ("required", "required"),
+        ({"type": "function", "function": {"name": "weather"}}, {"type": "function", "function": {"name": "weather"}}),
+    ],
+)
+async def test_every_tool_choice_mode_reaches_mistral(
+    app: httpx.AsyncClient, backends: Backends, choice: Any, sent: Any
+) -> None:
+    """tool_choice none, auto, required and a named function arrive as Mistral's own tool_choice."""
+    tool = {"type": "function", "function": {"name": "weather", "parameters": {"type": "object", "properties": {}}}}
+    body = {"model": "mistral/mistral-small-latest", "messages": USER, "tools": [tool], "tool_choice": choice}
+    response = await app.post("/v1/chat/completions", json=body, headers=AUTH)
+    assert response.status_code == 200, response.text
+    assert backends.mistral.bodies[0]["tool_choice"] == sent
+
+
+async def test_a_body_that_does_not_arrive_in_time_is_408(backends: Backends) -> None:
+    """Half a body and then nothing: 408 after body_timeout_secs, and nothing reaches a backend."""
+    config = parse_config(backends.config(extra="[serve]\nbody_timeout_secs = 0.3\n"))
+    gateway = Gateway(config, env={KEY_B_ENV: KEY_B})
+    scope = {"type": "http", "method": "POST", "headers": [(b"authorization", AUTH["authorization"].encode())]}
+    calls = 0
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            return {"type": "http.request", "body": b'{"model": ', "more_body": True}
+        await anyio.sleep_forever()
+        raise AssertionError
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    with anyio.fail_after(5):
+        await ChatCompletions(gateway)(scope, receive, send)
+    assert sent[0]["status"] == 408
+    assert json.loads(sent[1]["body"])["error"]["code"] == "request_timeout"
+    assert backends.mistral.count == 0
+    await gateway.client.aclose()

@@ -26,6 +26,17 @@ def test_import_clawdesk_imports_no_server_stack(tmp_path: Path) -> None:
     assert _heavy_after("import clawdesk; clawdesk.Clawdesk; import clawdesk._serve", tmp_path) == []
 
 
+def test_clawdesk_plugins_imports_no_server_stack(tmp_path: Path) -> None:
+    """`clawdesk plugins` loads neither Starlette nor uvicorn."""
+    code = (
+        "from clawdesk._cli import main\n"
+        "import io, contextlib\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    main(['plugins', '--json'])\n"
+    )
+    assert _heavy_after(code, tmp_path) == []
+
+
 def test_clawdesk_chat_imports_no_server_stack(tmp_path: Path) -> None:
     """`clawdesk chat` (failing fast on a missing provider) loads neither Starlette nor uvicorn."""
     code = (

@@ -30,10 +30,6 @@ def check_settings(config: Config) -> None:
     from ._auth import KeyRing
 
     KeyRing.from_config(config.serve)
-    for alias, model in config.serve.models.items():
-        if "/" in alias:
-            raise ConfigError("an alias has no '/' (that is how provider/model ids look)", path=f"serve.models.{alias}")
-        del model
 
 
 def _check_port(host: str, port: int) -> None:

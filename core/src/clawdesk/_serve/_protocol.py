@@ -539,6 +539,8 @@ def _one(error: BaseException) -> ErrorReply:
         return ErrorReply(502, str(error), "upstream_error", "plugin_error", kind="plugin_error")
     if isinstance(error, ConfigError):
         return ErrorReply(502, str(error), "upstream_error", "gateway_misconfigured", kind="config_error")
+    if isinstance(error, (ValueError, TypeError)):  # the engine's word on a request it cannot take
+        return ErrorReply(400, str(error), "invalid_request_error", None, kind="bad_request")
     return ErrorReply(502, str(error), "upstream_error", None, kind="error")
 
 
