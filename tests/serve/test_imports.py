@@ -91,3 +91,25 @@ def test_bad_serve_config_is_one_line(tmp_path: Path, table: str, words: str) ->
     assert len(run.stderr.strip().splitlines()) == 1
     assert words in run.stderr
     assert "hunter2" not in run.stderr
+
+
+def test_port_in_use_is_one_line(tmp_path: Path) -> None:
+    """A port another process listens on: one line naming host and port, exit 2, before any worker starts."""
+    import socket
+
+    config = tmp_path / "config.toml"
+    config.write_text("[serve]\nallow_anonymous = true\n", encoding="utf-8")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        run = subprocess.run(
+            [sys.executable, "-m", "clawdesk", "serve", "--config", str(config), "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            env={"CLAWDESK_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
+        )
+    assert run.returncode == 2
+    assert run.stderr.strip() == f"clawdesk: error: cannot listen on 127.0.0.1:{port}: Address already in use"

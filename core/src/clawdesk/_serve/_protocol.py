@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -114,10 +115,23 @@ _EFFORTS = tuple(e.value for e in ReasoningEffort)
 _MAX_STOP = 16
 
 
+#: Control characters (and DEL, C1): a field name from the client may hold them; the message shows them escaped.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _escaped(text: str) -> str:
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
 class BadRequest(Exception):
-    """A request the gateway refuses before sending anything: HTTP ``status``, the field it is about."""
+    """A request the gateway refuses before sending anything: HTTP ``status``, the field it is about.
+
+    The message is one line whatever the client sent: control characters in
+    field names or values it quotes are shown escaped (``\\n``).
+    """
 
     def __init__(self, message: str, *, param: str | None = None, status: int = 400, code: str | None = None) -> None:
+        message = _escaped(message)
         super().__init__(message)
         self.message = message
         self.param = param

@@ -1,0 +1,95 @@
+"""The request parser at the gateway's edge, property-tested: any body is a ParsedChat or one BadRequest."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from clawdesk import Role
+from clawdesk._serve._protocol import BadRequest, parse_chat
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+    max_leaves=20,
+)
+FIELDS = [
+    "model",
+    "messages",
+    "stream",
+    "stream_options",
+    "temperature",
+    "top_p",
+    "top_k",
+    "max_tokens",
+    "max_completion_tokens",
+    "stop",
+    "seed",
+    "tools",
+    "tool_choice",
+    "response_format",
+    "reasoning_effort",
+    "n",
+    "user",
+    "logit_bias",
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(JSON, st.dictionaries(st.sampled_from(FIELDS), JSON, max_size=6), st.binary(max_size=40)))
+def test_any_body_is_parsed_or_refused_with_one_bad_request(body: Any) -> None:
+    """Whatever arrives (any JSON, any mix of known fields with any values, any bytes), no other exception escapes."""
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    refused: BadRequest | None = None
+    try:
+        parse_chat(raw)
+    except BadRequest as exc:
+        refused = exc
+    if refused is not None:
+        assert refused.status == 400
+        assert refused.message
+        assert "\n" not in refused.message
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    texts=st.lists(st.text(min_size=1, max_size=30), min_size=1, max_size=5),
+    temperature=st.none() | st.floats(0, 2),
+    max_tokens=st.none() | st.integers(1, 10**6),
+    stop=st.lists(st.text(min_size=1, max_size=5), max_size=4),
+    stream=st.booleans(),
+)
+def test_valid_requests_keep_what_they_say(
+    texts: list[str], temperature: float | None, max_tokens: int | None, stop: list[str], stream: bool
+) -> None:
+    """A valid request's messages and options come through unchanged."""
+    body: dict[str, Any] = {
+        "model": "acme/model-1",
+        "messages": [{"role": "user", "content": text} for text in texts],
+        "stream": stream,
+        "stop": stop,
+    }
+    if temperature is not None:
+        body["temperature"] = temperature
+    if max_tokens is not None:
+        body["max_tokens"] = max_tokens
+    parsed = parse_chat(json.dumps(body).encode())
+    assert [m.text for m in parsed.messages] == texts
+    assert all(m.role is Role.USER for m in parsed.messages)
+    assert parsed.options.temperature == temperature
+    assert parsed.options.max_tokens == max_tokens
+    assert parsed.options.stop == tuple(stop)
+    assert parsed.stream is stream
+
+
+@given(st.text(min_size=1, max_size=20).filter(lambda name: name not in FIELDS))
+def test_an_unknown_field_is_named(name: str) -> None:
+    """Any field the protocol does not have is refused, and the error names it."""
+    body = {"model": "acme/m", "messages": [{"role": "user", "content": "hi"}], name: 1}
+    with pytest.raises(BadRequest) as caught:
+        parse_chat(json.dumps(body).encode())
+    assert caught.value.param == name
