@@ -408,8 +408,11 @@ class ChatCompletions:
                 raise _Disconnected from None
             watch.writing_since = None
 
+        # The events themselves, not the ChatStream: it would keep every event of the answer for
+        # `.response`, which the gateway never reads (a long answer would sit in memory until its end).
+        events = stream.events
         try:
-            first = await stream.__anext__()
+            first = await events.__anext__()
         except (ClawdeskError, ValueError) as exc:
             await self._failed(send, exc, stream.attempts, rid, started)
             return
@@ -454,7 +457,7 @@ class ChatCompletions:
                 elif kind is Finish:
                     await emit(frame({}, finish=finish_reason(event.reason)))
                 try:
-                    event = await stream.__anext__()
+                    event = await events.__anext__()
                 except StopAsyncIteration:
                     break
         except ClawdeskError as exc:
