@@ -7,7 +7,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from backends import KEY_B, GatewayProcess
+from backends import KEY_B, GatewayProcess, sha256
 
 from clawdesk.testing import RedisServer
 from conftest import Backends
@@ -26,7 +26,9 @@ def two_workers(backends: Backends, redis: RedisServer, tmp_path: Path) -> Itera
     process.close()
 
 
-def test_key_budget_holds_across_two_workers(two_workers: GatewayProcess, backends: Backends) -> None:
+def test_key_budget_holds_across_two_workers(
+    two_workers: GatewayProcess, backends: Backends, redis: RedisServer
+) -> None:
     """team-b's 3 requests a minute hold over 2 workers: of 12 calls on fresh connections, 3 pass, 9 get 429."""
     pids = {httpx.get(f"{two_workers.url}/healthz", headers={"connection": "close"}).json()["pid"] for _ in range(30)}
     assert len(pids) == 2, "the calls must really be spread over both workers"
@@ -43,3 +45,7 @@ def test_key_budget_holds_across_two_workers(two_workers: GatewayProcess, backen
     assert statuses.count(200) == 3
     assert statuses.count(429) == 9
     assert backends.ollama.count == 3
+    keys = redis.cli("KEYS", "*")
+    assert "serve-test:serve-key.team-b:rpm" in keys
+    assert KEY_B not in keys
+    assert sha256(KEY_B).removeprefix("sha256:") not in keys
