@@ -1,8 +1,12 @@
-"""The request parser at the gateway's edge, property-tested: any body is a ParsedChat or one BadRequest."""
+"""The request parser at the gateway's edge, property-tested (any body is a ParsedChat or one BadRequest),
+and the workers' metrics snapshots adding up."""
 
 from __future__ import annotations
 
 import json
+import os
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from clawdesk import Role
+from clawdesk._serve._metrics import STALE_SECS, Metrics, SharedMetrics
 from clawdesk._serve._protocol import BadRequest, parse_chat
 
 JSON = st.recursive(
@@ -93,3 +98,26 @@ def test_an_unknown_field_is_named(name: str) -> None:
     with pytest.raises(BadRequest) as caught:
         parse_chat(json.dumps(body).encode())
     assert caught.value.param == name
+
+
+def test_metrics_snapshots_add_up(tmp_path: Path) -> None:
+    """Two workers' snapshots sum into one exposition: counters, tokens, histogram buckets, and fresh gauges only."""
+    one, two = Metrics(), Metrics()
+    for metrics, seconds in ((one, 0.02), (two, 3.0)):
+        metrics.request("/v1/chat/completions", "mistral", 200, seconds)
+        metrics.usage("mistral", 10, 4)
+        metrics.failure("rate_limited")
+        metrics.in_flight = 1
+    (tmp_path / "1.json").write_text(json.dumps(two.snapshot()))
+    old = tmp_path / "2.json"
+    old.write_text(json.dumps(two.snapshot()))
+    os.utime(old, (time.time() - STALE_SECS - 1,) * 2)
+    text = SharedMetrics(one, tmp_path).render()
+    counts = dict(line.rsplit(" ", 1) for line in text.splitlines() if not line.startswith("#"))
+    route = 'route="/v1/chat/completions",provider="mistral",status="200"'
+    assert counts[f"clawdesk_gateway_requests_total{{{route}}}"] == "3"
+    assert counts['clawdesk_gateway_tokens_total{provider="mistral",direction="input"}'] == "30"
+    assert counts['clawdesk_gateway_failures_total{kind="rate_limited"}'] == "3"
+    assert counts['clawdesk_gateway_request_duration_seconds_bucket{provider="mistral",le="0.025"}'] == "1"
+    assert counts['clawdesk_gateway_request_duration_seconds_bucket{provider="mistral",le="+Inf"}'] == "3"
+    assert counts["clawdesk_gateway_in_flight"] == "2"  # this worker and the fresh snapshot; the stale one is gone

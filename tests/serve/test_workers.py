@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,7 +30,7 @@ def two_workers(backends: Backends, redis: RedisServer, tmp_path: Path) -> Itera
 def test_key_budget_holds_across_two_workers(
     two_workers: GatewayProcess, backends: Backends, redis: RedisServer
 ) -> None:
-    """team-b's 3 requests a minute hold over 2 workers: of 12 calls on fresh connections, 3 pass, 9 get 429."""
+    """team-b's 3 requests a minute hold over 2 workers: of 12 calls, 3 pass and 9 get 429, and /metrics sums both."""
     pids = {httpx.get(f"{two_workers.url}/healthz", headers={"connection": "close"}).json()["pid"] for _ in range(30)}
     assert len(pids) == 2, "the calls must really be spread over both workers"
     statuses = []
@@ -45,6 +46,12 @@ def test_key_budget_holds_across_two_workers(
     assert statuses.count(200) == 3
     assert statuses.count(429) == 9
     assert backends.ollama.count == 3
+    time.sleep(1.5)  # every worker's counters reach the shared snapshots within a second
+    text = httpx.get(f"{two_workers.url}/metrics", headers={"connection": "close"}).text
+    counts = dict(line.rsplit(" ", 1) for line in text.splitlines() if not line.startswith("#"))
+    route = 'route="/v1/chat/completions"'
+    assert int(counts[f'clawdesk_gateway_requests_total{{{route},provider="ollama",status="200"}}']) == 3
+    assert int(counts[f'clawdesk_gateway_requests_total{{{route},provider="none",status="429"}}']) == 9
     keys = redis.cli("KEYS", "*")
     assert "serve-test:serve-key.team-b:rpm" in keys
     assert KEY_B not in keys

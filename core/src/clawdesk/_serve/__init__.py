@@ -11,6 +11,7 @@ import argparse
 import os
 import socket
 import sys
+from typing import Any
 
 from .._config import CONFIG_ENV, Config, load_config
 from .._errors import ConfigError
@@ -58,13 +59,34 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if config.source is not None:
         # Every worker reads the same file, whichever way it was named.
         os.environ[CONFIG_ENV] = os.path.abspath(config.source)
+    import shutil
+    import tempfile
+
     import uvicorn
+
+    from ._metrics import METRICS_DIR_ENV
+
+    metrics_dir = None
+    if workers > 1:
+        # The workers add up their counters through this directory, so /metrics shows the whole gateway.
+        metrics_dir = tempfile.mkdtemp(prefix="clawdesk-serve-metrics-")
+        os.environ[METRICS_DIR_ENV] = metrics_dir
 
     print(
         f"clawdesk serve: http://{host}:{port}/v1 with {workers} worker{'s' if workers > 1 else ''} (Ctrl-C stops)",
         file=sys.stderr,
         flush=True,
     )
+    try:
+        _run(uvicorn, host, port, workers, serve_debug=bool(args.debug), config=config)
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+    return 0
+
+
+def _run(uvicorn: Any, host: str, port: int, workers: int, *, serve_debug: bool, config: Config) -> None:
+    serve = config.serve
     uvicorn.run(
         "clawdesk._serve._app:app_from_environment",
         factory=True,
@@ -72,12 +94,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=port,
         workers=workers,
         log_config=None,
-        log_level="debug" if args.debug else "warning",
-        access_log=bool(args.debug),
+        log_level="debug" if serve_debug else "warning",
+        access_log=serve_debug,
         timeout_keep_alive=max(1, round(serve.keep_alive_secs)),
         limit_concurrency=serve.max_connections,
         server_header=False,
         date_header=True,
         lifespan="on",
     )
-    return 0

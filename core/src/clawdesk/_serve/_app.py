@@ -41,7 +41,7 @@ from .._secret import Secret
 from .._stream import ChatStream
 from .._types import Finish, ReasoningDelta, TextDelta, ToolCallEvent, Usage, UsageEvent
 from ._auth import GatewayKey, KeyRing, budget_name
-from ._metrics import Metrics
+from ._metrics import METRICS_DIR_ENV, Metrics, SharedMetrics
 from ._protocol import (
     BadRequest,
     ErrorReply,
@@ -105,6 +105,8 @@ class Gateway:
         # against 6 ms with no queue (benchmarks/gateway.py).
         self.client._pool_size = max(Clawdesk._pool_size, config.serve.max_connections or 1000)
         self.metrics = Metrics()
+        directory = (os.environ if env is None else env).get(METRICS_DIR_ENV)
+        self.shared = SharedMetrics(self.metrics, directory) if directory else None
         self._models: tuple[float, list[dict[str, Any]]] | None = None
 
     def authenticate(self, authorization: str | None) -> GatewayKey | ErrorReply | None:
@@ -504,7 +506,8 @@ def create_app(gateway: Gateway) -> Starlette:
         return JSONResponse({"status": "ok", "pid": os.getpid()})
 
     async def metrics(request: Request) -> Response:
-        return PlainTextResponse(gateway.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+        text = gateway.shared.render() if gateway.shared is not None else gateway.metrics.render()
+        return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -512,10 +515,22 @@ def create_app(gateway: Gateway) -> Starlette:
         message = f"{request.method} {request.url.path}: {exc.detail}"
         return _error_response(ErrorReply(exc.status_code, message, "invalid_request_error", code))
 
+    async def publish(shared: SharedMetrics) -> None:
+        while True:
+            try:
+                shared.write()
+            except OSError as exc:  # a full disk must not stop the worker; the next second tries again
+                log.warning("cannot write the metrics snapshot %s: %s", shared.path, exc)
+            await anyio.sleep(1.0)
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> Any:
         try:
-            yield
+            async with anyio.create_task_group() as group:
+                if gateway.shared is not None:
+                    group.start_soon(publish, gateway.shared)
+                yield
+                group.cancel_scope.cancel()
         finally:
             await gateway.client.aclose()
 
