@@ -113,3 +113,17 @@ def test_port_in_use_is_one_line(tmp_path: Path) -> None:
         )
     assert run.returncode == 2
     assert run.stderr.strip() == f"clawdesk: error: cannot listen on 127.0.0.1:{port}: Address already in use"
+
+
+def test_reprs_show_no_key_hash() -> None:
+    """A config's repr, and a gateway key's, show neither the key nor its hash."""
+    from clawdesk import parse_config
+    from clawdesk._serve._auth import KeyRing
+
+    digest = "ab" * 32
+    config = parse_config(f'[serve.keys.team]\nhash = "sha256:{digest}"\nmodels = ["fast"]\n')
+    ring = KeyRing.from_config(config.serve)
+    for text in (repr(config), repr(config.serve), repr(ring.keys)):
+        assert digest not in text
+        assert repr(bytes.fromhex(digest))[2:20] not in text
+        assert "team" in text or "ServeConfig" in text or "Config" in text

@@ -306,7 +306,8 @@ class ServeKey:
       ``[state]`` store (so shared by every worker with Redis); ``None``: no budget.
     """
 
-    hash: str | None = field(default=None, validator=_check_key_hash)
+    # Not in the repr: a hash is no key, but it lets anyone who sees it try guesses offline.
+    hash: str | None = field(default=None, validator=_check_key_hash, repr=False)
     key_env: str | None = field(default=None, validator=_check_env_name)
     models: tuple[str, ...] = field(default=(), validator=_check_key_models)
     requests: int | None = field(default=None, validator=attrs.validators.optional(_check_at_least_one))

@@ -21,7 +21,7 @@ import hmac
 import os
 from collections.abc import Mapping, Sequence
 
-from attrs import frozen
+from attrs import field, frozen
 
 from .._config import RateLimit, ServeConfig
 from .._errors import ConfigError
@@ -44,7 +44,7 @@ class GatewayKey:
     """One configured key: its name, digest, allowed models (empty: all) and budget (``None``: none)."""
 
     name: str
-    digest: bytes
+    digest: bytes = field(repr=False)
     models: tuple[str, ...]
     limit: RateLimit | None
 
