@@ -350,7 +350,9 @@ class ServeConfig:
     options. ``max_body_bytes`` bounds a request body (413 above it);
     ``body_timeout_secs`` is the most a client may take to send its body,
     ``send_timeout_secs`` the most one write to a client that does not read
-    may wait, ``keep_alive_secs`` how long an idle connection stays open;
+    may wait, ``keep_alive_secs`` how long an idle connection stays open,
+    ``shutdown_timeout_secs`` how long a stopping gateway lets answers in
+    progress finish before it closes their connections;
     ``max_connections`` caps the connections a worker serves at once (503
     beyond; ``None``: no cap). ``keys`` and ``models`` are the
     ``[serve.keys.<name>]`` and ``[serve.models.<alias>]`` tables.
@@ -365,6 +367,7 @@ class ServeConfig:
     body_timeout_secs: float = field(default=30.0, validator=check_timeout)
     send_timeout_secs: float = field(default=30.0, validator=check_timeout)
     keep_alive_secs: float = field(default=5.0, validator=check_timeout)
+    shutdown_timeout_secs: float = field(default=30.0, validator=check_timeout)
     max_connections: int | None = field(default=None, validator=attrs.validators.optional(_check_at_least_one))
     allow_anonymous: bool = False
     keys: Mapping[str, ServeKey] = field(factory=dict, validator=_check_serve_names, hash=False)

@@ -97,6 +97,8 @@ def _run(uvicorn: Any, host: str, port: int, workers: int, *, serve_debug: bool,
         log_level="debug" if serve_debug else "warning",
         access_log=serve_debug,
         timeout_keep_alive=max(1, round(serve.keep_alive_secs)),
+        # Without it a stopping worker waits for every stream to end, however long that takes.
+        timeout_graceful_shutdown=max(1, round(serve.shutdown_timeout_secs)),
         limit_concurrency=serve.max_connections,
         server_header=False,
         date_header=True,
