@@ -56,3 +56,14 @@ def test_key_budget_holds_across_two_workers(
     assert "serve-test:serve-key.team-b:rpm" in keys
     assert KEY_B not in keys
     assert sha256(KEY_B).removeprefix("sha256:") not in keys
+
+
+def test_workers_without_shared_state_are_warned_about(backends: Backends, tmp_path: Path) -> None:
+    """Two workers on local state: the gateway says at start that budgets and cooldowns are per worker."""
+    path = tmp_path / "config.toml"
+    path.write_text(backends.config(), encoding="utf-8")
+    process = GatewayProcess(path, workers=2)
+    try:
+        assert 'each worker keeps its own key budgets and cooldowns with [state] backend "local"' in process.log
+    finally:
+        process.close()

@@ -56,6 +56,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not 0 <= port <= 65535:
         raise ConfigError(f"--port: expected a port number from 0 to 65535, got {port}")
     _check_port(host, port)
+    shared_state = config.state.resolve().backend == "redis"  # a bad [state] fails here, in one line
     if config.source is not None:
         # Every worker reads the same file, whichever way it was named.
         os.environ[CONFIG_ENV] = os.path.abspath(config.source)
@@ -77,6 +78,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         file=sys.stderr,
         flush=True,
     )
+    if workers > 1 and not shared_state:
+        print(
+            "clawdesk serve: warning: each worker keeps its own key budgets and cooldowns with [state] backend "
+            '"local"; set [state] backend = "redis" to share them',
+            file=sys.stderr,
+            flush=True,
+        )
     try:
         _run(uvicorn, host, port, workers, serve_debug=bool(args.debug), config=config)
     finally:
