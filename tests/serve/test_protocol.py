@@ -13,9 +13,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clawdesk import Role
+from clawdesk import AllProvidersFailed, ApiError, RateLimited, Role
+from clawdesk._fallback import Attempt
 from clawdesk._serve._metrics import STALE_SECS, Metrics, SharedMetrics
-from clawdesk._serve._protocol import BadRequest, parse_chat
+from clawdesk._serve._protocol import BadRequest, error_of, parse_chat
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False) | st.text(max_size=20),
@@ -121,3 +122,50 @@ def test_metrics_snapshots_add_up(tmp_path: Path) -> None:
     assert counts['clawdesk_gateway_request_duration_seconds_bucket{provider="mistral",le="0.025"}'] == "1"
     assert counts['clawdesk_gateway_request_duration_seconds_bucket{provider="mistral",le="+Inf"}'] == "3"
     assert counts["clawdesk_gateway_in_flight"] == "2"  # this worker and the fresh snapshot; the stale one is gone
+
+
+@pytest.mark.parametrize(
+    ("skips", "status", "code"),
+    [
+        (["cooling_down", "rate_budget"], 503, "no_provider_available"),
+        (["capability_missing", "capability_missing"], 400, "unsupported_option"),
+        (["provider_not_found"], 404, "model_not_found"),
+        (["deadline"], 504, "upstream_timeout"),
+        (["config_error", "capability_missing"], 502, "gateway_misconfigured"),
+    ],
+)
+def test_a_chain_where_nothing_was_tried_answers_by_why(skips: list[str], status: int, code: str) -> None:
+    """Every candidate skipped: cooling down is 503, a capability no candidate has 400, an unknown provider 404."""
+    attempts = [Attempt(provider=f"p{i}", model="m", outcome="skipped", kind=kind) for i, kind in enumerate(skips)]
+    reply = error_of(AllProvidersFailed("no provider could take the request", attempts=attempts), cooldown=12.5)
+    assert (reply.status, reply.code) == (status, code)
+    assert (reply.retry_after == 12.5) is (status == 503)
+
+
+def test_a_chain_whose_candidates_all_failed_alike_answers_with_that_status() -> None:
+    """All rate limited: 429 with the shortest Retry-After; mixed failures: 502."""
+    limited = [
+        Attempt(
+            provider="a",
+            model="m",
+            outcome="failed",
+            kind="rate_limited",
+            error=RateLimited("x", provider="a", retry_after=9),
+        ),
+        Attempt(
+            provider="b",
+            model="m",
+            outcome="failed",
+            kind="rate_limited",
+            error=RateLimited("y", provider="b", retry_after=4),
+        ),
+    ]
+    reply = error_of(AllProvidersFailed("all failed", attempts=limited))
+    assert (reply.status, reply.retry_after) == (429, 4)
+    mixed = [
+        *limited[:1],
+        Attempt(
+            provider="b", model="m", outcome="failed", kind="api_error", error=ApiError("z", provider="b", status=500)
+        ),
+    ]
+    assert error_of(AllProvidersFailed("all failed", attempts=mixed)).status == 502

@@ -571,9 +571,20 @@ def error_of(error: BaseException, *, cooldown: float | None = None) -> ErrorRep
         return _one(error)
     failed = [a.error for a in error.attempts if a.outcome == "failed" and a.error is not None]
     if not failed:
+        # Nothing was tried: why each candidate was skipped says what to answer.
+        kinds = {a.kind for a in error.attempts if a.outcome == "skipped"}
+        message = str(error)
+        if kinds == {"capability_missing"}:
+            return ErrorReply(400, message, "invalid_request_error", "unsupported_option", kind="capability_missing")
+        if kinds and kinds <= {"provider_not_found", "invalid_model_id"}:
+            return ErrorReply(404, message, "invalid_request_error", "model_not_found", "model", kind="model_not_found")
+        if kinds == {"deadline"}:
+            return ErrorReply(504, message, "upstream_error", "upstream_timeout", kind="deadline")
+        if kinds and kinds <= {"config_error", "provider_not_found", "invalid_model_id", "capability_missing"}:
+            return ErrorReply(502, message, "upstream_error", "gateway_misconfigured", kind="config_error")
         retry = max(1.0, cooldown) if cooldown is not None else None
         code = "no_provider_available"
-        return ErrorReply(503, str(error), "upstream_error", code, retry_after=retry, kind="unavailable")
+        return ErrorReply(503, message, "upstream_error", code, retry_after=retry, kind="unavailable")
     replies = [_one(e) for e in failed]
     statuses = {r.status for r in replies}
     if len(statuses) == 1:
