@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from clawdesk import AllProvidersFailed, ApiError, RateLimited, Role
 from clawdesk._fallback import Attempt
 from clawdesk._serve._metrics import STALE_SECS, Metrics, SharedMetrics
+from clawdesk._serve._protocol import _MAPPED as MAPPED
 from clawdesk._serve._protocol import BadRequest, error_of, parse_chat
 
 JSON = st.recursive(
@@ -23,26 +24,8 @@ JSON = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
     max_leaves=20,
 )
-FIELDS = [
-    "model",
-    "messages",
-    "stream",
-    "stream_options",
-    "temperature",
-    "top_p",
-    "top_k",
-    "max_tokens",
-    "max_completion_tokens",
-    "stop",
-    "seed",
-    "tools",
-    "tool_choice",
-    "response_format",
-    "reasoning_effort",
-    "n",
-    "user",
-    "logit_bias",
-]
+#: Every field the gateway maps, and a few it refuses.
+FIELDS = [*sorted(MAPPED), "n", "user", "logit_bias"]
 
 
 @settings(max_examples=300, deadline=None)
