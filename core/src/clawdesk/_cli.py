@@ -91,6 +91,7 @@ _COMMANDS = {
     "logs": "show, search and switch the log of chat exchanges",
     "config": "where the config file is",
     "new-provider": "write a new provider package to start from",
+    "serve": "run a Chat Completions gateway over every provider (the clawdesk[serve] extra)",
 }
 
 
@@ -208,6 +209,14 @@ def _build_new_provider(p: argparse.ArgumentParser, common: _Parser) -> None:
     )
 
 
+def _build_serve(p: argparse.ArgumentParser, common: _Parser) -> None:
+    p.add_argument("--host", default=None, help="the address to listen on (default: serve.host, 127.0.0.1)")
+    p.add_argument("--port", type=int, default=None, help="the port to listen on (default: serve.port, 4000)")
+    p.add_argument(
+        "--workers", type=int, default=None, metavar="N", help="worker processes (default: serve.workers, 1)"
+    )
+
+
 _BUILDERS: dict[str, Callable[[argparse.ArgumentParser, _Parser], None]] = {
     "plugins": _build_plugins,
     "models": _build_models,
@@ -216,6 +225,7 @@ _BUILDERS: dict[str, Callable[[argparse.ArgumentParser, _Parser], None]] = {
     "logs": _build_logs,
     "config": _build_config,
     "new-provider": _build_new_provider,
+    "serve": _build_serve,
 }
 
 
@@ -269,6 +279,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return status
         if args.command == "new-provider":
             return _cmd_new_provider(args)
+        if args.command == "serve":
+            from ._serve import cmd_serve
+
+            return cmd_serve(args)
         raise AssertionError(args.command)  # pragma: no cover - argparse rejects others
     except KeyboardInterrupt:
         print("clawdesk: interrupted", file=sys.stderr)

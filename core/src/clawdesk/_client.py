@@ -106,6 +106,10 @@ class Clawdesk:
     :class:`~clawdesk.ConfigError` naming the key path.
     """
 
+    #: The most connections kept to one provider (open and idle alike); a server in front of many clients
+    #: (``clawdesk serve``) raises it, as httpcore's pool scan costs more per request while requests queue.
+    _pool_size = 100
+
     def __init__(
         self,
         *,
@@ -201,7 +205,7 @@ class Clawdesk:
                 trust_env=True,
                 # Keep as many idle connections as may be open: with httpx's default of 20, a 32-wide
                 # burst closed and reopened most connections (seen in the soak run).
-                limits=httpx.Limits(max_connections=100, max_keepalive_connections=100),
+                limits=httpx.Limits(max_connections=self._pool_size, max_keepalive_connections=self._pool_size),
                 headers={"user-agent": "clawdesk"},
             )
             self._clients[name] = client

@@ -30,6 +30,18 @@ What it holds::
     backend = "redis"                      # or "local" (the default)
     url = "redis://127.0.0.1:6379/0"       # else $CLAWDESK_REDIS_URL
 
+    [serve]                                # the gateway, `clawdesk serve`
+    port = 4000
+
+    [serve.models.fast]                    # a model name clients may ask for: a chain
+    chain = ["mistral/mistral-small-latest", "ollama/llama3.2"]
+
+    [serve.keys.team-a]                    # a gateway key: its hash, or the variable holding it
+    hash = "sha256:..."
+    models = ["fast"]
+    requests = 100
+    window_secs = 60
+
 Every error is a :class:`~clawdesk.ConfigError` naming the file and the key
 path (``providers.mistral.timeout_secs``) and saying what was expected.
 """
@@ -60,6 +72,9 @@ __all__ = [
     "Config",
     "FallbackConfig",
     "RateLimit",
+    "ServeConfig",
+    "ServeKey",
+    "ServeModel",
     "StateConfig",
     "config_from_dict",
     "default_config_path",
@@ -72,7 +87,7 @@ __all__ = [
 CONFIG_ENV = "CLAWDESK_CONFIG"
 #: The largest config file read.
 MAX_CONFIG_BYTES = 1024 * 1024
-_TOP_KEYS = ("default_model", "providers", "fallback", "state")
+_TOP_KEYS = ("default_model", "providers", "fallback", "state", "serve")
 #: Where the Redis URL comes from when ``[state] url`` is not set (the default of ``url_env``).
 REDIS_URL_ENV = "CLAWDESK_REDIS_URL"
 #: Where the state backend comes from when ``[state] backend`` is not set.
@@ -252,6 +267,113 @@ class FallbackConfig:
     limits: Mapping[str, RateLimit] = field(factory=dict, validator=_check_limits, hash=False)
 
 
+#: What a gateway key's ``hash`` looks like: ``sha256:`` and 64 hex digits.
+_KEY_HASH_RE = re.compile(r"sha256:[0-9a-f]{64}")
+#: A model alias of the gateway, or a gateway key's name.
+_SERVE_NAME_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+#: The name of an environment variable.
+_ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+
+
+def _check_key_hash(_inst: object, attribute: attrs.Attribute[Any], value: str | None) -> None:
+    if value is not None and not _KEY_HASH_RE.fullmatch(value):
+        # Never echo the value: a plain key pasted here by mistake must not reach a log.
+        raise ValueError("expected 'sha256:' and 64 lower-case hex digits (the key's SHA-256, not the key)")
+
+
+def _check_env_name(_inst: object, attribute: attrs.Attribute[Any], value: str | None) -> None:
+    if value is not None and not _ENV_NAME_RE.fullmatch(value):
+        raise ValueError(f"expected the name of an environment variable, got {value!r}")
+
+
+def _check_key_models(_inst: object, attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
+    for index, entry in enumerate(value):
+        if not (entry and len(entry) <= 200 and entry.strip() == entry):
+            raise ValueError(f"entry {index}: expected an alias, provider/model or provider/*, got {entry!r}")
+
+
+@frozen(kw_only=True)
+class ServeKey:
+    """A gateway key, ``[serve.keys.<name>]``: who may call ``clawdesk serve``, for which models, how often.
+
+    - ``hash``: ``"sha256:<hex>"``, the SHA-256 of the key (the key itself is
+      never written in the config); or
+    - ``key_env``: the environment variable that holds the key (hashed when
+      the gateway starts). Exactly one of the two.
+    - ``models``: what the key may ask for: aliases, ``provider/model`` ids
+      or ``provider/*``; empty: every model.
+    - ``requests`` per ``window_secs``: the key's rate budget, kept in the
+      ``[state]`` store (so shared by every worker with Redis); ``None``: no budget.
+    """
+
+    # Not in the repr: a hash is no key, but it lets anyone who sees it try guesses offline.
+    hash: str | None = field(default=None, validator=_check_key_hash, repr=False)
+    key_env: str | None = field(default=None, validator=_check_env_name)
+    models: tuple[str, ...] = field(default=(), validator=_check_key_models)
+    requests: int | None = field(default=None, validator=attrs.validators.optional(_check_at_least_one))
+    window_secs: float = field(default=60.0, validator=check_timeout)
+
+    def __attrs_post_init__(self) -> None:
+        if (self.hash is None) == (self.key_env is None):
+            raise ValueError('give exactly one of hash ("sha256:...") and key_env (a variable holding the key)')
+
+
+def _check_alias_chain(_inst: object, attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
+    if not value:
+        raise ValueError("expected at least one provider/model entry")
+    _check_chain(_inst, attribute, value)
+
+
+@frozen(kw_only=True)
+class ServeModel:
+    """A model name the gateway offers, ``[serve.models.<alias>]``: a chain of candidates tried in order."""
+
+    chain: tuple[str, ...] = field(validator=_check_alias_chain)
+
+
+def _check_serve_names(_inst: object, attribute: attrs.Attribute[Any], value: Mapping[str, Any]) -> None:
+    for name in value:
+        if not _SERVE_NAME_RE.fullmatch(name):
+            raise ValueError(f"{name!r} is not a name (1 to 64 letters, digits or '_-.:')")
+
+
+def _check_port(_inst: object, attribute: attrs.Attribute[Any], value: int) -> None:
+    if not 0 <= value <= 65535:
+        raise ValueError(f"expected a port number from 0 to 65535, got {value!r}")
+
+
+@frozen(kw_only=True)
+class ServeConfig:
+    """The ``[serve]`` table: the gateway that ``clawdesk serve`` runs (see ``docs/gateway.md``).
+
+    ``host``, ``port`` and ``workers`` are the defaults of the command's
+    options. ``max_body_bytes`` bounds a request body (413 above it);
+    ``body_timeout_secs`` is the most a client may take to send its body,
+    ``send_timeout_secs`` the most one write to a client that does not read
+    may wait, ``keep_alive_secs`` how long an idle connection stays open,
+    ``shutdown_timeout_secs`` how long a stopping gateway lets answers in
+    progress finish before it closes their connections;
+    ``max_connections`` caps the connections a worker serves at once (503
+    beyond; ``None``: no cap). ``keys`` and ``models`` are the
+    ``[serve.keys.<name>]`` and ``[serve.models.<alias>]`` tables.
+    ``allow_anonymous`` lets a gateway without any key serve everyone (off:
+    such a gateway refuses to start).
+    """
+
+    host: str = "127.0.0.1"
+    port: int = field(default=4000, validator=_check_port)
+    workers: int = field(default=1, validator=_check_at_least_one)
+    max_body_bytes: int = field(default=8 * 1024 * 1024, validator=_check_at_least_one)
+    body_timeout_secs: float = field(default=30.0, validator=check_timeout)
+    send_timeout_secs: float = field(default=30.0, validator=check_timeout)
+    keep_alive_secs: float = field(default=5.0, validator=check_timeout)
+    shutdown_timeout_secs: float = field(default=30.0, validator=check_timeout)
+    max_connections: int | None = field(default=None, validator=attrs.validators.optional(_check_at_least_one))
+    allow_anonymous: bool = False
+    keys: Mapping[str, ServeKey] = field(factory=dict, validator=_check_serve_names, hash=False)
+    models: Mapping[str, ServeModel] = field(factory=dict, validator=_check_serve_names, hash=False)
+
+
 @frozen(kw_only=True)
 class Config:
     """The whole configuration. ``providers`` keeps each provider's table as read;
@@ -261,6 +383,7 @@ class Config:
     providers: Mapping[str, Mapping[str, Any]] = field(factory=dict, repr=False)
     fallback: FallbackConfig = field(factory=FallbackConfig)
     state: StateConfig = field(factory=StateConfig)
+    serve: ServeConfig = field(factory=ServeConfig)
     source: str | None = None
 
     def plugin_of(self, name: str) -> str:
@@ -404,7 +527,32 @@ def config_from_dict(data: Mapping[str, Any], *, source: str | None = None) -> C
     if not isinstance(state_table, dict):
         raise ConfigError(f"expected a table, got {_describe(state_table)}", path="state", file=source)
     state = structure_fields(StateConfig, state_table, path="state", file=source)
-    return Config(default_model=default_model, providers=providers, fallback=fallback, state=state, source=source)
+    serve = _structure_serve(data.get("serve", {}), source)
+    return Config(
+        default_model=default_model, providers=providers, fallback=fallback, state=state, serve=serve, source=source
+    )
+
+
+def _structure_serve(table: Any, source: str | None) -> ServeConfig:
+    """The ``[serve]`` table, with its ``[serve.keys.<name>]`` and ``[serve.models.<alias>]`` tables."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"expected a table, got {_describe(table)}", path="serve", file=source)
+    table = dict(table)
+    parts: dict[str, dict[str, Any]] = {}
+    for key, cls in (("keys", ServeKey), ("models", ServeModel)):
+        tables = table.pop(key, {})
+        if not isinstance(tables, dict):
+            raise ConfigError(f"expected a table, got {_describe(tables)}", path=f"serve.{key}", file=source)
+        parts[key] = {}
+        for name, entry in tables.items():
+            path = f"serve.{key}.{name}"
+            if not _SERVE_NAME_RE.fullmatch(name):
+                raise ConfigError("not a name (1 to 64 letters, digits or '_-.:')", path=path, file=source)
+            if not isinstance(entry, dict):
+                raise ConfigError(f"expected a table, got {_describe(entry)}", path=path, file=source)
+            parts[key][name] = structure_fields(cls, entry, path=path, file=source)
+    serve = structure_fields(ServeConfig, table, path="serve", file=source)
+    return attrs.evolve(serve, keys=parts["keys"], models=parts["models"])
 
 
 def _structure_limits(tables: Any, source: str | None) -> dict[str, RateLimit]:
