@@ -269,7 +269,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except (ConfigError, InvalidModelId, ProviderNotFound) as exc:
         return _fail(args, exc, EXIT_USAGE)
-    except (ProviderError, AllProvidersFailed, PluginError) as exc:
+    except AllProvidersFailed as exc:
+        return _fail(args, exc, EXIT_USAGE if _only_config_errors(exc) else EXIT_PROVIDER)
+    except (ProviderError, PluginError) as exc:
         return _fail(args, exc, EXIT_PROVIDER)
     except ClawdeskError as exc:
         return _fail(args, exc, EXIT_PROVIDER)
@@ -282,6 +284,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         text = " ".join(redact(str(exc)).split())
         print(f"clawdesk: internal error: {type(exc).__name__}: {text} (run with --debug for details)", file=sys.stderr)
         return EXIT_PROVIDER
+
+
+def _only_config_errors(exc: AllProvidersFailed) -> bool:
+    # Every candidate was skipped for its configuration (no -m, a chain of broken tables): the
+    # same mistake as with -m, so the same exit status; a provider that was asked and failed is 1.
+    return bool(exc.attempts) and all(getattr(a, "kind", None) == "config_error" for a in exc.attempts)
 
 
 def _fail(args: argparse.Namespace, exc: BaseException, status: int) -> int:

@@ -49,7 +49,7 @@ import attrs
 from attrs import field, frozen
 
 from ._errors import ConfigError
-from ._provider_config import check_non_negative, check_timeout, key_variables
+from ._provider_config import check_non_negative, check_timeout, clean_key, key_variables
 from ._secret import Secret
 
 __all__ = [
@@ -294,15 +294,26 @@ class Config:
             )
         table["name"] = name
         config = structure_fields(config_type, table, path=path, file=self.source)
-        if getattr(config, "api_key", None) is None:
+        key = getattr(config, "api_key", None)
+        if isinstance(key, Secret):
+            try:
+                cleaned = clean_key(key)
+            except ValueError as exc:
+                raise ConfigError(str(exc), path=f"{path}.api_key", file=self.source) from None
+            if cleaned is not key:
+                config = _wrap(lambda: attrs.evolve(config, api_key=cleaned), path, self.source)  # type: ignore[misc]
+        elif key is None:
             environ = os.environ if env is None else env
-            value = None
             for key_env in key_variables(config):
                 value = environ.get(key_env)
-                if value:
+                # A variable holding only whitespace is as good as unset: the next one is tried.
+                if value and value.strip():
+                    try:
+                        secret = clean_key(Secret(value))
+                    except ValueError as exc:
+                        raise ConfigError(f"environment variable {key_env} (the API key of {path}): {exc}") from None
+                    config = _wrap(lambda: attrs.evolve(config, api_key=secret), path, self.source)  # type: ignore[misc]  # noqa: B023
                     break
-            if value:
-                config = _wrap(lambda: attrs.evolve(config, api_key=Secret(value)), path, self.source)  # type: ignore[misc]
         return config
 
 

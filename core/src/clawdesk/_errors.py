@@ -180,7 +180,8 @@ class ProviderError(ClawdeskError):
         self.status = status
         self.url = _without_credentials(url) if url else url
         self.retryable = self.default_retryable if retryable is None else retryable
-        self.request_id = _one_line(request_id)[:200] if request_id else None
+        # Redacted again after the cut: a key the id echoed must not leave its head at the end.
+        self.request_id = redact(_one_line(request_id)[:200]) if request_id else None
         self.detail = _one_line(message)
         super().__init__(self._compose())
 

@@ -50,7 +50,7 @@ def _read(path: Path) -> dict[str, str]:
         raise ConfigError(f"the keys file is larger than {MAX_KEYS_BYTES // 1024} KiB", file=str(path))
     try:
         data = json.loads(raw.decode("utf-8")) if raw.strip() else {}
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         # Not the parser's message: it may quote the file's content, which holds keys.
         raise ConfigError("the keys file is not a JSON object of names to keys", file=str(path)) from None
     if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
@@ -65,7 +65,7 @@ def load_keys(path: str | os.PathLike[str] | None = None) -> dict[str, Secret]:
     the file when it cannot be read or is not a JSON object of strings.
     """
     target = Path(path) if path is not None else keys_path()
-    return {name: Secret(value) for name, value in _read(target).items() if not name.startswith("//") and value}
+    return {name: Secret(value) for name, value in _read(target).items() if not name.startswith("//") and value.strip()}
 
 
 def key_names(path: str | os.PathLike[str] | None = None) -> list[str]:

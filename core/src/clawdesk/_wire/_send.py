@@ -80,6 +80,7 @@ from ._http import (
     error_for_status,
     map_transport_error,
     message_from_body,
+    proxy_error,
     read_error_body,
     request_timeout,
     retry_after_from,
@@ -502,7 +503,7 @@ class Wire:
             await response.aclose()
         try:
             data = _loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deeply for Python's decoder
             where = self._where(path)
             what = "empty" if not raw.strip() else "not JSON"
             raise ApiError(
@@ -660,6 +661,9 @@ class Wire:
         where = self._where(path)
         request_id = self._request_id(response) if response is not None else None
         kw: dict[str, Any] = {"provider": self.provider, "url": where, "request_id": request_id}
+        proxied = proxy_error(exc, where, kw)
+        if proxied is not None:
+            return proxied
         if isinstance(exc, httpx.ConnectError) and self._connect_hint:
             reason = str(exc).strip() or type(exc).__name__
             return ConnectionFailed(f"could not connect to {where} ({reason}); {self._connect_hint}", **kw)
