@@ -42,7 +42,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit, urlunsplit
 
-from ._secret import redact
+from ._secret import redact, redact_cut
 
 if TYPE_CHECKING:
     from ._tools import ToolRun
@@ -181,7 +181,7 @@ class ProviderError(ClawdeskError):
         self.url = _without_credentials(url) if url else url
         self.retryable = self.default_retryable if retryable is None else retryable
         # Redacted again after the cut: a key the id echoed must not leave its head at the end.
-        self.request_id = redact(_one_line(request_id)[:200]) if request_id else None
+        self.request_id = redact_cut(_one_line(request_id), 200) if request_id else None
         self.detail = _one_line(message)
         super().__init__(self._compose())
 

@@ -11,8 +11,9 @@ state a test must reset: redacting more never hurts.
 
 :func:`redact` also masks the user info of any URL (``https://user:pw@host``
 shows as ``https://***@host``: proxy URLs carry passwords) and the head of a
-known key that a cut left at the end of a text or before ``...``/``…``, so
-a message shortened after redaction still shows no part of a key.
+known key that a cut left before ``...``/``…``, so a message shortened
+after redaction still shows no part of a key; :func:`redact_cut` cuts a
+text and masks a head the cut left at its end.
 """
 
 from __future__ import annotations
@@ -30,8 +31,10 @@ _MIN_SCRUB_LEN: Final = 6
 _known: set[str] = set()
 # The user info of a URL: "scheme://user:password@" (also inside a repr or a longer text).
 _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^/?#@\s'\"<>]*@")
-# What a cut leaves after the head of a text: its end, or an ellipsis (maybe after a repr's quote).
-_CUT = re.compile(r"['\"]?(?:\.\.\.|…)|['\"]?$")
+# What a cut leaves after the head of a text: an ellipsis (maybe after a repr's quote).
+_CUT = re.compile(r"['\"]?(?:\.\.\.|…)")
+# The same, or the text's very end (for text known to be cut there).
+_CUT_OR_END = re.compile(r"['\"]?(?:\.\.\.|…)|['\"]?$")
 
 
 class Secret:
@@ -89,8 +92,7 @@ def redact(text: str) -> str:
 
     Run it on the raw text, before cutting or tidying whitespace. As a net
     for text cut before it was redacted, the head of a known key (6
-    characters or more) is masked too where the text ends or an ellipsis
-    follows it.
+    characters or more) is masked too where an ellipsis follows it.
     """
     if "@" in text and "://" in text:
         text = _USERINFO.sub(r"\1***@", text)
@@ -99,10 +101,18 @@ def redact(text: str) -> str:
     for value in _known:
         if value in text:
             text = text.replace(value, _MASK)
-    return _mask_heads(text)
+    return _mask_heads(text, _CUT)
 
 
-def _mask_heads(text: str) -> str:
+def redact_cut(text: str, limit: int) -> str:
+    """``text`` redacted and cut to at most ``limit`` characters, leaving no head of a key at the cut."""
+    text = redact(text)
+    if len(text) <= limit:
+        return text
+    return _mask_heads(text[:limit], _CUT_OR_END)[:limit]
+
+
+def _mask_heads(text: str, cut: re.Pattern[str]) -> str:
     for value in _known:
         head = value[:_MIN_SCRUB_LEN]
         start = text.find(head)
@@ -110,7 +120,7 @@ def _mask_heads(text: str) -> str:
             end = start + _MIN_SCRUB_LEN
             while end < len(text) and end - start < len(value) and text[end] == value[end - start]:
                 end += 1
-            if _CUT.match(text, end):
+            if cut.match(text, end):
                 text = text[:start] + _MASK + text[end:]
                 end = start + len(_MASK)
             start = text.find(head, end)

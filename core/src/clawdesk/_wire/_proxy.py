@@ -56,6 +56,8 @@ def check_proxies(environ: Mapping[str, str] | None = None) -> None:
         url = value if "://" in value else f"http://{value}"
         try:
             parsed = httpx.URL(url)
+            if parsed.port is not None and not 0 < parsed.port <= 65535:
+                raise ValueError("port out of range")
         except (httpx.InvalidURL, ValueError):
             raise ConfigError(f"{where}: not a proxy URL such as http://host:3128") from None
         scheme = parsed.scheme.lower()

@@ -334,6 +334,7 @@ class StreamReply:
                 await wire._raise_status(response, self._model)
             finally:
                 await response.aclose()
+        await wire._refuse_page(response, self._path, self._accept)
         if wire._first_byte is not None:
             _read_timeout(response, wire._config.timeout_secs)
         return self
@@ -592,6 +593,33 @@ class Wire:
         where = self._where(path)
         return ApiError(
             f"the answer is larger than max_body_bytes={self._max_body} ({where})",
+            provider=self.provider,
+            status=response.status_code,
+            url=where,
+            request_id=self._request_id(response),
+            retryable=False,
+        )
+
+    async def _refuse_page(self, response: httpx.Response, path: str, accept: str | None) -> None:
+        """Raise :class:`~clawdesk.ApiError` if a stream was answered with an HTML page or a JSON document.
+
+        A captive portal, a login page or a misrouted proxy answers 200 with
+        HTML; read as a stream it looked like an answer cut short (retried as
+        Truncated). JSON counts only when ``accept`` asked for something else.
+        """
+        media = response.headers.get("content-type", "").partition(";")[0].strip().lower()
+        if media != "text/html" and not (media == "application/json" and accept and media not in accept.lower()):
+            return
+        try:
+            body = await read_error_body(response)
+        except httpx.HTTPError:
+            body = b""
+        finally:
+            await response.aclose()
+        message = message_from_body(body, media) or ("an HTML page" if media == "text/html" else "JSON")
+        where = self._where(path)
+        raise ApiError(
+            f"expected a stream, got {message} ({where})",
             provider=self.provider,
             status=response.status_code,
             url=where,
