@@ -31,6 +31,7 @@ from ._secret import RedactingFilter, redact
 
 if TYPE_CHECKING:
     from ._client import Clawdesk
+    from ._config import Config
     from ._registry import Registry
 
 __all__ = ["main"]
@@ -320,7 +321,30 @@ def _client(args: argparse.Namespace) -> Clawdesk:
     from ._keys import load_keys
 
     # Saved keys (`clawdesk keys set`) come after the config file and the environment.
-    return Clawdesk(registry=_registry(), config=load_config(args.config), keys=load_keys())
+    client = Clawdesk(registry=_registry(), config=load_config(args.config), keys=load_keys())
+    _warn_unknown_tables(client.config, client.registry)
+    return client
+
+
+_warned: set[str] = set()
+
+
+def _warn_unknown_tables(config: Config, registry: Registry) -> None:
+    """Say on stderr (once per run) which ``[providers.*]`` tables name no installed provider."""
+    from importlib import metadata
+
+    from ._registry import ENTRY_POINT_GROUP
+
+    known = {*registry.names(), *(s.name for s in registry.statuses())}
+    try:
+        # Entry point names are provider names: a plugin installed but not loaded (filtered out, broken) counts.
+        known.update(ep.name for ep in metadata.entry_points(group=ENTRY_POINT_GROUP))
+    except Exception:  # noqa: BLE001 - a broken installation: the registry's names are enough
+        pass
+    for warning in config.unknown_tables(known):
+        if warning not in _warned:
+            _warned.add(warning)
+            print(f"clawdesk: warning: {warning}", file=sys.stderr)
 
 
 def _run_async(command: Any, *args: Any) -> int:
@@ -360,7 +384,9 @@ def _print_json(data: object, out: TextIO | None = None) -> None:
 def _cmd_plugins(args: argparse.Namespace) -> int:
     from ._config import load_config
 
-    statuses = _registry().statuses()
+    registry = _registry()
+    statuses = registry.statuses()
+    _warn_unknown_tables(load_config(args.config), registry)
     rows: list[dict[str, Any]] = [
         {
             "name": s.name,

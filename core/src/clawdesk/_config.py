@@ -41,7 +41,7 @@ import os
 import re
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -268,6 +268,28 @@ class Config:
         table = self.providers.get(name)
         plugin = table.get("plugin") if table is not None else None
         return plugin if isinstance(plugin, str) else name
+
+    def unknown_tables(self, known: Iterable[str]) -> list[str]:
+        """One warning per ``[providers.<name>]`` table that names no provider in ``known``, with a suggestion.
+
+        Such a table is never read (a typo such as ``mistrall`` leaves the real
+        provider without its key or ``base_url``), yet it is not an error: a
+        shared config file may hold tables for plugins installed elsewhere.
+        Named instances (tables with ``plugin = ...``) are providers of their
+        own and never reported here.
+        """
+        import difflib
+
+        names = sorted(set(known))
+        warnings = []
+        for name, table in self.providers.items():
+            if name in names or "plugin" in table:
+                continue
+            close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]!r}?" if close else f"installed: {', '.join(names) or 'none'}"
+            unused = f"no provider named {name!r} is installed, so the table is unused"
+            warnings.append(f"providers.{name}: {unused} ({hint})")
+        return warnings
 
     def instances(self) -> dict[str, str]:
         """Every named instance (a ``[providers.<name>]`` table with ``plugin = ...``) and its plugin."""

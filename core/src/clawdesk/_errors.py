@@ -122,7 +122,8 @@ class ConfigError(ClawdeskError):
         self.file = file
         #: What is wrong, without where.
         self.reason = _one_line(message)
-        where = " ".join(x for x in (file and f"{file}:", path) if x)
+        # "file: path: message", "file: message", "path: message" (never "file:: message").
+        where = ": ".join(x for x in (file, path) if x)
         super().__init__(f"{where}: {message}" if where else message)
 
 
