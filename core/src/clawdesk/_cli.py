@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
@@ -298,7 +299,7 @@ def _fail(args: argparse.Namespace, exc: BaseException, status: int) -> int:
         import traceback
 
         traceback.print_exception(exc)
-    print(f"clawdesk: error: {exc}", file=sys.stderr)
+    print(f"clawdesk: error: {safe(exc)}", file=sys.stderr)
     return status
 
 
@@ -344,7 +345,7 @@ def _warn_unknown_tables(config: Config, registry: Registry) -> None:
     for warning in config.unknown_tables(known):
         if warning not in _warned:
             _warned.add(warning)
-            print(f"clawdesk: warning: {warning}", file=sys.stderr)
+            print(f"clawdesk: warning: {safe(warning)}", file=sys.stderr)
 
 
 def _run_async(command: Any, *args: Any) -> int:
@@ -367,6 +368,33 @@ def _tolerant_output() -> None:
                 pass
 
 
+# What a terminal may act on: C0 controls (ESC starts CSI and OSC sequences), DEL, C1 controls (0x9b is
+# a one-character CSI on some terminals) and the bidirectional overrides that make text read backwards.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# The same for JSON text, whose encoder already escapes C0 controls.
+_UNSAFE_JSON = re.compile("[\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def safe(text: object) -> str:
+    """``text`` for a terminal: every control or direction character shown as an escape (``\\x1b``).
+
+    For what came from a server or a plugin and is not the model's answer
+    (model ids, error texts, plugin names and versions).
+    """
+    return _UNSAFE.sub(_escaped, str(text))
+
+
+def _escaped(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def json_text(data: object, *, indent: int | None = None, ascii_only: bool = False) -> str:
+    """``data`` as JSON in which no character a terminal acts on appears raw (they are ``\\u`` escapes)."""
+    text = json.dumps(data, indent=indent, ensure_ascii=ascii_only)
+    return text if ascii_only else _UNSAFE_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
 def _utf8(stream: TextIO) -> bool:
     return (getattr(stream, "encoding", None) or "").lower().replace("-", "").replace("_", "") == "utf8"
 
@@ -374,7 +402,7 @@ def _utf8(stream: TextIO) -> bool:
 def _print_json(data: object, out: TextIO | None = None) -> None:
     stream = out or sys.stdout
     # JSON escapes (\u00fc) where the stream cannot take the characters, so the output stays valid JSON.
-    json.dump(data, stream, indent=2, ensure_ascii=not _utf8(stream))
+    stream.write(json_text(data, indent=2, ascii_only=not _utf8(stream)))
     stream.write("\n")
 
 
@@ -431,7 +459,7 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
         if row["plugin"] != row["name"]:
             origin = f"{row['plugin']} ({origin})"
         state = row["status"] if row["status"] == "ok" else f"{row['status']}: {row['error']}"
-        print(f"{row['name']:<16} {origin:<28} {state}")
+        print(safe(f"{row['name']:<16} {origin:<28} {state}"))
     return EXIT_OK
 
 
@@ -446,10 +474,10 @@ async def _cmd_models(args: argparse.Namespace) -> int:
     for listing in listings:
         if isinstance(listing.error, ConfigError):
             # A broken [providers.x] table is the user's to fix, not a backend that is down.
-            print(f"clawdesk: error: {listing.error}", file=sys.stderr)
+            print(f"clawdesk: error: {safe(listing.error)}", file=sys.stderr)
             status = EXIT_USAGE
         elif listing.error is not None:
-            print(f"clawdesk: warning: {listing.error}", file=sys.stderr)
+            print(f"clawdesk: warning: {safe(listing.error)}", file=sys.stderr)
         for model in listing.models:
             rows.append(
                 {
@@ -465,7 +493,7 @@ async def _cmd_models(args: argparse.Namespace) -> int:
     else:
         for row in rows:
             ctx = f"{row['context_length']:>8}" if row["context_length"] else " " * 8
-            print(f"{row['id']:<44} {ctx}  {', '.join(row['capabilities'])}")
+            print(f"{safe(row['id']):<44} {ctx}  {', '.join(row['capabilities'])}")
     return status
 
 
