@@ -239,3 +239,24 @@ def test_redaction_runs_before_cutting_in_every_message_helper() -> None:
     for cut in range(1, len(KEY)):
         text = message_from_body(json.dumps({"message": "z" * (299 - cut) + KEY}).encode())
         assert KEY[:6] not in text, (cut, text[-40:])
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("bad", [KEY[:9] + "\x01" + KEY[9:], KEY[:9] + "\u00e9" + KEY[9:], KEY + "\n"])
+async def test_wire_refuses_an_unsendable_key_without_retrying_or_showing_it(server: ScriptedServer, bad: str) -> None:
+    """A key that bypassed the config checks (a plugin's own credentials) is InvalidRequest at the toolkit, unshown."""
+    import httpx
+
+    from clawdesk import InvalidRequest, Secret
+    from clawdesk.provider import ProviderConfig, Wire, bearer
+
+    config = ProviderConfig(base_url=server.url, name="custom", timeout_secs=5)
+    before = len(server.requests)
+    async with httpx.AsyncClient() as http:
+        wire = Wire(config, http, auth=bearer(Secret(bad)))
+        with pytest.raises(InvalidRequest) as info:
+            await wire.json("POST", "/chat", {"x": 1})
+    assert info.value.retryable is False
+    assert "API key" in str(info.value)
+    no_key_piece(_everything(info.value))
+    assert len(server.requests) == before

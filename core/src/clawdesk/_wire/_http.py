@@ -376,7 +376,10 @@ def map_transport_error(
     :class:`~clawdesk.ConnectionFailed`; an unusable URL or scheme to
     non-retryable ``ConnectionFailed``; status errors through
     :func:`error_for_status`; decoding, redirect and stream-state errors to
-    :class:`~clawdesk.ApiError`. Raise the result ``from exc``.
+    :class:`~clawdesk.ApiError`; our own malformed request (httpx's
+    ``LocalProtocolError``: a header with a control character) to
+    non-retryable :class:`~clawdesk.InvalidRequest`; a failure to reach or use
+    a proxy from the environment names the proxy. Raise the result ``from exc``.
 
     ``after_headers`` says the response had begun: then a reset or a peer
     that closes mid-body (``ReadError``, ``RemoteProtocolError``) is
@@ -419,6 +422,13 @@ def map_transport_error(
             headers=exc.response.headers,
             url=url,
             request_id=request_id,
+        )
+    if isinstance(exc, httpx.LocalProtocolError):
+        # Our own request is malformed (a header value with a control character: a key read with one).
+        # Asking again sends the same bytes; httpx's text quotes the header, so it is not shown.
+        return InvalidRequest(
+            f"the request cannot be sent{where}: a header value holds a character HTTP forbids (check the API key)",
+            **kw,
         )
     if isinstance(exc, httpx.UnsupportedProtocol):
         return ConnectionFailed(f"unsupported URL{where}: {exc}", retryable=False, **kw)

@@ -560,7 +560,11 @@ class Wire:
             headers.update(self._headers)
         auth = self._auth
         if type(auth) is HeaderAuth:
-            headers[auth.name] = auth.value()
+            value = auth.value()
+            if not (value.isascii() and value.isprintable()):
+                # Refused here, before httpx sees it: its errors would quote the whole header, key included.
+                raise self._unsendable(path, "the API key holds a character an HTTP header cannot carry")
+            headers[auth.name] = value
         http = self._http
         try:
             request = http.build_request(
@@ -574,6 +578,13 @@ class Wire:
             return await http.send(request, stream=True)
         except httpx.HTTPError as exc:
             raise self._transport(exc, path, after_headers=False, first_byte=True) from exc
+        except UnicodeEncodeError:
+            pass  # raised below, outside this block: the error's context would quote the header
+        raise self._unsendable(path, "a header value is not ASCII (check the API key)")
+
+    def _unsendable(self, path: str, why: str) -> InvalidRequest:
+        where = self._where(path)
+        return InvalidRequest(f"the request cannot be sent ({where}): {why}", provider=self.provider, url=where)
 
     async def _read(self, response: httpx.Response, path: str) -> bytes:
         limit = self._max_body
