@@ -260,3 +260,46 @@ async def test_wire_refuses_an_unsendable_key_without_retrying_or_showing_it(ser
     assert "API key" in str(info.value)
     no_key_piece(_everything(info.value))
     assert len(server.requests) == before
+
+
+@pytest.mark.parametrize(
+    ("saved", "status"), [(KEY + "\n", 0), (KEY[:8] + "\u00e9" + KEY[8:], 2)], ids=["newline", "accent"]
+)
+def test_saved_key_is_stripped_or_refused(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: Any,
+    server: ScriptedServer,
+    saved: str,
+    status: int,
+) -> None:
+    """A key in the keys file (``clawdesk keys set``, or edited by hand) is stripped, or refused naming the provider."""
+    from clawdesk._home import keys_path
+
+    seen: list[str] = []
+
+    def reply(request: RecordedRequest) -> Reply:
+        seen.append(_sent_key(request, "mistral"))
+        return Reply.json(
+            {
+                "id": "c1",
+                "object": "chat.completion",
+                "model": "m",
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}],
+            }
+        )
+
+    server.route("POST", "/v1/chat/completions", reply)
+    keys_path().parent.mkdir(parents=True, exist_ok=True)
+    keys_path().write_text(json.dumps({"mistral": saved}), encoding="utf-8")
+    monkeypatch.setenv("CLAWDESK_CONFIG", str(write_config(tmp_path, table("mistral", server.url, key=None))))
+    result = fakedist.run_main(
+        ["chat", "--no-stream", "-m", "mistral/mistral-small-latest", "hi"], monkeypatch=monkeypatch, capsys=capsys
+    )
+    assert result.returncode == status, result.stderr
+    no_key_piece(result.stdout + result.stderr)
+    if status == 0:
+        assert seen == [KEY]
+    else:
+        assert "the saved key of provider 'mistral'" in result.stderr
+        assert seen == []
