@@ -331,12 +331,21 @@ _warned: set[str] = set()
 
 
 def _warn_unknown_tables(config: Config, registry: Registry) -> None:
-    """Say on stderr (once per run) which ``[providers.*]`` tables name no installed provider."""
+    """Say on stderr (once per run) which ``[providers.*]`` tables name no installed provider.
+
+    Imports no plugin: only the names the registry has already seen are used
+    (a lazy registry has noted its entry points, whose names are provider
+    names), and the installed entry points are read only when a table matches
+    none of those.
+    """
+    known = {*getattr(registry, "_providers", {}), *getattr(registry, "_pending", {})}
+    known.update(s.name for s in getattr(registry, "_statuses", ()))
+    if not config.unknown_tables(known):
+        return
     from importlib import metadata
 
     from ._registry import ENTRY_POINT_GROUP
 
-    known = {*registry.names(), *(s.name for s in registry.statuses())}
     try:
         # Entry point names are provider names: a plugin installed but not loaded (filtered out, broken) counts.
         known.update(ep.name for ep in metadata.entry_points(group=ENTRY_POINT_GROUP))
