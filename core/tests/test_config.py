@@ -335,9 +335,12 @@ counts = st.integers(min_value=0, max_value=2**63 - 1)
 positive = st.one_of(st.floats(min_value=0, exclude_min=True, allow_infinity=False), st.integers(1, 2**53))
 non_negative = st.one_of(st.floats(min_value=0, allow_infinity=False), st.integers(0, 2**53))
 
+# What an HTTP header can carry: printable ASCII without blanks (others are refused; see tests/hardening).
+keys = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), max_size=30)
+
 #: For each typed field: (table, key, strategy of valid values, what kind of value it wants).
 VALID: list[tuple[str, str, st.SearchStrategy[Any], str]] = [
-    ("providers.acme", "api_key", texts, "str"),
+    ("providers.acme", "api_key", keys, "str"),
     (
         "providers.acme",
         "base_url",

@@ -201,7 +201,7 @@ EXPECTED_KINDS: dict[str, tuple[str, bool]] = {
     "CloseError": ("connection_failed", True),
     "NetworkError": ("connection_failed", True),
     "ProtocolError": ("connection_failed", True),
-    "LocalProtocolError": ("connection_failed", True),
+    "LocalProtocolError": ("invalid_request", False),  # our own malformed request: sending it again cannot help
     "RemoteProtocolError": ("connection_failed", True),
     "ProxyError": ("connection_failed", True),
     "TransportError": ("connection_failed", True),

@@ -300,7 +300,7 @@ def test_import_timeout_comes_from_the_environment(fake_site: Any, monkeypatch: 
     assert "within 0.2s" in status.error
 
 
-@pytest.mark.parametrize("value", ["", "soon", "-1", "0", "inf", "nan"])
+@pytest.mark.parametrize("value", ["", "soon", "-1", "0", "-inf", "nan"])
 def test_bad_import_timeout_variable_falls_back_to_the_default(
     fake_site: Any, monkeypatch: pytest.MonkeyPatch, value: str
 ) -> None:
@@ -310,6 +310,18 @@ def test_bad_import_timeout_variable_falls_back_to_the_default(
     registry = Registry(plugins=only("acme"))
     assert status_of(registry, "acme").status == "ok"
     assert registry._import_timeout == 10.0
+
+
+@pytest.mark.parametrize("value", ["inf", "1e300", "7200"])
+def test_huge_import_timeout_variable_counts_as_an_hour(
+    fake_site: Any, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    """A huge CLAWDESK_PLUGIN_IMPORT_TIMEOUT (up to inf) is an hour, not an OverflowError from Thread.join."""
+    monkeypatch.setenv("CLAWDESK_PLUGIN_IMPORT_TIMEOUT", value)
+    fake_site.add("acme")
+    registry = Registry(plugins=only("acme"))
+    assert status_of(registry, "acme").status == "ok"
+    assert registry._import_timeout == 3600.0
 
 
 @pytest.mark.parametrize(

@@ -483,20 +483,20 @@ def warn_if_cut(response: ChatResponse) -> None:
     reason, raw = response.finish_reason, response.finish_reason_raw or response.finish_reason.value
     if reason is FinishReason.LENGTH:
         print(
-            f"clawdesk: warning: the answer was cut short by the length limit (finish reason {raw!r}); "
+            f"clawdesk: warning: the answer was cut short by the length limit (finish reason {_safe(repr(raw))}); "
             "raise it with -o max_tokens N",
             file=sys.stderr,
         )
     elif reason is FinishReason.CONTENT_FILTER:
         print(
-            f"clawdesk: warning: a content filter stopped the answer part-way (finish reason {raw!r})",
+            f"clawdesk: warning: a content filter stopped the answer part-way (finish reason {_safe(repr(raw))})",
             file=sys.stderr,
         )
 
 
 def print_tool_calls(calls: Sequence[ToolCall]) -> None:
     for call in calls:
-        print(f"[tool call {call.name}({json.dumps(dict(call.arguments), ensure_ascii=False)})]")
+        print(f"[tool call {_safe(call.name)}({_json(dict(call.arguments))})]")
 
 
 # -- logging ----------------------------------------------------------------------------------------
@@ -567,7 +567,7 @@ def _write_log(store: LogStore | None, entry: LogEntry) -> bool:
     try:
         store.add(entry)
     except ConfigError as exc:
-        print(f"clawdesk: warning: the exchange was not logged: {exc} (--no-log skips logging)", file=sys.stderr)
+        print(f"clawdesk: warning: the exchange was not logged: {_safe(exc)} (--no-log skips logging)", file=sys.stderr)
         return False
     return True
 
@@ -586,7 +586,7 @@ async def run_chat(client: Clawdesk, args: argparse.Namespace, prompt: str, stor
 
     def on_attempt(attempt: Attempt) -> None:
         if args.explain:
-            print(f"clawdesk: {attempt}", file=sys.stderr, flush=True)
+            print(f"clawdesk: {_safe(attempt)}", file=sys.stderr, flush=True)
 
     started_utc, entry_id = now_utc(), new_id()
     printer = Printer(quiet=args.json)
@@ -613,7 +613,7 @@ async def run_chat(client: Clawdesk, args: argparse.Namespace, prompt: str, stor
             _dump(data)
         raise error
     if args.explain:
-        print(f"clawdesk: answered by {response.provider}/{response.model}", file=sys.stderr)
+        print(f"clawdesk: answered by {_safe(f'{response.provider}/{response.model}')}", file=sys.stderr)
     if args.json:
         _dump(
             {
@@ -666,7 +666,7 @@ def run_interactive(client_factory: Callable[[], Clawdesk], args: argparse.Names
 
     def on_attempt(attempt: Attempt) -> None:
         if args.explain:
-            print(f"clawdesk: {attempt}", file=sys.stderr, flush=True)
+            print(f"clawdesk: {_safe(attempt)}", file=sys.stderr, flush=True)
 
     while True:
         try:
@@ -702,7 +702,7 @@ def run_interactive(client_factory: Callable[[], Clawdesk], args: argparse.Names
             )
             _write_log(store, entry)
         if outcome.response is None:
-            print(f"clawdesk: error: {outcome.error}", file=sys.stderr)
+            print(f"clawdesk: error: {_safe(outcome.error)}", file=sys.stderr)
             continue
         print_tool_calls(outcome.response.message.tool_calls)
         warn_if_cut(outcome.response)
@@ -710,10 +710,22 @@ def run_interactive(client_factory: Callable[[], Clawdesk], args: argparse.Names
         first = False
 
 
+def _safe(text: object) -> str:
+    from ._cli import safe
+
+    return safe(text)
+
+
+def _json(data: object) -> str:
+    from ._cli import json_text
+
+    return json_text(data)
+
+
 def _dump(data: object) -> None:
-    from ._cli import _utf8
+    from ._cli import _utf8, json_text
 
     # Escapes where stdout cannot take the characters, so the output stays valid JSON.
-    json.dump(data, sys.stdout, ensure_ascii=not _utf8(sys.stdout))
+    sys.stdout.write(json_text(data, ascii_only=not _utf8(sys.stdout)))
     sys.stdout.write("\n")
     sys.stdout.flush()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
@@ -31,6 +32,7 @@ from ._secret import RedactingFilter, redact
 
 if TYPE_CHECKING:
     from ._client import Clawdesk
+    from ._config import Config
     from ._registry import Registry
 
 __all__ = ["main"]
@@ -289,7 +291,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except (ConfigError, InvalidModelId, ProviderNotFound) as exc:
         return _fail(args, exc, EXIT_USAGE)
-    except (ProviderError, AllProvidersFailed, PluginError) as exc:
+    except AllProvidersFailed as exc:
+        return _fail(args, exc, EXIT_USAGE if _only_config_errors(exc) else EXIT_PROVIDER)
+    except (ProviderError, PluginError) as exc:
         return _fail(args, exc, EXIT_PROVIDER)
     except ClawdeskError as exc:
         return _fail(args, exc, EXIT_PROVIDER)
@@ -304,12 +308,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_PROVIDER
 
 
+def _only_config_errors(exc: AllProvidersFailed) -> bool:
+    # Every candidate was skipped for its configuration (no -m, a chain of broken tables): the
+    # same mistake as with -m, so the same exit status; a provider that was asked and failed is 1.
+    return bool(exc.attempts) and all(getattr(a, "kind", None) == "config_error" for a in exc.attempts)
+
+
 def _fail(args: argparse.Namespace, exc: BaseException, status: int) -> int:
     if args.debug:
         import traceback
 
         traceback.print_exception(exc)
-    print(f"clawdesk: error: {exc}", file=sys.stderr)
+    print(f"clawdesk: error: {safe(exc)}", file=sys.stderr)
     return status
 
 
@@ -332,7 +342,39 @@ def _client(args: argparse.Namespace) -> Clawdesk:
     from ._keys import load_keys
 
     # Saved keys (`clawdesk keys set`) come after the config file and the environment.
-    return Clawdesk(registry=_registry(), config=load_config(args.config), keys=load_keys())
+    client = Clawdesk(registry=_registry(), config=load_config(args.config), keys=load_keys())
+    _warn_unknown_tables(client.config, client.registry)
+    return client
+
+
+_warned: set[str] = set()
+
+
+def _warn_unknown_tables(config: Config, registry: Registry) -> None:
+    """Say on stderr (once per run) which ``[providers.*]`` tables name no installed provider.
+
+    Imports no plugin: only the names the registry has already seen are used
+    (a lazy registry has noted its entry points, whose names are provider
+    names), and the installed entry points are read only when a table matches
+    none of those.
+    """
+    known = {*getattr(registry, "_providers", {}), *getattr(registry, "_pending", {})}
+    known.update(s.name for s in getattr(registry, "_statuses", ()))
+    if not config.unknown_tables(known):
+        return
+    from importlib import metadata
+
+    from ._registry import ENTRY_POINT_GROUP
+
+    try:
+        # Entry point names are provider names: a plugin installed but not loaded (filtered out, broken) counts.
+        known.update(ep.name for ep in metadata.entry_points(group=ENTRY_POINT_GROUP))
+    except Exception:  # noqa: BLE001 - a broken installation: the registry's names are enough
+        pass
+    for warning in config.unknown_tables(known):
+        if warning not in _warned:
+            _warned.add(warning)
+            print(f"clawdesk: warning: {safe(warning)}", file=sys.stderr)
 
 
 def _run_async(command: Any, *args: Any) -> int:
@@ -355,6 +397,33 @@ def _tolerant_output() -> None:
                 pass
 
 
+# What a terminal may act on: C0 controls (ESC starts CSI and OSC sequences), DEL, C1 controls (0x9b is
+# a one-character CSI on some terminals) and the bidirectional overrides that make text read backwards.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# The same for JSON text, whose encoder already escapes C0 controls.
+_UNSAFE_JSON = re.compile("[\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def safe(text: object) -> str:
+    """``text`` for a terminal: every control or direction character shown as an escape (``\\x1b``).
+
+    For what came from a server or a plugin and is not the model's answer
+    (model ids, error texts, plugin names and versions).
+    """
+    return _UNSAFE.sub(_escaped, str(text))
+
+
+def _escaped(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def json_text(data: object, *, indent: int | None = None, ascii_only: bool = False) -> str:
+    """``data`` as JSON in which no character a terminal acts on appears raw (they are ``\\u`` escapes)."""
+    text = json.dumps(data, indent=indent, ensure_ascii=ascii_only)
+    return text if ascii_only else _UNSAFE_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
 def _utf8(stream: TextIO) -> bool:
     return (getattr(stream, "encoding", None) or "").lower().replace("-", "").replace("_", "") == "utf8"
 
@@ -362,7 +431,7 @@ def _utf8(stream: TextIO) -> bool:
 def _print_json(data: object, out: TextIO | None = None) -> None:
     stream = out or sys.stdout
     # JSON escapes (\u00fc) where the stream cannot take the characters, so the output stays valid JSON.
-    json.dump(data, stream, indent=2, ensure_ascii=not _utf8(stream))
+    stream.write(json_text(data, indent=2, ascii_only=not _utf8(stream)))
     stream.write("\n")
 
 
@@ -372,7 +441,9 @@ def _print_json(data: object, out: TextIO | None = None) -> None:
 def _cmd_plugins(args: argparse.Namespace) -> int:
     from ._config import load_config
 
-    statuses = _registry().statuses()
+    registry = _registry()
+    statuses = registry.statuses()
+    _warn_unknown_tables(load_config(args.config), registry)
     rows: list[dict[str, Any]] = [
         {
             "name": s.name,
@@ -417,7 +488,7 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
         if row["plugin"] != row["name"]:
             origin = f"{row['plugin']} ({origin})"
         state = row["status"] if row["status"] == "ok" else f"{row['status']}: {row['error']}"
-        print(f"{row['name']:<16} {origin:<28} {state}")
+        print(safe(f"{row['name']:<16} {origin:<28} {state}"))
     return EXIT_OK
 
 
@@ -432,10 +503,10 @@ async def _cmd_models(args: argparse.Namespace) -> int:
     for listing in listings:
         if isinstance(listing.error, ConfigError):
             # A broken [providers.x] table is the user's to fix, not a backend that is down.
-            print(f"clawdesk: error: {listing.error}", file=sys.stderr)
+            print(f"clawdesk: error: {safe(listing.error)}", file=sys.stderr)
             status = EXIT_USAGE
         elif listing.error is not None:
-            print(f"clawdesk: warning: {listing.error}", file=sys.stderr)
+            print(f"clawdesk: warning: {safe(listing.error)}", file=sys.stderr)
         for model in listing.models:
             rows.append(
                 {
@@ -451,7 +522,7 @@ async def _cmd_models(args: argparse.Namespace) -> int:
     else:
         for row in rows:
             ctx = f"{row['context_length']:>8}" if row["context_length"] else " " * 8
-            print(f"{row['id']:<44} {ctx}  {', '.join(row['capabilities'])}")
+            print(f"{safe(row['id']):<44} {ctx}  {', '.join(row['capabilities'])}")
     return status
 
 

@@ -36,7 +36,7 @@ from ._keys import secret_map
 from ._messages import MessageLike
 from ._modelid import parse_model_id
 from ._options import provider_options_for
-from ._provider_config import ProviderConfig, key_variables
+from ._provider_config import ProviderConfig, clean_key, key_variables
 from ._registry import Provider, Registry
 from ._secret import Secret
 from ._stream import ChatStream, RunRecord, Target, as_messages
@@ -184,7 +184,11 @@ class Clawdesk:
                 # After the config file and the environment: a saved key is the last resort.
                 import attrs
 
-                config = attrs.evolve(config, api_key=self._keys[name])
+                try:
+                    key = clean_key(self._keys[name])
+                except ValueError as exc:
+                    raise ConfigError(f"the saved key of provider {name!r}: {exc}") from None
+                config = attrs.evolve(config, api_key=key)
             self._configs[name] = config
             return config
 
@@ -195,8 +199,13 @@ class Clawdesk:
             import httpx
 
             from ._wire._http import client_timeout
+            from ._wire._proxy import check_proxies
 
             config = self.provider_config(name)
+            if self._transport is None:
+                # httpx reads the proxy variables only without a transport of ours; a bad one is a
+                # ConfigError naming it, not an ImportError or ValueError from deep inside httpx.
+                check_proxies()
             client = httpx.AsyncClient(
                 timeout=client_timeout(config),
                 transport=self._transport,

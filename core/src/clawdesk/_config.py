@@ -53,7 +53,7 @@ import os
 import re
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -61,7 +61,7 @@ import attrs
 from attrs import field, frozen
 
 from ._errors import ConfigError
-from ._provider_config import check_non_negative, check_timeout, key_variables
+from ._provider_config import check_non_negative, check_timeout, clean_key, key_variables
 from ._secret import Secret
 
 __all__ = [
@@ -392,6 +392,28 @@ class Config:
         plugin = table.get("plugin") if table is not None else None
         return plugin if isinstance(plugin, str) else name
 
+    def unknown_tables(self, known: Iterable[str]) -> list[str]:
+        """One warning per ``[providers.<name>]`` table that names no provider in ``known``, with a suggestion.
+
+        Such a table is never read (a typo such as ``mistrall`` leaves the real
+        provider without its key or ``base_url``), yet it is not an error: a
+        shared config file may hold tables for plugins installed elsewhere.
+        Named instances (tables with ``plugin = ...``) are providers of their
+        own and never reported here.
+        """
+        import difflib
+
+        names = sorted(set(known))
+        warnings = []
+        for name, table in self.providers.items():
+            if name in names or "plugin" in table:
+                continue
+            close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]!r}?" if close else f"installed: {', '.join(names) or 'none'}"
+            unused = f"no provider named {name!r} is installed, so the table is unused"
+            warnings.append(f"providers.{name}: {unused} ({hint})")
+        return warnings
+
     def instances(self) -> dict[str, str]:
         """Every named instance (a ``[providers.<name>]`` table with ``plugin = ...``) and its plugin."""
         return {
@@ -417,15 +439,26 @@ class Config:
             )
         table["name"] = name
         config = structure_fields(config_type, table, path=path, file=self.source)
-        if getattr(config, "api_key", None) is None:
+        key = getattr(config, "api_key", None)
+        if isinstance(key, Secret):
+            try:
+                cleaned = clean_key(key)
+            except ValueError as exc:
+                raise ConfigError(str(exc), path=f"{path}.api_key", file=self.source) from None
+            if cleaned is not key:
+                config = _wrap(lambda: attrs.evolve(config, api_key=cleaned), path, self.source)  # type: ignore[misc]
+        elif key is None:
             environ = os.environ if env is None else env
-            value = None
             for key_env in key_variables(config):
                 value = environ.get(key_env)
-                if value:
+                # A variable holding only whitespace is as good as unset: the next one is tried.
+                if value and value.strip():
+                    try:
+                        secret = clean_key(Secret(value))
+                    except ValueError as exc:
+                        raise ConfigError(f"environment variable {key_env} (the API key of {path}): {exc}") from None
+                    config = _wrap(lambda: attrs.evolve(config, api_key=secret), path, self.source)  # type: ignore[misc]  # noqa: B023
                     break
-            if value:
-                config = _wrap(lambda: attrs.evolve(config, api_key=Secret(value)), path, self.source)  # type: ignore[misc]
         return config
 
 

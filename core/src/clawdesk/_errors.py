@@ -42,7 +42,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit, urlunsplit
 
-from ._secret import redact
+from ._secret import redact, redact_cut
 
 if TYPE_CHECKING:
     from ._tools import ToolRun
@@ -122,7 +122,8 @@ class ConfigError(ClawdeskError):
         self.file = file
         #: What is wrong, without where.
         self.reason = _one_line(message)
-        where = " ".join(x for x in (file and f"{file}:", path) if x)
+        # "file: path: message", "file: message", "path: message" (never "file:: message").
+        where = ": ".join(x for x in (file, path) if x)
         super().__init__(f"{where}: {message}" if where else message)
 
 
@@ -180,7 +181,8 @@ class ProviderError(ClawdeskError):
         self.status = status
         self.url = _without_credentials(url) if url else url
         self.retryable = self.default_retryable if retryable is None else retryable
-        self.request_id = _one_line(request_id)[:200] if request_id else None
+        # Redacted again after the cut: a key the id echoed must not leave its head at the end.
+        self.request_id = redact_cut(_one_line(request_id), 200) if request_id else None
         self.detail = _one_line(message)
         super().__init__(self._compose())
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from ._errors import ConfigError
 from ._home import keys_path, write_private
 from ._modelid import PROVIDER_NAME_RE
+from ._provider_config import clean_key
 from ._secret import Secret
 
 __all__ = ["MAX_KEYS_BYTES", "NOTE_KEY", "key_names", "load_keys", "save_key"]
@@ -50,7 +51,7 @@ def _read(path: Path) -> dict[str, str]:
         raise ConfigError(f"the keys file is larger than {MAX_KEYS_BYTES // 1024} KiB", file=str(path))
     try:
         data = json.loads(raw.decode("utf-8")) if raw.strip() else {}
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         # Not the parser's message: it may quote the file's content, which holds keys.
         raise ConfigError("the keys file is not a JSON object of names to keys", file=str(path)) from None
     if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
@@ -65,7 +66,7 @@ def load_keys(path: str | os.PathLike[str] | None = None) -> dict[str, Secret]:
     the file when it cannot be read or is not a JSON object of strings.
     """
     target = Path(path) if path is not None else keys_path()
-    return {name: Secret(value) for name, value in _read(target).items() if not name.startswith("//") and value}
+    return {name: Secret(value) for name, value in _read(target).items() if not name.startswith("//") and value.strip()}
 
 
 def key_names(path: str | os.PathLike[str] | None = None) -> list[str]:
@@ -77,17 +78,15 @@ def save_key(name: str, value: str | Secret, path: str | os.PathLike[str] | None
     """Save ``value`` as provider ``name``'s key (replacing an earlier one); returns the file's path.
 
     ``name`` is a provider name (``mistral``, ``gpu2``); raises ``ValueError``
-    for another name or an empty key. The file is rewritten atomically with
+    for another name, an empty key, or a key that holds whitespace, a control
+    or a non-ASCII character once stripped. The file is rewritten atomically with
     mode 0600, in a directory with mode 0700.
     """
     if not PROVIDER_NAME_RE.fullmatch(name):
         raise ValueError(f"{name!r} is not a provider name (lower-case letters, digits, '-' and '_')")
-    secret = Secret(value)
-    text = secret.reveal().strip()
+    text = clean_key(Secret(value)).reveal()  # the same rules as a key read from config or the environment
     if not text:
         raise ValueError("the key is empty")
-    if any(ch.isspace() or ord(ch) < 0x20 for ch in text):
-        raise ValueError("the key contains whitespace or control characters")
     target = Path(path) if path is not None else keys_path()
     data = _read(target)
     data.setdefault(NOTE_KEY, _NOTE)

@@ -231,11 +231,14 @@ def _print_entry(entry: LogEntry) -> None:
     answered = f"{entry.provider}/{entry.model}" if entry.provider else "(no answer)"
     print(f"# {entry.datetime_utc}    conversation: {entry.conversation_id}")
     print()
-    print(f"Model: {answered}" + (f" (asked for {entry.requested_model})" if entry.requested_model else ""))
+    from ._cli import json_text, safe
+
+    print(safe(f"Model: {answered}" + (f" (asked for {entry.requested_model})" if entry.requested_model else "")))
     if entry.options:
-        print(f"Options: {json.dumps(dict(entry.options), ensure_ascii=False)}")
+        print(f"Options: {json_text(dict(entry.options))}")
     for attachment in entry.attachments:
-        print(f"Attachment: {attachment.get('name') or attachment.get('url')} ({attachment.get('media_type', 'url')})")
+        name = attachment.get("name") or attachment.get("url")
+        print(safe(f"Attachment: {name} ({attachment.get('media_type', 'url')})"))
     sections: list[tuple[str, Any]] = [("System", entry.system), ("Prompt", entry.prompt)]
     sections += [("Reasoning", entry.reasoning), ("Response", entry.response), ("Error", entry.error)]
     for title, body in sections:

@@ -21,7 +21,14 @@ from attrs import field, frozen
 
 from ._secret import Secret
 
-__all__ = ["ProviderConfig", "check_http_url", "check_non_negative", "check_timeout", "key_variables"]
+__all__ = [
+    "ProviderConfig",
+    "check_http_url",
+    "check_non_negative",
+    "check_timeout",
+    "clean_key",
+    "key_variables",
+]
 
 # An hour is already far longer than any sane wait for a chat answer; larger
 # values are almost always a unit mistake (milliseconds written as seconds).
@@ -151,3 +158,22 @@ def key_variables(config: object) -> tuple[str, ...]:
     first = getattr(config, "api_key_env", None)
     rest = getattr(config, "api_key_env_fallbacks", None) or ()
     return tuple(dict.fromkeys(name for name in (first, *rest) if isinstance(name, str) and name))
+
+
+def clean_key(key: Secret) -> Secret:
+    """``key`` without surrounding whitespace; ``ValueError`` (never showing the key) if it cannot be sent.
+
+    A key read from a secrets file usually ends with a newline, and one pasted
+    from a web page may carry a space: both are stripped. What is left must be
+    printable ASCII without whitespace, as an HTTP header value needs; a
+    control character or a non-ASCII letter inside a key is a copy-paste
+    accident that no server would accept, so it is refused here, where the
+    error can name the setting, rather than failing on the wire.
+    """
+    value = key.reveal()
+    stripped = value.strip()
+    if not stripped.isascii():
+        raise ValueError("the key contains a non-ASCII character (an HTTP header carries ASCII only)")
+    if any(ch.isspace() or not ch.isprintable() for ch in stripped):
+        raise ValueError("the key contains whitespace or a control character inside it")
+    return key if stripped == value else Secret(stripped)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import math
 import os
 import re
 import threading
@@ -47,6 +48,8 @@ IMPORT_TIMEOUT_ENV = "CLAWDESK_PLUGIN_IMPORT_TIMEOUT"
 #: A plugin whose import takes longer than this is reported broken and left
 #: behind, so one plugin stuck at import cannot hang every command.
 DEFAULT_IMPORT_TIMEOUT = 10.0
+#: The longest import timeout: a larger value (1e300 meaning "no limit") counts as this much.
+MAX_IMPORT_TIMEOUT = 3600.0
 
 # Hooks that are called and awaited (``async def``), and hooks called plainly.
 _ASYNC_HOOKS = frozenset({"provider_models", "provider_chat"})
@@ -434,9 +437,18 @@ def _import_timeout() -> float:
     try:
         value = float(text)
     except ValueError:
-        return DEFAULT_IMPORT_TIMEOUT
-    # A bad value must not turn into "wait forever" or "fail every plugin".
-    return value if 0 < value < float("inf") else DEFAULT_IMPORT_TIMEOUT
+        value = math.nan
+    if value > 0 and not math.isnan(value):
+        # Beyond an hour (up to inf) is taken as "as long as may be": an hour, not an OverflowError from
+        # Thread.join.
+        return min(value, MAX_IMPORT_TIMEOUT)
+    # A bad value must not turn into "wait forever" or "fail every plugin": the default, said once.
+    import logging
+
+    logging.getLogger("clawdesk").warning(
+        "%s=%r is not a number of seconds above 0; using %gs", IMPORT_TIMEOUT_ENV, text[:40], DEFAULT_IMPORT_TIMEOUT
+    )
+    return DEFAULT_IMPORT_TIMEOUT
 
 
 def _cheap_key(dist: metadata.Distribution) -> str | None:

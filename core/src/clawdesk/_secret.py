@@ -8,11 +8,18 @@ As a second line of defence every revealed value is remembered (for the life
 of the process) so :func:`redact` can scrub it from text we did not write,
 such as an error body a server echoed back. The set only grows and holds no
 state a test must reset: redacting more never hurts.
+
+:func:`redact` also masks the user info of any URL (``https://user:pw@host``
+shows as ``https://***@host``: proxy URLs carry passwords) and the head of a
+known key that a cut left before ``...``/``…``, so a message shortened
+after redaction still shows no part of a key; :func:`redact_cut` cuts a
+text and masks a head the cut left at its end.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from typing import Final
 
 __all__ = ["RedactingFilter", "Secret", "redact"]
@@ -22,6 +29,12 @@ _MASK: Final = "***"
 # message, and a key that short is not a secret worth the name.
 _MIN_SCRUB_LEN: Final = 6
 _known: set[str] = set()
+# The user info of a URL: "scheme://user:password@" (also inside a repr or a longer text).
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^/?#@\s'\"<>]*@")
+# What a cut leaves after the head of a text: an ellipsis (maybe after a repr's quote).
+_CUT = re.compile(r"['\"]?(?:\.\.\.|…)")
+# The same, or the text's very end (for text known to be cut there).
+_CUT_OR_END = re.compile(r"['\"]?(?:\.\.\.|…)|['\"]?$")
 
 
 class Secret:
@@ -35,8 +48,10 @@ class Secret:
         if not isinstance(value, str):
             raise TypeError(f"Secret wants a str, got {type(value).__name__}")
         self._value = value
-        if len(value.strip()) >= _MIN_SCRUB_LEN:
-            _known.add(value)
+        stripped = value.strip()
+        if len(stripped) >= _MIN_SCRUB_LEN:
+            # The stripped form too: a message may hold the key without the newline a secrets file left.
+            _known.update((value, stripped))
             _guard_loggers()
 
     def reveal(self) -> str:
@@ -73,12 +88,42 @@ class Secret:
 
 
 def redact(text: str) -> str:
-    """``text`` with every known secret value replaced by ``***``."""
+    """``text`` with every known secret, and the user info of every URL, replaced by ``***``.
+
+    Run it on the raw text, before cutting or tidying whitespace. As a net
+    for text cut before it was redacted, the head of a known key (6
+    characters or more) is masked too where an ellipsis follows it.
+    """
+    if "@" in text and "://" in text:
+        text = _USERINFO.sub(r"\1***@", text)
     if not _known:
         return text
     for value in _known:
         if value in text:
             text = text.replace(value, _MASK)
+    return _mask_heads(text, _CUT)
+
+
+def redact_cut(text: str, limit: int) -> str:
+    """``text`` redacted and cut to at most ``limit`` characters, leaving no head of a key at the cut."""
+    text = redact(text)
+    if len(text) <= limit:
+        return text
+    return _mask_heads(text[:limit], _CUT_OR_END)[:limit]
+
+
+def _mask_heads(text: str, cut: re.Pattern[str]) -> str:
+    for value in _known:
+        head = value[:_MIN_SCRUB_LEN]
+        start = text.find(head)
+        while start >= 0:
+            end = start + _MIN_SCRUB_LEN
+            while end < len(text) and end - start < len(value) and text[end] == value[end - start]:
+                end += 1
+            if cut.match(text, end):
+                text = text[:start] + _MASK + text[end:]
+                end = start + len(_MASK)
+            start = text.find(head, end)
     return text
 
 

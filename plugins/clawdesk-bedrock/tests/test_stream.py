@@ -139,7 +139,7 @@ async def test_garbage_instead_of_frames_fails_before_any_event(
     events, raised = await _hook_stream(fake, helpers)
     assert events == []
     assert isinstance(raised, ApiError)
-    assert "malformed" in str(raised)
+    assert "expected a stream, got HTML" in str(raised)
     assert not raised.retryable
 
 

@@ -72,7 +72,9 @@ def test_host_port_round_trip(host: str, port: int, scheme: str) -> None:
 @given(value=st.text(max_size=40))
 def test_any_host_value_gives_an_http_url_or_a_clear_error(value: str) -> None:
     """Whatever OLLAMA_HOST holds, the result is an http(s) URL or a ValueError naming the variable."""
-    if "://" in value and value.strip().partition("://")[0].lower() not in ("http", "https"):
+    text = value.strip()
+    hostport = (text.partition("://")[2] if "://" in text else text).partition("/")[0]
+    if ("://" in value and value.strip().partition("://")[0].lower() not in ("http", "https")) or "@" in hostport:
         with pytest.raises(ValueError, match="OLLAMA_HOST"):
             base_url_from_host(value)
     else:

@@ -48,6 +48,8 @@ from .._errors import (
     Truncated,
 )
 from .._provider_config import ProviderConfig
+from .._secret import redact
+from ._proxy import proxy_for
 
 __all__ = [
     "ERROR_BODY_LIMIT",
@@ -55,18 +57,21 @@ __all__ = [
     "error_for_status",
     "map_transport_error",
     "message_from_body",
+    "parse_json",
     "parse_retry_after",
     "raise_for_response",
     "read_error_body",
     "request_timeout",
     "retry_after_from",
     "safe_url",
+    "short_text",
 ]
 
 #: How much of an error body is read: enough for any real message, and a
 #: 10 MiB HTML page from a proxy is not pulled into memory.
 ERROR_BODY_LIMIT = 64 * 1024
 _MESSAGE_LIMIT = 300
+_json_loads = json.loads
 #: Where an HTML page's <title> is looked for.
 _HTML_HEAD_LIMIT = 8 * 1024
 
@@ -220,13 +225,14 @@ def message_from_body(body: bytes, content_type: str | None = None) -> str:
     ``<title>``; other text is used as is. Invalid UTF-8 is replaced, empty
     bodies give ``""``. The result is cut to a few hundred characters.
     """
-    text = body.decode("utf-8", errors="replace").strip()
+    # Redacted first, on the raw text: a key the server echoed must go whole, before any cut below.
+    text = redact(body.decode("utf-8", errors="replace")).strip()
     if not text:
         return ""
     message: str | None = None
     if text[:1] in "{[":
         try:
-            message = _message_from_json(json.loads(text))
+            message = _message_from_json(parse_json(text))
         except (ValueError, RecursionError):
             message = None
     if message is None:
@@ -236,10 +242,32 @@ def message_from_body(body: bytes, content_type: str | None = None) -> str:
             message = f"HTML error page: {title}" if title else "HTML error page"
         else:
             message = text
-    message = " ".join(message.split())
-    if len(message) > _MESSAGE_LIMIT:
-        message = message[: _MESSAGE_LIMIT - 1] + "…"
-    return message
+    return short_text(message)
+
+
+def short_text(text: str, limit: int = _MESSAGE_LIMIT) -> str:
+    """``text`` for a message: secrets masked first, then on one line, then cut to ``limit`` characters.
+
+    In that order, so that no cut leaves the head of a key a server echoed
+    (see :func:`clawdesk.redact`); a cut text ends with ``…``.
+    """
+    text = " ".join(redact(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def parse_json(data: bytes | bytearray | str) -> Any:
+    """``json.loads``, except that JSON nested too deeply to decode is a ``ValueError`` too.
+
+    Python's decoder recurses once per level, so ``[[[[...]]]]`` a few
+    thousand levels deep raises ``RecursionError``, which no ``except
+    ValueError`` around a parse catches: a hostile body became a plugin's
+    crash. Every JSON body and frame the toolkit and the first-party plugins
+    read goes through here, so one ``except ValueError`` covers all junk.
+    """
+    try:
+        return _json_loads(data)
+    except RecursionError:
+        raise ValueError("the JSON is nested too deeply") from None
 
 
 def _html_title(text: str) -> str:
@@ -348,7 +376,10 @@ def map_transport_error(
     :class:`~clawdesk.ConnectionFailed`; an unusable URL or scheme to
     non-retryable ``ConnectionFailed``; status errors through
     :func:`error_for_status`; decoding, redirect and stream-state errors to
-    :class:`~clawdesk.ApiError`. Raise the result ``from exc``.
+    :class:`~clawdesk.ApiError`; our own malformed request (httpx's
+    ``LocalProtocolError``: a header with a control character) to
+    non-retryable :class:`~clawdesk.InvalidRequest`; a failure to reach or use
+    a proxy from the environment names the proxy. Raise the result ``from exc``.
 
     ``after_headers`` says the response had begun: then a reset or a peer
     that closes mid-body (``ReadError``, ``RemoteProtocolError``) is
@@ -370,6 +401,9 @@ def map_transport_error(
             url = safe_url(request.url)
     where = f" ({url})" if url else ""
     kw: dict[str, Any] = {"provider": provider, "url": url, "request_id": request_id}
+    proxied = proxy_error(exc, url, kw)
+    if proxied is not None:
+        return proxied
     if isinstance(exc, httpx.TimeoutException):
         phase = {
             httpx.ConnectTimeout: "connecting",
@@ -389,6 +423,13 @@ def map_transport_error(
             url=url,
             request_id=request_id,
         )
+    if isinstance(exc, httpx.LocalProtocolError):
+        # Our own request is malformed (a header value with a control character: a key read with one).
+        # Asking again sends the same bytes; httpx's text quotes the header, so it is not shown.
+        return InvalidRequest(
+            f"the request cannot be sent{where}: a header value holds a character HTTP forbids (check the API key)",
+            **kw,
+        )
     if isinstance(exc, httpx.UnsupportedProtocol):
         return ConnectionFailed(f"unsupported URL{where}: {exc}", retryable=False, **kw)
     if isinstance(exc, httpx.ConnectError):
@@ -405,6 +446,23 @@ def map_transport_error(
         return ApiError(f"response stream misused: {type(exc).__name__}", retryable=False, **kw)
     # httpx.CookieConflict and anything new in a later httpx.
     return ApiError(f"{type(exc).__name__}: {_reason(exc)}", retryable=False, **kw)
+
+
+def proxy_error(exc: Exception, url: str | None, kw: dict[str, Any]) -> ProviderError | None:
+    """The error naming the proxy, when ``exc`` is a failure to reach or use the proxy ``url`` went through."""
+    if not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.ProxyError)) or not url:
+        return None
+    found = proxy_for(url)
+    if found is None:
+        return None
+    variable, proxy = found
+    via = f"the proxy {proxy} (from {variable}) on the way to {url}"
+    if isinstance(exc, httpx.ProxyError):
+        # The proxy answered but would not pass the request on (407, 403, a tunnel it refused).
+        return ConnectionFailed(f"{via} refused the request: {_reason(exc)}", **{**kw, "retryable": False})
+    if isinstance(exc, httpx.ConnectTimeout):
+        return TimedOut(f"timed out connecting to {via}", **kw)
+    return ConnectionFailed(f"could not connect to {via}: {_reason(exc)}", **kw)
 
 
 def _reason(exc: BaseException) -> str:

@@ -80,6 +80,7 @@ from ._http import (
     error_for_status,
     map_transport_error,
     message_from_body,
+    proxy_error,
     read_error_body,
     request_timeout,
     retry_after_from,
@@ -333,6 +334,7 @@ class StreamReply:
                 await wire._raise_status(response, self._model)
             finally:
                 await response.aclose()
+        await wire._refuse_page(response, self._path, self._accept)
         if wire._first_byte is not None:
             _read_timeout(response, wire._config.timeout_secs)
         return self
@@ -502,7 +504,7 @@ class Wire:
             await response.aclose()
         try:
             data = _loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deeply for Python's decoder
             where = self._where(path)
             what = "empty" if not raw.strip() else "not JSON"
             raise ApiError(
@@ -558,7 +560,11 @@ class Wire:
             headers.update(self._headers)
         auth = self._auth
         if type(auth) is HeaderAuth:
-            headers[auth.name] = auth.value()
+            value = auth.value()
+            if not (value.isascii() and value.isprintable()):
+                # Refused here, before httpx sees it: its errors would quote the whole header, key included.
+                raise self._unsendable(path, "the API key holds a character an HTTP header cannot carry")
+            headers[auth.name] = value
         http = self._http
         try:
             request = http.build_request(
@@ -572,6 +578,13 @@ class Wire:
             return await http.send(request, stream=True)
         except httpx.HTTPError as exc:
             raise self._transport(exc, path, after_headers=False, first_byte=True) from exc
+        except UnicodeEncodeError:
+            pass  # raised below, outside this block: the error's context would quote the header
+        raise self._unsendable(path, "a header value is not ASCII (check the API key)")
+
+    def _unsendable(self, path: str, why: str) -> InvalidRequest:
+        where = self._where(path)
+        return InvalidRequest(f"the request cannot be sent ({where}): {why}", provider=self.provider, url=where)
 
     async def _read(self, response: httpx.Response, path: str) -> bytes:
         limit = self._max_body
@@ -591,6 +604,33 @@ class Wire:
         where = self._where(path)
         return ApiError(
             f"the answer is larger than max_body_bytes={self._max_body} ({where})",
+            provider=self.provider,
+            status=response.status_code,
+            url=where,
+            request_id=self._request_id(response),
+            retryable=False,
+        )
+
+    async def _refuse_page(self, response: httpx.Response, path: str, accept: str | None) -> None:
+        """Raise :class:`~clawdesk.ApiError` if a stream was answered with an HTML page or a JSON document.
+
+        A captive portal, a login page or a misrouted proxy answers 200 with
+        HTML; read as a stream it looked like an answer cut short (retried as
+        Truncated). JSON counts only when ``accept`` asked for something else.
+        """
+        media = response.headers.get("content-type", "").partition(";")[0].strip().lower()
+        if media != "text/html" and not (media == "application/json" and accept and media not in accept.lower()):
+            return
+        try:
+            body = await read_error_body(response)
+        except httpx.HTTPError:
+            body = b""
+        finally:
+            await response.aclose()
+        message = message_from_body(body, media) or ("an HTML page" if media == "text/html" else "JSON")
+        where = self._where(path)
+        raise ApiError(
+            f"expected a stream, got {message} ({where})",
             provider=self.provider,
             status=response.status_code,
             url=where,
@@ -660,6 +700,9 @@ class Wire:
         where = self._where(path)
         request_id = self._request_id(response) if response is not None else None
         kw: dict[str, Any] = {"provider": self.provider, "url": where, "request_id": request_id}
+        proxied = proxy_error(exc, where, kw)
+        if proxied is not None:
+            return proxied
         if isinstance(exc, httpx.ConnectError) and self._connect_hint:
             reason = str(exc).strip() or type(exc).__name__
             return ConnectionFailed(f"could not connect to {where} ({reason}); {self._connect_hint}", **kw)

@@ -31,6 +31,7 @@ from clawdesk.provider import (
     ToolCallAssembler,
     Wire,
     bearer,
+    short_text,
 )
 
 from ._dialect import Dialect
@@ -127,7 +128,7 @@ async def stream(wire: Wire, body: Any, *, model: str) -> AsyncIterator[StreamEv
                     choice = event["choices"][0]
                     delta = choice["delta"]
                     text = delta.get("content")
-                except (ValueError, LookupError, TypeError, AttributeError):
+                except (ValueError, RecursionError, LookupError, TypeError, AttributeError):
                     if data.strip() == DONE:  # [DONE] with stray whitespace
                         reply.end()
                         break
@@ -204,8 +205,8 @@ def _odd_event(data: str, tail: StreamTail, wire: Wire, request_id: str | None) 
     provider = wire.provider
     try:
         event = _loads(data)
-    except ValueError:
-        shown = data if len(data) <= 60 else data[:57] + "..."
+    except (ValueError, RecursionError):
+        shown = short_text(data, 60)
         raise ApiError(f"a stream event is not JSON: {shown!r}", provider=provider, request_id=request_id) from None
     problem = error_in_body(event)
     if problem is not None:

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from clawdesk import ApiError, ChatResponse, FinishReason, Message, ToolCall, Usage
-from clawdesk.provider import parse_arguments, stable_call_id
+from clawdesk.provider import parse_arguments, short_text, stable_call_id
 
 __all__ = [
     "decode_chat",
@@ -167,7 +167,7 @@ def error_text(error: Mapping[str, Any]) -> str:
     """The message of an error object, on one line and bounded."""
     message = error.get("message")
     text = message if isinstance(message, str) else json.dumps(message, default=str)
-    return " ".join(text.split())[:300]
+    return short_text(text, 300)
 
 
 def decode_chat(data: Any, *, model: str, provider: str, request_id: str | None = None) -> ChatResponse:

@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from clawdesk import ApiError, FinishReason, ReasoningDelta, StreamEvent, TextDelta, Truncated
-from clawdesk.provider import StreamTail, ToolCallAssembler
+from clawdesk.provider import StreamTail, ToolCallAssembler, short_text
 
 from ._config import PLUGIN
 from ._wire import error_from_event, finish_reason, usage_from
@@ -59,10 +59,9 @@ class EventReader:
         try:
             event = _loads(data)
             kind = event["type"]
-        except (ValueError, LookupError, TypeError):
-            shown = data if len(data) <= 60 else data[:57] + "..."
+        except (ValueError, RecursionError, LookupError, TypeError):
             raise ApiError(
-                f"a stream event is not a JSON object with a type: {shown!r}", provider=self._provider
+                f"a stream event is not a JSON object with a type: {short_text(data, 60)!r}", provider=self._provider
             ) from None
         if kind == "content_block_delta":
             delta = event.get("delta")

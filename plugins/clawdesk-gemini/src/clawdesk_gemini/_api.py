@@ -15,7 +15,7 @@ from urllib.parse import quote
 import httpx
 
 from clawdesk import ApiError, ChatRequest, ChatResponse, ModelInfo, ProviderError, StreamEvent
-from clawdesk.provider import SSEDecoder, Wire, api_key_header
+from clawdesk.provider import SSEDecoder, Wire, api_key_header, short_text
 
 from ._config import GeminiConfig
 from ._errors import classify, error_from_status, google_status
@@ -87,7 +87,7 @@ async def stream(config: GeminiConfig, http: httpx.AsyncClient, request: ChatReq
                 try:
                     parsed = _loads(data)
                 except (ValueError, RecursionError):
-                    shown = data if len(data) <= 60 else data[:57] + "..."
+                    shown = short_text(data, 60)
                     raise ApiError(f"a stream event is not JSON: {shown!r}", provider=provider) from None
                 for event in reader.feed(parsed):
                     yield event
@@ -110,7 +110,7 @@ def _raise_stray(lines: list[str], provider: str, error_from: ErrorFrom) -> None
     text = "\n".join(lines)
     if len(text) > _STRAY_LIMIT:
         raise ApiError(
-            f"the stream holds {len(text)} characters that are not server-sent events: {text[:60]!r}...",
+            f"the stream holds {len(text)} characters that are not server-sent events: {short_text(text, 60)!r}",
             provider=provider,
         )
     try:
@@ -120,7 +120,7 @@ def _raise_stray(lines: list[str], provider: str, error_from: ErrorFrom) -> None
     error = google_status(value)
     if error is not None:
         raise error_from(error)
-    raise ApiError(f"the stream holds JSON that is not an event: {text[:60]!r}", provider=provider)
+    raise ApiError(f"the stream holds JSON that is not an event: {short_text(text, 60)!r}", provider=provider)
 
 
 async def list_models(config: GeminiConfig, http: httpx.AsyncClient) -> list[ModelInfo]:

@@ -86,7 +86,7 @@ def _line_error(value: object, provider: str, url: str, request_id: str | None) 
 def _is_json(raw: bytes) -> bool:
     try:
         _loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         return False
     return True
 
@@ -115,7 +115,7 @@ class _Decoder:
     def line(self, raw: bytes) -> Sequence[StreamEvent]:
         try:
             data = _loads(raw.decode())  # json.loads(bytes) would sniff the encoding first
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deeply
             raise self._malformed("the stream sent a line that is not JSON") from None
         if type(data) is not dict:
             raise self._malformed("the stream sent a line that is not a JSON object")

@@ -57,7 +57,8 @@ def base_url_from_host(value: str | None) -> str:
     addresses a server listens on (``0.0.0.0``, ``::``, and the empty host of
     ``:port``) are reached through loopback (``127.0.0.1`` / ``::1``).
 
-    Raises ``ValueError`` for a scheme other than http or https.
+    Raises ``ValueError`` for a scheme other than http or https, and for an
+    address with a user name or password (never echoing it).
     """
     text = (value or "").strip()
     if not text:
@@ -77,6 +78,9 @@ def base_url_from_host(value: str | None) -> str:
         else:
             raise ValueError(f"{HOST_ENV}={value!r}: expected an http:// or https:// address, or host:port")
     hostport, _, path = hostport.partition("/")
+    if "@" in hostport:
+        # user:password@host: Ollama has no such login, and the value must not be echoed (it holds a password).
+        raise ValueError(f"{HOST_ENV}: a user name or password in the address is not supported; set OLLAMA_API_KEY")
     split = _split_host_port(hostport)
     if split is None:
         host, port = "127.0.0.1", default_port
