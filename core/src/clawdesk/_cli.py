@@ -168,6 +168,11 @@ def _build_chat(p: argparse.ArgumentParser, common: _Parser) -> None:
     log.add_argument("--no-log", dest="log", action="store_false", default=None, help="do not log this exchange")
     log.add_argument("--log", dest="log", action="store_true", help="log this exchange even when logging is off")
     p.add_argument("--no-stream", action="store_true", help="wait for the whole answer instead of streaming")
+    p.add_argument(
+        "--timeout",
+        metavar="SECS",
+        help="the most one try may take, a whole stream included (default: [http] call_timeout_secs)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object at the end")
     p.add_argument("--explain", action="store_true", help="print each attempt and skip of the fallback chain on stderr")
 
