@@ -131,6 +131,11 @@ def _command_in(argv: Sequence[str]) -> str | None:
 
 def _build_plugins(p: argparse.ArgumentParser, common: _Parser) -> None:
     p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="import each plugin in a subprocess of its own and report those that hang, crash or balloon",
+    )
 
 
 def _build_models(p: argparse.ArgumentParser, common: _Parser) -> None:
@@ -308,7 +313,9 @@ def _setup_logging(debug: bool) -> None:
 def _registry() -> Registry:
     from ._registry import Registry
 
-    return Registry()
+    # Lazy: `chat -m acme/x` imports the acme plugin alone, so another plugin that hangs or balloons at
+    # import cannot hold it up; listing everything (`plugins`, a chain) still imports them all.
+    return Registry(lazy=True)
 
 
 def _client(args: argparse.Namespace) -> Clawdesk:
@@ -357,6 +364,9 @@ def _print_json(data: object, out: TextIO | None = None) -> None:
 def _cmd_plugins(args: argparse.Namespace) -> int:
     from ._config import load_config
 
+    if getattr(args, "check", False):
+        return _check_plugins(args)
+
     statuses = _registry().statuses()
     rows: list[dict[str, Any]] = [
         {
@@ -404,6 +414,21 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
         state = row["status"] if row["status"] == "ok" else f"{row['status']}: {row['error']}"
         print(f"{row['name']:<16} {origin:<28} {state}")
     return EXIT_OK
+
+
+def _check_plugins(args: argparse.Namespace) -> int:
+    from ._plugin_check import check_plugins
+
+    results = check_plugins()
+    if args.json:
+        _print_json([r.as_dict() for r in results])
+    elif not results:
+        print("no provider plugins installed (pip install clawdesk-<provider>, e.g. the one for your backend)")
+    else:
+        for r in results:
+            origin = f"{r.distribution} {r.version}" if r.distribution else "?"
+            print(f"{r.name:<16} {origin:<28} {r.verdict}: {r.detail}")
+    return EXIT_OK if all(r.verdict in ("ok", "disabled") for r in results) else EXIT_PROVIDER
 
 
 # -- models ----------------------------------------------------------------------
