@@ -190,3 +190,53 @@ def test_max_connections_argument_is_checked(registry: Registry) -> None:
     """Clawdesk(max_connections=0) is refused with a message naming the argument."""
     with pytest.raises(ValueError, match="max_connections"):
         clawdesk.Clawdesk(registry=registry, config=clawdesk.Config(), env={"MISTRAL_API_KEY": KEY}, max_connections=0)
+
+
+async def test_waiting_for_a_connection_does_not_count_against_the_idle_limit(
+    server: ScriptedServer, registry: Registry
+) -> None:
+    """Four ~1.2 s streams through one connection with a 1 s idle limit: the queued ones wait, then succeed."""
+    server.route("POST", CHAT, sse_reply([sse_frame("x ")] * 6 + [SSE_END], delay=0.2))
+    toml = "[http]\nmax_connections = 1\nidle_timeout_secs = 1\n[fallback]\ncooldown_failures = 1\n"
+    texts: list[str] = []
+    async with client(server, registry, toml=toml) as cd:
+
+        async def one() -> None:
+            texts.append((await cd.stream(MODEL, "hi").collect()).message.text)
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(4):
+                tg.start_soon(one)
+        assert await cd.engine.cooldown_remaining("mistral") == 0
+    assert texts == ["x " * 6] * 4
+
+
+async def test_a_call_timeout_spent_waiting_for_a_connection_is_ours(
+    server: ScriptedServer, registry: Registry
+) -> None:
+    """A call whose own timeout passes while it waits for a connection fails as TimedOut(limit="pool"), no cooldown."""
+    server.route("POST", CHAT, sse_reply([sse_frame("x ")] * 10 + [SSE_END], delay=0.2))
+    toml = "[http]\nmax_connections = 1\n[fallback]\ncooldown_failures = 1\n"
+    async with client(server, registry, toml=toml) as cd:
+        errors: list[BaseException] = []
+
+        async def hold() -> None:
+            await cd.stream(MODEL, "hi").collect()
+
+        async def late() -> None:
+            await until(lambda: chat_requests(server) >= 1)
+            try:
+                await cd.chat(MODEL, "hi", ChatOptions(timeout=0.3))
+            except clawdesk.AllProvidersFailed as exc:
+                errors.append(exc)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(hold)
+            tg.start_soon(late)
+        (failed,) = errors
+        error = failed.attempts[-1].error  # type: ignore[attr-defined]
+        assert isinstance(error, TimedOut), repr(error)
+        assert error.limit == "pool"
+        assert "http.max_connections = 1" in str(error)
+        assert await cd.engine.cooldown_remaining("mistral") == 0
+    assert chat_requests(server) == 1

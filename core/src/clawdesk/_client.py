@@ -14,7 +14,7 @@ so the HTTP clients are closed at the end.
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
@@ -131,6 +131,7 @@ class Clawdesk:
         # _aborted holds those it ended, until each has raised its error.
         self._inflight: set[anyio.CancelScope] = set()
         self._aborted: set[anyio.CancelScope] = set()
+        self._slot_map: dict[str, anyio.Semaphore] = {}
         self._transport = transport
         self._env = env
         self._keys = secret_map(keys) if keys is not None else None
@@ -158,6 +159,7 @@ class Clawdesk:
         for scope in list(self._inflight):
             self._aborted.add(scope)
             scope.cancel()
+        self._slot_map = {}  # the next call may run in another event loop (the interactive CLI's turns)
         clients, self._clients = self._clients, {}
         with anyio.CancelScope(shield=True):
             for client in clients.values():
@@ -397,18 +399,28 @@ class Clawdesk:
             return request
         return ChatRequest(request.model, request.messages, request.options, provider_options=typed)
 
-    def _time_limit(self, options: ChatOptions, *, stream: bool) -> tuple[str, float | None, str]:
-        """The limit that bounds a call as a whole: its kind, its seconds (``None``: none) and its name.
-
-        For a non-streamed call, the idle limit bounds the whole answer (it is its one event).
-        """
+    def _limits(self, options: ChatOptions) -> tuple[float | None, str, float | None]:
+        """The call's overall limit (seconds or ``None``) and its name, and the idle limit."""
         http = self.config.http
-        call = options.timeout if options.timeout is not None else http.call_timeout_secs
-        named = "the call's timeout" if options.timeout is not None else "http.call_timeout_secs"
-        idle = http.idle_timeout_secs
-        if stream or idle is None or (call is not None and call <= idle):
-            return "call", call, named
-        return "idle", idle, "http.idle_timeout_secs"
+        if options.timeout is not None:
+            return options.timeout, "the call's timeout", http.idle_timeout_secs
+        return http.call_timeout_secs, "http.call_timeout_secs", http.idle_timeout_secs
+
+    def _slots(self, name: str) -> anyio.Semaphore:
+        # One per provider: a call holds a slot while it runs (a stream until it ends), so that calls
+        # beyond max_connections wait here, where the wait is ours, before any of the provider's
+        # limits start counting; httpx's own pool then always has a connection for them.
+        slots = self._slot_map.get(name)
+        if slots is None:
+            slots = self._slot_map[name] = anyio.Semaphore(self._max_connections)
+        return slots
+
+    def _no_slot(self, name: str, seconds: float | None, what: str) -> TimedOut:
+        return TimedOut(
+            f"no free connection within {seconds:g}s ({what}; http.max_connections = {self._max_connections})",
+            provider=name,
+            limit="pool",
+        )
 
     async def chat_target(self, target: Target, request: ChatRequest) -> ChatResponse:
         """One chat call to one provider, guarded (no retries, no fallback)."""
@@ -416,20 +428,37 @@ class Clawdesk:
         request = self._request(provider, target, request)
         http = self.http_client(target.provider)
         name = target.provider
-        limit, seconds, what = self._time_limit(request.options, stream=False)
-        with anyio.CancelScope() as scope:
+        seconds, what, idle = self._limits(request.options)
+        ends = anyio.current_time() + seconds if seconds is not None else math.inf
+        slots = self._slots(name)
+        acquired = False
+        idle_ends = math.inf
+        with anyio.CancelScope(deadline=ends) as scope:
             self._inflight.add(scope)
             try:
-                if seconds is not None:
-                    scope.deadline = anyio.current_time() + seconds
-                result = await _guard_async(provider, name, "provider_chat", config=config, http=http, request=request)
+                await slots.acquire()
+                acquired = True
+                try:
+                    if idle is not None:
+                        # For a whole answer the idle limit bounds it all: it is its one event.
+                        idle_ends = anyio.current_time() + idle
+                        scope.deadline = min(ends, idle_ends)
+                    result = await _guard_async(
+                        provider, name, "provider_chat", config=config, http=http, request=request
+                    )
+                finally:
+                    slots.release()
             finally:
                 self._inflight.discard(scope)
         if scope in self._aborted:
             self._aborted.discard(scope)
             raise _closed_error()
         if scope.cancelled_caught:
-            raise TimedOut(f"no answer within {seconds:g}s ({what})", provider=name, limit=limit)
+            if not acquired:
+                raise self._no_slot(name, seconds, what)
+            if idle_ends < ends:
+                raise TimedOut(f"no answer within {idle:g}s (http.idle_timeout_secs)", provider=name, limit="idle")
+            raise TimedOut(f"no answer within {seconds:g}s ({what})", provider=name, limit="call")
         if not isinstance(result, ChatResponse):
             raise PluginError(provider.name, f"provider_chat returned {type(result).__name__}, expected ChatResponse")
         if result.provider != name:
@@ -575,14 +604,47 @@ class Clawdesk:
         request = self._request(provider, target, request)
         http = self.http_client(target.provider)
         name = target.provider
-        limits = self.config.http
-        keep = limits.max_delivered_events
+        seconds, what, idle = self._limits(request.options)
+        ends = anyio.current_time() + seconds if seconds is not None else math.inf
+        slots = self._slots(name)
+        with anyio.CancelScope(deadline=ends) as waiting:
+            self._inflight.add(waiting)
+            try:
+                await slots.acquire()
+            finally:
+                self._inflight.discard(waiting)
+        if waiting in self._aborted:
+            self._aborted.discard(waiting)
+            raise _closed_error()
+        if waiting.cancelled_caught:
+            raise self._no_slot(name, seconds, what)
+        events = self._slot_events(provider, name, config, http, request, ends, seconds, what, idle)
+        try:
+            async for event in events:
+                yield event
+        finally:
+            try:
+                # Closed here, not left to the garbage collector: it closes the plugin's response.
+                with anyio.CancelScope(shield=True):
+                    await events.aclose()
+            finally:
+                slots.release()
+
+    async def _slot_events(
+        self,
+        provider: Provider,
+        name: str,
+        config: ProviderConfig,
+        http: httpx.AsyncClient,
+        request: ChatRequest,
+        ends: float,
+        seconds: float | None,
+        what: str,
+        idle: float | None,
+    ) -> AsyncGenerator[StreamEvent, None]:
+        keep = self.config.http.max_delivered_events
         delivered: list[StreamEvent] = []
         dropped = 0
-        _, seconds, what = self._time_limit(request.options, stream=True)
-        idle = limits.idle_timeout_secs
-        now = anyio.current_time()
-        ends = now + seconds if seconds is not None else math.inf
         try:
             agen = provider.call("provider_stream", config=config, http=http, request=request)
         except Exception as exc:
