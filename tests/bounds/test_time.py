@@ -165,3 +165,14 @@ def test_cli_timeout_flag_refuses_nonsense(tmp_path: Path) -> None:
         assert done.returncode == 2, done.stderr
         assert "--timeout" in done.stderr
         assert "Traceback" not in done.stderr
+
+
+async def test_the_idle_limit_never_cuts_a_providers_own_first_byte_wait(
+    server: ScriptedServer, registry: Registry
+) -> None:
+    """A whole answer that takes longer than the idle limit but less than first_byte_timeout_secs is a success."""
+    reply = Reply(headers=(("content-type", "application/json"),), chunks=(ollama_line("late", done=True),), delay=1.5)
+    server.route("POST", "/api/chat", reply)
+    async with client(server, registry, provider="ollama", first_byte_timeout_secs=5.0, toml=IDLE_1S) as cd:
+        response = await cd.chat(f"ollama/{OLLAMA_MODEL}", "hi")
+    assert response.message.text == "late"

@@ -440,7 +440,9 @@ class Clawdesk:
                 acquired = True
                 try:
                     if idle is not None:
-                        # For a whole answer the idle limit bounds it all: it is its one event.
+                        # For a whole answer the idle limit bounds it all: it is its one event (never
+                        # shorter than the provider's own wait for an answer to start).
+                        idle = _first_wait(idle, config)
                         idle_ends = anyio.current_time() + idle
                         scope.deadline = min(ends, idle_ends)
                     result = await _guard_async(
@@ -654,11 +656,13 @@ class Clawdesk:
                 provider.name, f"provider_stream returned {type(agen).__name__}, expected an async iterator"
             )
         finished = False
+        # The first event may take as long as the provider's own wait for an answer to start.
+        wait = _first_wait(idle, config) if idle is not None else None
         try:
             while True:
                 # One scope per event: the call's end and the idle limit (which only an event resets:
                 # keep-alive comments and dripped bytes never reach here), and aclose().
-                deadline = min(ends, anyio.current_time() + idle) if idle is not None else ends
+                deadline = min(ends, anyio.current_time() + wait) if wait is not None else ends
                 with anyio.CancelScope(deadline=deadline) as scope:
                     self._inflight.add(scope)
                     try:
@@ -684,7 +688,7 @@ class Clawdesk:
                         )
                     else:
                         cause = TimedOut(
-                            f"no event for {idle:g}s (http.idle_timeout_secs)", provider=name, limit="idle"
+                            f"no event for {wait:g}s (http.idle_timeout_secs)", provider=name, limit="idle"
                         )
                     raise _interrupted(name, delivered, cause, dropped)
                 if finished or not isinstance(event, _EVENT_TYPES):
@@ -696,6 +700,7 @@ class Clawdesk:
                     delivered.append(event)
                 else:
                     dropped += 1
+                wait = idle
                 finished = isinstance(event, Finish)
                 yield event
             if not finished:
@@ -708,6 +713,12 @@ class Clawdesk:
             if aclose is not None:
                 with anyio.CancelScope(shield=True):
                     await aclose()
+
+
+def _first_wait(idle: float, config: ProviderConfig) -> float:
+    """The idle limit for the first event: at least the provider's ``first_byte_timeout_secs``, if it has one."""
+    first = getattr(config, "first_byte_timeout_secs", None)
+    return max(idle, first) if isinstance(first, (int, float)) else idle
 
 
 def _closed_error() -> RuntimeError:

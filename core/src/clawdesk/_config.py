@@ -275,7 +275,8 @@ class HttpConfig:
       event (text, reasoning, a tool call, usage, its end), the wait for the
       first one included; also bounds a whole non-streamed answer. Bytes that
       carry no event (SSE comments, blank NDJSON lines, a body dripped a byte
-      at a time) do not reset it. ``None`` turns it off.
+      at a time) do not reset it. The first event and a whole answer get at
+      least the provider's ``first_byte_timeout_secs``. ``None`` turns it off.
     - ``max_delivered_events``: the most events a failed stream keeps for
       :attr:`StreamInterrupted.delivered <clawdesk.StreamInterrupted.delivered>`
       (the first ones; ``.dropped`` counts the rest).
