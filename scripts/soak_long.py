@@ -322,7 +322,9 @@ def main(argv: list[str] | None = None) -> int:
     if report["busy_at_end"]:
         failures.append(f"connections still checked out at the end: {report['busy_at_end'][:5]}")
     samples = report["rss_mib"]
-    warm = samples[max(1, len(samples) // 10) - 1][1] if samples else 0.0
+    # The warm-up is the first tenth of the run: growth is measured from the first sample after it.
+    after = [mib for t, mib in samples if t >= report["seconds"] / 10]
+    warm = after[0] if after else (samples[-1][1] if samples else 0.0)
     growth = round(samples[-1][1] - warm, 1) if samples else 0.0
     report["rss_growth_mib"] = growth
     if growth > args.max_rss_growth_mib:
