@@ -172,6 +172,7 @@ def test_configuration_reference_lists_every_environment_variable() -> None:
     """Every variable core and the plugins read from the environment is in the variables table."""
     from clawdesk._config import CONFIG_ENV, REDIS_URL_ENV, STATE_BACKEND_ENV
     from clawdesk._home import HOME_ENV
+    from clawdesk._plugin_check import MEMORY_ENV
     from clawdesk._registry import IMPORT_TIMEOUT_ENV, PLUGINS_ENV
     from clawdesk_ollama._config import HOST_ENV
     from clawdesk_openai._config import BASE_URL_ENV, ORGANIZATION_ENV, PROJECT_ENV
@@ -179,7 +180,7 @@ def test_configuration_reference_lists_every_environment_variable() -> None:
 
     section = _section((DOCS / "configuration.md").read_text(encoding="utf-8"), "## Environment variables")
     names = [CONFIG_ENV, PLUGINS_ENV, IMPORT_TIMEOUT_ENV, HOST_ENV, HOME_ENV, REDIS_URL_ENV, STATE_BACKEND_ENV]
-    names += [BASE_URL_ENV, ORGANIZATION_ENV, PROJECT_ENV]
+    names += [BASE_URL_ENV, ORGANIZATION_ENV, PROJECT_ENV, MEMORY_ENV]
     names += [d.key_env for d in DIALECTS.values() if d.key_env]
     names += [env for c in _plugin_configs().values() if (env := c().api_key_env)]
     for name in names:

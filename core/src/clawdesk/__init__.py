@@ -9,7 +9,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ._config import Config, FallbackConfig, RateLimit, StateConfig, config_from_dict, load_config, parse_config
+from ._config import (
+    Config,
+    FallbackConfig,
+    HttpConfig,
+    RateLimit,
+    StateConfig,
+    config_from_dict,
+    load_config,
+    parse_config,
+)
 from ._errors import (
     AllProvidersFailed,
     ApiError,
@@ -112,6 +121,7 @@ __all__ = [
     "Finish",
     "FinishReason",
     "FunctionTool",
+    "HttpConfig",
     "ImagePart",
     "InvalidModelId",
     "InvalidOutput",

@@ -245,6 +245,10 @@ def settings_from_args(client: Clawdesk, args: argparse.Namespace, store: LogSto
     from ._logs import logging_enabled
 
     options, shown = parse_options(client, args.option or [])
+    timeout = getattr(args, "timeout", None)
+    if timeout is not None:
+        options = _with_timeout(options, timeout)
+        shown["timeout"] = options.timeout
     settings = ChatSettings(model=args.model, system=args.system, options=options, option_values=shown)
     for item in args.attachment or []:
         part, meta = load_attachment(item)
@@ -254,6 +258,21 @@ def settings_from_args(client: Clawdesk, args: argparse.Namespace, store: LogSto
     if args.cont or args.cid:
         _continue(settings, store, args.cid)
     return settings
+
+
+def _with_timeout(options: ChatOptions, raw: str) -> ChatOptions:
+    """``options`` with ``--timeout SECS`` applied; a value that is not seconds > 0 is a one-line error."""
+    import math
+
+    import attrs
+
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and 0 < seconds <= 3600):
+        raise ConfigError(f"--timeout: expected seconds between 0 (exclusive) and 3600, got {raw!r}")
+    return attrs.evolve(options, timeout=seconds)
 
 
 def _continue(settings: ChatSettings, store: LogStore | None, cid: str | None) -> None:

@@ -134,6 +134,11 @@ def _command_in(argv: Sequence[str]) -> str | None:
 
 def _build_plugins(p: argparse.ArgumentParser, common: _Parser) -> None:
     p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="import each plugin in a subprocess of its own and report those that hang, crash or balloon",
+    )
 
 
 def _build_models(p: argparse.ArgumentParser, common: _Parser) -> None:
@@ -171,6 +176,11 @@ def _build_chat(p: argparse.ArgumentParser, common: _Parser) -> None:
     log.add_argument("--no-log", dest="log", action="store_false", default=None, help="do not log this exchange")
     log.add_argument("--log", dest="log", action="store_true", help="log this exchange even when logging is off")
     p.add_argument("--no-stream", action="store_true", help="wait for the whole answer instead of streaming")
+    p.add_argument(
+        "--timeout",
+        metavar="SECS",
+        help="the most one try may take, a whole stream included (default: [http] call_timeout_secs)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object at the end")
     p.add_argument("--explain", action="store_true", help="print each attempt and skip of the fallback chain on stderr")
 
@@ -333,7 +343,9 @@ def _setup_logging(debug: bool) -> None:
 def _registry() -> Registry:
     from ._registry import Registry
 
-    return Registry()
+    # Lazy: `chat -m acme/x` imports the acme plugin alone, so another plugin that hangs or balloons at
+    # import cannot hold it up; listing everything (`plugins`, a chain) still imports them all.
+    return Registry(lazy=True)
 
 
 def _client(args: argparse.Namespace) -> Clawdesk:
@@ -441,6 +453,9 @@ def _print_json(data: object, out: TextIO | None = None) -> None:
 def _cmd_plugins(args: argparse.Namespace) -> int:
     from ._config import load_config
 
+    if getattr(args, "check", False):
+        return _check_plugins(args)
+
     registry = _registry()
     statuses = registry.statuses()
     _warn_unknown_tables(load_config(args.config), registry)
@@ -490,6 +505,21 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
         state = row["status"] if row["status"] == "ok" else f"{row['status']}: {row['error']}"
         print(safe(f"{row['name']:<16} {origin:<28} {state}"))
     return EXIT_OK
+
+
+def _check_plugins(args: argparse.Namespace) -> int:
+    from ._plugin_check import check_plugins
+
+    results = check_plugins()
+    if args.json:
+        _print_json([r.as_dict() for r in results])
+    elif not results:
+        print("no provider plugins installed (pip install clawdesk-<provider>, e.g. the one for your backend)")
+    else:
+        for r in results:
+            origin = f"{r.distribution} {r.version}" if r.distribution else "?"
+            print(f"{r.name:<16} {origin:<28} {r.verdict}: {r.detail}")
+    return EXIT_OK if all(r.verdict in ("ok", "disabled") for r in results) else EXIT_PROVIDER
 
 
 # -- models ----------------------------------------------------------------------

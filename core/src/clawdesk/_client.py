@@ -13,7 +13,8 @@ so the HTTP clients are closed at the end.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+import math
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
@@ -97,7 +98,11 @@ class Clawdesk:
     - ``env``: where API keys are looked up (default: ``os.environ``);
     - ``keys``: saved keys by provider name, used when neither the config
       nor the environment has one (``keys=load_keys()`` reads the file
-      ``clawdesk keys set`` writes; default: none).
+      ``clawdesk keys set`` writes; default: none);
+    - ``max_connections``: the most connections open at once to one provider
+      (default: the config's ``[http] max_connections``, 100). Calls beyond
+      it wait for a free connection; the wait never counts against the
+      provider.
 
     A provider is a loaded plugin (``ollama``) or a named instance of one
     that the config declares (``[providers.gpu2] plugin = "ollama"``); both
@@ -119,9 +124,18 @@ class Clawdesk:
         transport: httpx.AsyncBaseTransport | None = None,
         env: Mapping[str, str] | None = None,
         keys: Mapping[str, str | Secret] | None = None,
+        max_connections: int | None = None,
     ) -> None:
+        if max_connections is not None and (isinstance(max_connections, bool) or max_connections < 1):
+            raise ValueError(f"max_connections must be an integer >= 1, got {max_connections!r}")
         self.registry = registry if registry is not None else Registry()
         self.config = config if config is not None else load_config(config_path, env=env)
+        self._max_connections = max_connections if max_connections is not None else self.config.http.max_connections
+        # Calls in flight, so that aclose() can end them instead of leaving them on closed clients;
+        # _aborted holds those it ended, until each has raised its error.
+        self._inflight: set[anyio.CancelScope] = set()
+        self._aborted: set[anyio.CancelScope] = set()
+        self._slot_map: dict[str, anyio.Semaphore] = {}
         self._transport = transport
         self._env = env
         self._keys = secret_map(keys) if keys is not None else None
@@ -140,7 +154,16 @@ class Clawdesk:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close every provider's HTTP client and the state store's connections (idempotent)."""
+        """Close every provider's HTTP client and the state store's connections (idempotent).
+
+        Calls still in flight end at once with ``RuntimeError`` ("the client
+        was closed"), which no retry or fallback catches. The client may be
+        used again afterwards: later calls open new connections.
+        """
+        for scope in list(self._inflight):
+            self._aborted.add(scope)
+            scope.cancel()
+        self._slot_map = {}  # the next call may run in another event loop (the interactive CLI's turns)
         clients, self._clients = self._clients, {}
         with anyio.CancelScope(shield=True):
             for client in clients.values():
@@ -214,7 +237,9 @@ class Clawdesk:
                 trust_env=True,
                 # Keep as many idle connections as may be open: with httpx's default of 20, a 32-wide
                 # burst closed and reopened most connections (seen in the soak run).
-                limits=httpx.Limits(max_connections=self._pool_size, max_keepalive_connections=self._pool_size),
+                limits=httpx.Limits(
+                    max_connections=self._max_connections, max_keepalive_connections=self._max_connections
+                ),
                 headers={"user-agent": "clawdesk"},
             )
             self._clients[name] = client
@@ -387,23 +412,68 @@ class Clawdesk:
             return request
         return ChatRequest(request.model, request.messages, request.options, provider_options=typed)
 
+    def _limits(self, options: ChatOptions) -> tuple[float | None, str, float | None]:
+        """The call's overall limit (seconds or ``None``) and its name, and the idle limit."""
+        http = self.config.http
+        if options.timeout is not None:
+            return options.timeout, "the call's timeout", http.idle_timeout_secs
+        return http.call_timeout_secs, "http.call_timeout_secs", http.idle_timeout_secs
+
+    def _slots(self, name: str) -> anyio.Semaphore:
+        # One per provider: a call holds a slot while it runs (a stream until it ends), so that calls
+        # beyond max_connections wait here, where the wait is ours, before any of the provider's
+        # limits start counting; httpx's own pool then always has a connection for them.
+        slots = self._slot_map.get(name)
+        if slots is None:
+            slots = self._slot_map[name] = anyio.Semaphore(self._max_connections)
+        return slots
+
+    def _no_slot(self, name: str, seconds: float | None, what: str) -> TimedOut:
+        return TimedOut(
+            f"no free connection within {seconds:g}s ({what}; http.max_connections = {self._max_connections})",
+            provider=name,
+            limit="pool",
+        )
+
     async def chat_target(self, target: Target, request: ChatRequest) -> ChatResponse:
         """One chat call to one provider, guarded (no retries, no fallback)."""
         provider, config = self._prepare(target)
         request = self._request(provider, target, request)
         http = self.http_client(target.provider)
-        deadline = request.options.timeout
         name = target.provider
-        if deadline is None:
-            result = await _guard_async(provider, name, "provider_chat", config=config, http=http, request=request)
-        else:
+        seconds, what, idle = self._limits(request.options)
+        ends = anyio.current_time() + seconds if seconds is not None else math.inf
+        slots = self._slots(name)
+        acquired = False
+        idle_ends = math.inf
+        with anyio.CancelScope(deadline=ends) as scope:
+            self._inflight.add(scope)
             try:
-                with anyio.fail_after(deadline):
+                await slots.acquire()
+                acquired = True
+                try:
+                    if idle is not None:
+                        # For a whole answer the idle limit bounds it all: it is its one event (never
+                        # shorter than the provider's own wait for an answer to start).
+                        idle = _first_wait(idle, config)
+                        idle_ends = anyio.current_time() + idle
+                        scope.deadline = min(ends, idle_ends)
                     result = await _guard_async(
                         provider, name, "provider_chat", config=config, http=http, request=request
                     )
-            except TimeoutError:
-                raise TimedOut(f"no answer within {deadline:g}s", provider=name) from None
+                finally:
+                    slots.release()
+            finally:
+                self._inflight.discard(scope)
+        if scope in self._aborted:
+            self._aborted.discard(scope)
+            raise _closed_error()
+        if scope.cancelled_caught:
+            if not acquired:
+                raise self._no_slot(name, seconds, what)
+            if idle_ends < ends:
+                raise TimedOut(f"no answer within {idle:g}s (http.idle_timeout_secs)", provider=name, limit="idle")
+            raise TimedOut(f"no answer within {seconds:g}s ({what})", provider=name, limit="call")
         if not isinstance(result, ChatResponse):
             raise PluginError(provider.name, f"provider_chat returned {type(result).__name__}, expected ChatResponse")
         if result.provider != name:
@@ -549,7 +619,47 @@ class Clawdesk:
         request = self._request(provider, target, request)
         http = self.http_client(target.provider)
         name = target.provider
+        seconds, what, idle = self._limits(request.options)
+        ends = anyio.current_time() + seconds if seconds is not None else math.inf
+        slots = self._slots(name)
+        with anyio.CancelScope(deadline=ends) as waiting:
+            self._inflight.add(waiting)
+            try:
+                await slots.acquire()
+            finally:
+                self._inflight.discard(waiting)
+        if waiting in self._aborted:
+            self._aborted.discard(waiting)
+            raise _closed_error()
+        if waiting.cancelled_caught:
+            raise self._no_slot(name, seconds, what)
+        events = self._slot_events(provider, name, config, http, request, ends, seconds, what, idle)
+        try:
+            async for event in events:
+                yield event
+        finally:
+            try:
+                # Closed here, not left to the garbage collector: it closes the plugin's response.
+                with anyio.CancelScope(shield=True):
+                    await events.aclose()
+            finally:
+                slots.release()
+
+    async def _slot_events(
+        self,
+        provider: Provider,
+        name: str,
+        config: ProviderConfig,
+        http: httpx.AsyncClient,
+        request: ChatRequest,
+        ends: float,
+        seconds: float | None,
+        what: str,
+        idle: float | None,
+    ) -> AsyncGenerator[StreamEvent, None]:
+        keep = self.config.http.max_delivered_events
         delivered: list[StreamEvent] = []
+        dropped = 0
         try:
             agen = provider.call("provider_stream", config=config, http=http, request=request)
         except Exception as exc:
@@ -559,33 +669,73 @@ class Clawdesk:
                 provider.name, f"provider_stream returned {type(agen).__name__}, expected an async iterator"
             )
         finished = False
+        # The first event may take as long as the provider's own wait for an answer to start.
+        wait = _first_wait(idle, config) if idle is not None else None
         try:
             while True:
-                try:
-                    event = await agen.__anext__()
-                except StopAsyncIteration:
-                    break
-                except Exception as exc:
-                    error = _interrupted(name, delivered, _plugin_failure(provider, name, "provider_stream", exc))
-                    if error is exc:
-                        raise
-                    raise error from exc
+                # One scope per event: the call's end and the idle limit (which only an event resets:
+                # keep-alive comments and dripped bytes never reach here), and aclose().
+                deadline = min(ends, anyio.current_time() + wait) if wait is not None else ends
+                with anyio.CancelScope(deadline=deadline) as scope:
+                    self._inflight.add(scope)
+                    try:
+                        event = await agen.__anext__()
+                    except StopAsyncIteration:
+                        break
+                    except Exception as exc:
+                        error = _interrupted(
+                            name, delivered, _plugin_failure(provider, name, "provider_stream", exc), dropped
+                        )
+                        if error is exc:
+                            raise
+                        raise error from exc
+                    finally:
+                        self._inflight.discard(scope)
+                if scope in self._aborted:
+                    self._aborted.discard(scope)
+                    raise _closed_error()
+                if scope.cancelled_caught:
+                    if deadline == ends:
+                        cause = TimedOut(
+                            f"the stream did not end within {seconds:g}s ({what})", provider=name, limit="call"
+                        )
+                    else:
+                        cause = TimedOut(
+                            f"no event for {wait:g}s (http.idle_timeout_secs)", provider=name, limit="idle"
+                        )
+                    raise _interrupted(name, delivered, cause, dropped)
                 if finished or not isinstance(event, _EVENT_TYPES):
                     what = "an event after Finish" if finished else f"{type(event).__name__}, not a stream event"
-                    raise _interrupted(name, delivered, PluginError(provider.name, f"provider_stream yielded {what}"))
-                delivered.append(event)
+                    raise _interrupted(
+                        name, delivered, PluginError(provider.name, f"provider_stream yielded {what}"), dropped
+                    )
+                if len(delivered) < keep:
+                    delivered.append(event)
+                else:
+                    dropped += 1
+                wait = idle
                 finished = isinstance(event, Finish)
                 yield event
             if not finished:
                 # The plugin's generator ended without saying how: a bug in it (a backend's stream
                 # that ends early is the plugin's to report, as Truncated).
-                cause = PluginError(provider.name, "provider_stream ended without a Finish event")
-                raise _interrupted(name, delivered, cause)
+                bug = PluginError(provider.name, "provider_stream ended without a Finish event")
+                raise _interrupted(name, delivered, bug, dropped)
         finally:
             aclose = getattr(agen, "aclose", None)
             if aclose is not None:
                 with anyio.CancelScope(shield=True):
                     await aclose()
+
+
+def _first_wait(idle: float, config: ProviderConfig) -> float:
+    """The idle limit for the first event: at least the provider's ``first_byte_timeout_secs``, if it has one."""
+    first = getattr(config, "first_byte_timeout_secs", None)
+    return max(idle, first) if isinstance(first, (int, float)) else idle
+
+
+def _closed_error() -> RuntimeError:
+    return RuntimeError("clawdesk: the client was closed (aclose) while this call was in flight")
 
 
 def _missing_key_hint(name: str, config: ProviderConfig, *, keys: bool = False) -> str:
@@ -599,12 +749,12 @@ def _missing_key_hint(name: str, config: ProviderConfig, *, keys: bool = False) 
     return f"no API key: set {' or '.join(places)}"
 
 
-def _interrupted(name: str, delivered: Sequence[StreamEvent], cause: ClawdeskError) -> ClawdeskError:
+def _interrupted(name: str, delivered: Sequence[StreamEvent], cause: ClawdeskError, dropped: int = 0) -> ClawdeskError:
     if not delivered:
         return cause
     if isinstance(cause, StreamInterrupted):
         return cause
-    return StreamInterrupted(provider=name, delivered=delivered, cause=cause)
+    return StreamInterrupted(provider=name, delivered=delivered, cause=cause, dropped=dropped)
 
 
 def _plugin_failure(provider: Provider, name: str, hook: str, exc: Exception) -> ClawdeskError:

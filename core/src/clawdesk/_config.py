@@ -71,6 +71,7 @@ __all__ = [
     "STATE_BACKEND_ENV",
     "Config",
     "FallbackConfig",
+    "HttpConfig",
     "RateLimit",
     "ServeConfig",
     "ServeKey",
@@ -87,7 +88,7 @@ __all__ = [
 CONFIG_ENV = "CLAWDESK_CONFIG"
 #: The largest config file read.
 MAX_CONFIG_BYTES = 1024 * 1024
-_TOP_KEYS = ("default_model", "providers", "fallback", "state", "serve")
+_TOP_KEYS = ("default_model", "providers", "fallback", "state", "http", "serve")
 #: Where the Redis URL comes from when ``[state] url`` is not set (the default of ``url_env``).
 REDIS_URL_ENV = "CLAWDESK_REDIS_URL"
 #: Where the state backend comes from when ``[state] backend`` is not set.
@@ -106,6 +107,11 @@ def _check_positive(_inst: object, attribute: attrs.Attribute[Any], value: float
 def _check_positive_or_none(_inst: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
     if value is not None and not value > 0:
         raise ValueError(f"expected a number > 0, got {value!r}")
+
+
+def _check_timeout_or_none(_inst: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
+    if value is not None:
+        check_timeout(_inst, attribute, value)
 
 
 def _check_at_least_one(_inst: object, attribute: attrs.Attribute[Any], value: int) -> None:
@@ -375,6 +381,36 @@ class ServeConfig:
 
 
 @frozen(kw_only=True)
+class HttpConfig:
+    """The ``[http]`` table: limits every call of this client shares.
+
+    - ``max_connections``: the most connections open at once to one provider
+      (one pool per provider). A call that finds them all busy waits for one
+      (bounded by the call's own time limits, never by a pool timeout), and
+      that wait is never counted against the provider. ``Clawdesk(max_connections=...)``
+      overrides it.
+    - ``call_timeout_secs``: the most one call to one provider may take,
+      streams included (from sending the request to the last event); the
+      default for :attr:`ChatOptions.timeout <clawdesk.ChatOptions.timeout>`.
+      ``None`` (the default): no overall limit.
+    - ``idle_timeout_secs``: the most a stream may go without delivering an
+      event (text, reasoning, a tool call, usage, its end), the wait for the
+      first one included; also bounds a whole non-streamed answer. Bytes that
+      carry no event (SSE comments, blank NDJSON lines, a body dripped a byte
+      at a time) do not reset it. The first event and a whole answer get at
+      least the provider's ``first_byte_timeout_secs``. ``None`` turns it off.
+    - ``max_delivered_events``: the most events a failed stream keeps for
+      :attr:`StreamInterrupted.delivered <clawdesk.StreamInterrupted.delivered>`
+      (the first ones; ``.dropped`` counts the rest).
+    """
+
+    max_connections: int = field(default=100, validator=_check_at_least_one)
+    call_timeout_secs: float | None = field(default=None, validator=attrs.validators.optional(check_timeout))
+    idle_timeout_secs: float | None = field(default=300.0, validator=_check_timeout_or_none)
+    max_delivered_events: int = field(default=100_000, validator=_check_at_least_one)
+
+
+@frozen(kw_only=True)
 class Config:
     """The whole configuration. ``providers`` keeps each provider's table as read;
     it is structured into the provider's own config class by :meth:`provider_config`."""
@@ -384,6 +420,7 @@ class Config:
     fallback: FallbackConfig = field(factory=FallbackConfig)
     state: StateConfig = field(factory=StateConfig)
     serve: ServeConfig = field(factory=ServeConfig)
+    http: HttpConfig = field(factory=HttpConfig)
     source: str | None = None
 
     def plugin_of(self, name: str) -> str:
@@ -560,9 +597,19 @@ def config_from_dict(data: Mapping[str, Any], *, source: str | None = None) -> C
     if not isinstance(state_table, dict):
         raise ConfigError(f"expected a table, got {_describe(state_table)}", path="state", file=source)
     state = structure_fields(StateConfig, state_table, path="state", file=source)
+    http_table = data.get("http", {})
+    if not isinstance(http_table, Mapping):
+        raise ConfigError(f"expected a table, got {_describe(http_table)}", path="http", file=source)
+    http = structure_fields(HttpConfig, http_table, path="http", file=source)
     serve = _structure_serve(data.get("serve", {}), source)
     return Config(
-        default_model=default_model, providers=providers, fallback=fallback, state=state, serve=serve, source=source
+        default_model=default_model,
+        providers=providers,
+        fallback=fallback,
+        state=state,
+        http=http,
+        serve=serve,
+        source=source,
     )
 
 

@@ -302,10 +302,22 @@ class ConnectionFailed(ProviderError):
 
 
 class TimedOut(ProviderError):
-    """The provider did not answer in time."""
+    """The provider did not answer in time.
+
+    ``limit`` names the limit that fired, when known: ``"connect"``,
+    ``"read"``, ``"write"``, ``"first_byte"`` (a provider's wait for the
+    response headers), ``"pool"`` (no free connection in this client's own
+    pool: never counted against the provider), ``"call"`` (the call's
+    overall timeout), ``"idle"`` (no event within ``http.idle_timeout_secs``)
+    or ``"deadline"`` (the fallback chain's).
+    """
 
     kind = "timeout"
     default_retryable = True
+
+    def __init__(self, message: str, *, limit: str | None = None, **kw: Any) -> None:
+        self.limit = limit
+        super().__init__(message, **kw)
 
 
 #: The former name of :class:`TimedOut` (it collided with ``httpx.Timeout`` in every plugin).
@@ -339,18 +351,23 @@ class StreamInterrupted(ProviderError):
     """A stream failed after events had reached the caller.
 
     ``delivered`` holds those events in order and ``cause`` the error that
-    broke the stream. It is never retried or failed over: the caller already
+    broke the stream. ``delivered`` is bounded: it keeps the first
+    ``http.max_delivered_events`` events (100,000 by default) and ``dropped``
+    counts those left out. It is never retried or failed over: the caller already
     has part of an answer, and repeating it would deliver events twice.
     """
 
     kind = "stream_interrupted"
 
-    def __init__(self, *, provider: str, delivered: Sequence[StreamEvent], cause: BaseException) -> None:
+    def __init__(
+        self, *, provider: str, delivered: Sequence[StreamEvent], cause: BaseException, dropped: int = 0
+    ) -> None:
         self.delivered: tuple[StreamEvent, ...] = tuple(delivered)
+        self.dropped = dropped
         self.cause = cause
         status = getattr(cause, "status", None)
         super().__init__(
-            f"after {len(self.delivered)} events: {cause}",
+            f"after {len(self.delivered) + dropped} events: {cause}",
             provider=provider,
             status=status if isinstance(status, int) else None,
             url=getattr(cause, "url", None),

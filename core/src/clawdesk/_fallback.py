@@ -559,7 +559,8 @@ class FallbackEngine:
                     )
                     return target, result
                 duration = self._clock() - began
-                await self.state.note_failure(target.provider, _kind(error))
+                if not _ours(error):
+                    await self.state.note_failure(target.provider, _kind(error))
                 note(_failed(target, error, number, wait, duration))
                 decision = policy.decide(error, number, self._rng)
                 if decision.action == "stop":
@@ -612,6 +613,11 @@ def _with_retries(policy: RetryPolicy, retries: int) -> RetryPolicy:
 
         found = _policies[key] = attrs.evolve(policy, max_retries=retries)
     return found
+
+
+def _ours(error: ClawdeskError) -> bool:
+    """Whether ``error`` is this client's own limit (no free connection in its pool), not the provider's failure."""
+    return isinstance(error, TimedOut) and error.limit == "pool"
 
 
 def _log(attempt: Attempt) -> None:

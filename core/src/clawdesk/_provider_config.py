@@ -22,9 +22,12 @@ from attrs import field, frozen
 from ._secret import Secret
 
 __all__ = [
+    "DEFAULT_MAX_BODY_BYTES",
+    "DEFAULT_MAX_FRAME_BYTES",
     "ProviderConfig",
     "check_http_url",
     "check_non_negative",
+    "check_size",
     "check_timeout",
     "clean_key",
     "key_variables",
@@ -80,6 +83,22 @@ def check_timeout(_inst: Any, attribute: Any, value: float) -> None:
         raise ValueError(f"expected seconds between 0 (exclusive) and {MAX_TIMEOUT_SECS:g}, got {value!r}")
 
 
+#: The largest answer read whole (a non-streamed body, after decompression) unless
+#: ``max_body_bytes`` says otherwise: 32 MiB. A chat answer is a few KiB; a model
+#: listing of a big catalogue well under 1 MiB.
+DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
+#: The largest single stream frame (one SSE event, one NDJSON line, one
+#: event-stream message) unless ``max_frame_bytes`` says otherwise: 16 MiB (the
+#: same as :data:`clawdesk.provider.DEFAULT_MAX_FRAME_BYTES`).
+DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024
+
+
+def check_size(_inst: Any, attribute: Any, value: int) -> None:
+    """Validator: a size cap in bytes, at least 1 KiB (a smaller cap would refuse every answer)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1024:
+        raise ValueError(f"expected a number of bytes >= 1024, got {value!r}")
+
+
 def check_non_negative(_inst: Any, attribute: Any, value: float) -> None:
     """Validator: a count of at least 0."""
     if value < 0:
@@ -107,6 +126,11 @@ class ProviderConfig:
       provider is called on its own (a fallback chain uses its own setting).
     - ``timeout_secs``: the longest wait for connecting and for each read.
     - ``verify_tls``: certificate checks; on unless turned off explicitly.
+    - ``max_body_bytes``: the largest answer read whole, counted after
+      decompression as it is decoded (a compression bomb stops at the cap);
+      past it the call fails with :class:`~clawdesk.ApiError` (not retried).
+    - ``max_frame_bytes``: the largest single stream frame (an SSE event, an
+      NDJSON line, an event-stream message), likewise.
     - ``name``: set by core, never read from the file: the provider's name
       as callers use it (``ollama``, or a named instance such as ``gpu2``),
       for error messages and the like.
@@ -121,6 +145,8 @@ class ProviderConfig:
     max_retries: int = field(default=3, validator=check_non_negative)
     timeout_secs: float = field(default=30.0, validator=check_timeout)
     verify_tls: bool = True
+    max_body_bytes: int = field(default=DEFAULT_MAX_BODY_BYTES, validator=check_size)
+    max_frame_bytes: int = field(default=DEFAULT_MAX_FRAME_BYTES, validator=check_size)
     name: str = ""
 
     def __attrs_post_init__(self) -> None:

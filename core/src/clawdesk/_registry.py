@@ -121,7 +121,8 @@ class Registry:
     discovered plugins only; :meth:`register` always registers.
 
     ``import_timeout`` (seconds; default ``$CLAWDESK_PLUGIN_IMPORT_TIMEOUT``,
-    else 10) bounds each plugin's import.
+    else 10) bounds each plugin's import. ``lazy=True`` imports each plugin
+    only when its provider is first used (see :meth:`discover`).
     """
 
     def __init__(
@@ -130,12 +131,16 @@ class Registry:
         discover: bool = True,
         plugins: str | None = None,
         import_timeout: float | None = None,
+        lazy: bool = False,
     ) -> None:
         self._pm = pluggy.PluginManager(_hookspecs.PROJECT)
         self._pm.add_hookspecs(_hookspecs)
         self._providers: dict[str, Provider] = {}
         self._statuses: list[PluginStatus] = []
         self._seen: set[tuple[str, str, str | None]] = set()
+        # With lazy=True: entry points found but not imported yet, by entry-point (= provider) name.
+        self._lazy = lazy
+        self._pending: dict[str, list[tuple[metadata.EntryPoint, str | None, str | None]]] = {}
         spec = os.environ.get(PLUGINS_ENV) if plugins is None else plugins
         self._allow, self._deny = _parse_filter(spec or "")
         self._import_timeout = _import_timeout() if import_timeout is None else import_timeout
@@ -149,31 +154,52 @@ class Registry:
 
         Calling it again loads only entry points that appeared since (a
         package installed meanwhile); those already seen are left alone.
+        A lazy registry (``lazy=True``) only notes them here: each is imported
+        when its provider is first asked for (:meth:`provider`), all of them
+        when the whole list is (:meth:`names`, :meth:`providers`,
+        :meth:`statuses`). Entry-point names are provider names, so a call
+        to one provider imports that plugin alone, and a plugin that hangs or
+        balloons at import costs nothing to the others.
         """
         for ep, dist_name, version in self._entry_points():
             key = (ep.name, ep.value, dist_name)
             if key in self._seen:
                 continue
             self._seen.add(key)
-            info: dict[str, Any] = {"distribution": dist_name, "version": version}
-            if not self._allowed(ep.name, dist_name):
-                self._statuses.append(PluginStatus(ep.name, "disabled", f"disabled by {PLUGINS_ENV}", **info))
-                continue
-            if ep.name in self._providers:
-                other = self._providers[ep.name].distribution or "a plugin registered at run time"
-                self._statuses.append(
-                    PluginStatus(
-                        ep.name, "error", f"duplicate provider name {ep.name!r}, already provided by {other}", **info
-                    )
-                )
-                continue
-            try:
-                plugin = self._import(ep)
-                self._add(plugin, expected_name=ep.name, distribution=dist_name, version=version)
-            except PluginError as exc:
-                self._statuses.append(PluginStatus(ep.name, "error", exc.detail, **info))
+            if self._lazy:
+                self._pending.setdefault(ep.name, []).append((ep, dist_name, version))
             else:
-                self._statuses.append(PluginStatus(ep.name, "ok", **info))
+                self._load_entry(ep, dist_name, version)
+
+    def _load_entry(self, ep: metadata.EntryPoint, dist_name: str | None, version: str | None) -> None:
+        info: dict[str, Any] = {"distribution": dist_name, "version": version}
+        if not self._allowed(ep.name, dist_name):
+            self._statuses.append(PluginStatus(ep.name, "disabled", f"disabled by {PLUGINS_ENV}", **info))
+            return
+        if ep.name in self._providers:
+            other = self._providers[ep.name].distribution or "a plugin registered at run time"
+            self._statuses.append(
+                PluginStatus(
+                    ep.name, "error", f"duplicate provider name {ep.name!r}, already provided by {other}", **info
+                )
+            )
+            return
+        try:
+            plugin = self._import(ep)
+            self._add(plugin, expected_name=ep.name, distribution=dist_name, version=version)
+        except PluginError as exc:
+            self._statuses.append(PluginStatus(ep.name, "error", exc.detail, **info))
+        else:
+            self._statuses.append(PluginStatus(ep.name, "ok", **info))
+
+    def _load_pending(self, name: str | None = None) -> None:
+        """Import the pending entry points of provider ``name`` (``None``: all of them)."""
+        if not self._pending:
+            return
+        names = list(self._pending) if name is None else [name]
+        for each in names:
+            for ep, dist_name, version in self._pending.pop(each, ()):
+                self._load_entry(ep, dist_name, version)
 
     def _entry_points(self) -> list[tuple[metadata.EntryPoint, str | None, str | None]]:
         """The group's entry points with their distribution's name and version.
@@ -392,21 +418,30 @@ class Registry:
     # -- queries ----------------------------------------------------------------
 
     def provider(self, name: str) -> Provider:
-        """The loaded provider ``name``; raises :class:`~clawdesk.ProviderNotFound`."""
-        try:
-            return self._providers[name]
-        except KeyError:
-            raise ProviderNotFound(name, sorted(self._providers)) from None
+        """The provider ``name``, imported now by a lazy registry; raises :class:`~clawdesk.ProviderNotFound`."""
+        found = self._providers.get(name)
+        if found is not None:
+            return found
+        if name in self._pending:
+            self._load_pending(name)
+            found = self._providers.get(name)
+            if found is not None:
+                return found
+        self._load_pending()  # the error lists every provider
+        raise ProviderNotFound(name, sorted(self._providers))
 
     def providers(self) -> list[Provider]:
         """Every provider that loaded, in load order."""
+        self._load_pending()
         return list(self._providers.values())
 
     def names(self) -> list[str]:
+        self._load_pending()
         return list(self._providers)
 
     def statuses(self) -> list[PluginStatus]:
         """One status per plugin seen, broken and disabled ones included."""
+        self._load_pending()
         return list(self._statuses)
 
     def _allowed(self, name: str, dist: str | None) -> bool:

@@ -4,6 +4,11 @@ It runs one event loop in a background thread (anyio's blocking portal) for
 its whole life, so HTTP connections are pooled across calls exactly as in
 async code. Close it (or use ``with``) to stop the thread.
 
+It never holds the process: the thread is a daemon, so a client that is
+never closed does not keep the interpreter from exiting, and a blocking call
+interrupted in the calling thread (Ctrl-C raising ``KeyboardInterrupt``)
+cancels the call in the loop before the exception goes on.
+
 Streams are blocking too: :class:`SyncChatStream` is what
 :meth:`SyncClawdesk.stream` returns, the same object as the async
 :class:`~clawdesk.ChatStream` with ``for`` instead of ``async for``.
@@ -11,12 +16,13 @@ Streams are blocking too: :class:`SyncChatStream` is what
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, overload
 
-from anyio.from_thread import BlockingPortal, start_blocking_portal
+import anyio
+from anyio.from_thread import BlockingPortal
 
 from ._client import Clawdesk, Messages, ProviderModels
 from ._stream import ChatStream, Target
@@ -30,6 +36,56 @@ __all__ = ["SyncChatStream", "SyncClawdesk", "SyncToolStream"]
 
 T = TypeVar("T")
 E = TypeVar("E", covariant=True)
+
+
+def _call(portal: BlockingPortal, func: Callable[[], Awaitable[T]]) -> T:
+    """Run ``func`` in the portal's loop and wait for it; an exception in this thread (Ctrl-C) cancels it."""
+    future = portal.start_task_soon(func)
+    try:
+        return future.result()
+    except BaseException:
+        # KeyboardInterrupt arrives here, in the waiting thread, while the call goes on in the loop:
+        # cancel it there too, so that it neither runs on unseen nor holds its connection.
+        future.cancel()
+        raise
+
+
+class _Loop:
+    """An event loop in a daemon thread, with a blocking portal into it."""
+
+    def __init__(self) -> None:
+        ready = threading.Event()
+        portals: list[BlockingPortal] = []
+        failure: list[BaseException] = []
+
+        async def main() -> None:
+            async with BlockingPortal() as portal:
+                portals.append(portal)
+                ready.set()
+                await portal.sleep_until_stopped()
+
+        def run() -> None:
+            try:
+                anyio.run(main)
+            except BaseException as exc:  # noqa: BLE001 - handed to the thread that waits for start-up
+                failure.append(exc)
+                ready.set()
+
+        # A daemon: an unclosed client must not keep the interpreter from exiting.
+        self._thread = threading.Thread(target=run, name="clawdesk-sync", daemon=True)
+        self._thread.start()
+        ready.wait()
+        if failure:
+            raise failure[0]
+        self.portal = portals[0]
+
+    def stop(self) -> None:
+        """Stop the loop (cancelling what still runs in it) and wait for its thread."""
+        try:
+            self.portal.call(self.portal.stop, True)
+        except RuntimeError:  # the loop has stopped already
+            pass
+        self._thread.join()
 
 
 class _AsyncEvents(Protocol[E]):
@@ -55,7 +111,7 @@ class _SyncEvents(Generic[E]):
         try:
             while True:
                 try:
-                    yield self._portal.call(iterator.__anext__)
+                    yield _call(self._portal, iterator.__anext__)
                 except StopAsyncIteration:
                     return
         finally:
@@ -110,7 +166,7 @@ class SyncChatStream(_SyncEvents[StreamEvent]):
 
     def collect(self) -> ChatResponse:
         """Read the rest of the stream and return the whole answer."""
-        return self._portal.call(self._stream.collect)
+        return _call(self._portal, self._stream.collect)
 
     def texts(self) -> Iterator[str]:
         """Yield the text of each text delta."""
@@ -133,7 +189,7 @@ class SyncToolStream(_SyncEvents[StreamEvent | ToolResultEvent]):
 
     def collect(self) -> ToolRun:
         """Read the rest and return the :class:`~clawdesk.ToolRun`."""
-        return self._portal.call(self._stream.collect)
+        return _call(self._portal, self._stream.collect)
 
     def __enter__(self) -> SyncToolStream:
         return self
@@ -144,8 +200,8 @@ class SyncClawdesk:
 
     def __init__(self, **kwargs: Any) -> None:
         self._client = Clawdesk(**kwargs)
-        self._portal_cm: AbstractContextManager[BlockingPortal] = start_blocking_portal()
-        self._portal = self._portal_cm.__enter__()
+        self._loop = _Loop()
+        self._portal = self._loop.portal
         self._closed = False
 
     @property
@@ -157,19 +213,21 @@ class SyncClawdesk:
         return self._client.providers()
 
     def models(self, provider: str | None = None, *, refresh: bool = False) -> list[ProviderModels]:
-        return self._portal.call(lambda: self._client.models(provider, refresh=refresh))
+        return _call(self._portal, lambda: self._client.models(provider, refresh=refresh))
 
     def chat(
         self, model: Models, messages: Messages, options: ChatOptions | None = None, *, fallbacks: Sequence[str] = ()
     ) -> ChatResponse:
         """:meth:`Clawdesk.chat`, blocking."""
-        return self._portal.call(lambda: self._client.chat(model, messages, options, fallbacks=fallbacks))
+        return _call(self._portal, lambda: self._client.chat(model, messages, options, fallbacks=fallbacks))
 
     def chat_with_attempts(
         self, model: Models, messages: Messages, options: ChatOptions | None = None, *, fallbacks: Sequence[str] = ()
     ) -> ChatResult:
         """:meth:`Clawdesk.chat_with_attempts`, blocking."""
-        return self._portal.call(lambda: self._client.chat_with_attempts(model, messages, options, fallbacks=fallbacks))
+        return _call(
+            self._portal, lambda: self._client.chat_with_attempts(model, messages, options, fallbacks=fallbacks)
+        )
 
     def stream(
         self, model: Models, messages: Messages, options: ChatOptions | None = None, *, fallbacks: Sequence[str] = ()
@@ -188,10 +246,11 @@ class SyncClawdesk:
         fallbacks: Sequence[str] = (),
     ) -> ToolRun:
         """:meth:`Clawdesk.chat_with_tools`, blocking (tool functions run in the client's loop thread)."""
-        return self._portal.call(
+        return _call(
+            self._portal,
             lambda: self._client.chat_with_tools(
                 model, messages, tools, options, max_steps=max_steps, fallbacks=fallbacks
-            )
+            ),
         )
 
     def stream_with_tools(
@@ -245,8 +304,9 @@ class SyncClawdesk:
         fallbacks: Sequence[str] = (),
     ) -> Any:
         """:meth:`Clawdesk.chat_structured`, blocking."""
-        return self._portal.call(
-            lambda: self._client.chat_structured(model, messages, output, options, strict=strict, fallbacks=fallbacks)
+        return _call(
+            self._portal,
+            lambda: self._client.chat_structured(model, messages, output, options, strict=strict, fallbacks=fallbacks),
         )
 
     def close(self) -> None:
@@ -257,7 +317,7 @@ class SyncClawdesk:
         try:
             self._portal.call(self._client.aclose)
         finally:
-            self._portal_cm.__exit__(None, None, None)
+            self._loop.stop()
 
     def __enter__(self) -> SyncClawdesk:
         return self

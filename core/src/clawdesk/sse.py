@@ -51,6 +51,8 @@ from collections.abc import AsyncIterable, AsyncIterator
 
 from attrs import frozen
 
+from ._wire._framing import DEFAULT_MAX_FRAME_BYTES, FrameTooLarge, excerpt
+
 __all__ = ["DONE", "SSEDecoder", "ServerSentEvent", "aiter_sse", "aiter_sse_data"]
 
 #: The payload OpenAI-style servers send as their last event.
@@ -76,11 +78,37 @@ class SSEDecoder:
     :class:`ServerSentEvent` objects instead; :meth:`decode_line` takes
     already-split lines. Mixing :meth:`feed` and :meth:`feed_events` on one
     decoder is allowed; mixing bytes and lines is not.
+
+    ``max_event_bytes`` caps one event's data (its lines joined) and what is
+    held for the event still being read (its data lines and a line waiting
+    for its end: a comment or a field that never ends counts too). The call
+    whose chunk passes it raises :class:`~clawdesk.provider.FrameTooLarge`,
+    so the decoder holds at most the cap plus one chunk; it is not to be fed
+    again. Keep-alive comments between events cost nothing.
     """
 
-    __slots__ = ("_data", "_event", "_parts", "_skip_lf", "_started", "ignored", "last_event_id", "retry")
+    __slots__ = (
+        "_count",
+        "_data",
+        "_event",
+        "_max",
+        "_parts",
+        "_size",
+        "_skip_lf",
+        "_started",
+        "ignored",
+        "last_event_id",
+        "retry",
+    )
 
-    def __init__(self, *, keep_ignored: bool = False) -> None:
+    def __init__(self, *, keep_ignored: bool = False, max_event_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> None:
+        if max_event_bytes < 1:
+            raise ValueError(f"max_event_bytes must be at least 1, not {max_event_bytes}")
+        self._max = max_event_bytes
+        # The size of the event being read, kept up to date once per chunk for the cap: bytes in
+        # _parts (_size[0]) and characters in the first _count data lines (_size[1]).
+        self._size = [0, 0]
+        self._count = 0
         self._parts: list[bytes] = []  # the start of a line whose end has not arrived
         self._skip_lf = False  # the last chunk ended with \r: a \n at the start of the next is its pair
         self._started = False  # whether the first line (and so a BOM) has been seen
@@ -121,12 +149,14 @@ class SSEDecoder:
         end = chunk.rfind(b"\n")
         if end < 0:
             self._parts.append(chunk)
+            self._size[0] += len(chunk)
             return []
         if self._parts:
             self._parts.append(chunk)
             chunk = b"".join(self._parts)
             end = chunk.rfind(b"\n")
             self._parts = []
+        self._size[0] = len(chunk) - end - 1
         if end + 1 < len(chunk):
             self._parts.append(chunk[end + 1 :])
         text = chunk[:end].decode("utf-8", "replace")
@@ -163,8 +193,11 @@ class SSEDecoder:
     def _dispatch(self) -> ServerSentEvent | None:
         data, event = self._data, self._event
         self._data, self._event = [], ""
+        self._count = self._size[1] = 0
         if not data:
             return None
+        if sum(map(len, data)) + len(data) - 1 > self._max:
+            raise self._too_large(data[0][:64].encode())
         return ServerSentEvent(
             data[0] if len(data) == 1 else "\n".join(data),
             event or "message",
@@ -173,6 +206,23 @@ class SSEDecoder:
         )
 
     # -- public -------------------------------------------------------------------
+
+    def _check_size(self) -> None:
+        """Raise :class:`FrameTooLarge` when the event being read (data lines and unfinished line) passes the cap."""
+        # Called after a chunk was split, only when something is pending (never on the fast path).
+        data, sizes = self._data, self._size
+        if len(data) < self._count:  # the data was emptied since (an event was dispatched)
+            self._count = sizes[1] = 0
+        if len(data) > self._count:
+            sizes[1] += sum(map(len, data[self._count :])) + len(data) - self._count
+            self._count = len(data)
+        if sizes[0] + sizes[1] > self._max:
+            head = data[0].encode()[:64] if data else b"".join(self._parts[:2])[:64]
+            self._parts, self._data = [], []
+            raise self._too_large(head)
+
+    def _too_large(self, head: bytes) -> FrameTooLarge:
+        return FrameTooLarge(f"an SSE event is longer than max_event_bytes={self._max} (it starts {excerpt(head)})")
 
     def feed(self, chunk: bytes) -> list[str]:
         """The data of every event that ``chunk`` completes, in order (often none or one).
@@ -187,6 +237,8 @@ class SSEDecoder:
         if chunk.endswith(b"\n\n") and b"\r" not in chunk and not (self._parts or self._data or self._skip_lf):
             start = 6 if chunk.startswith(b"data: ") else _named_data_start(chunk)
             if start and chunk.find(b"\n", start) == end:
+                if end - start > self._max:
+                    raise self._too_large(chunk[start : start + 64])
                 self._started = True
                 self._event = ""
                 return [chunk[start:end].decode("utf-8", "replace")]
@@ -197,11 +249,17 @@ class SSEDecoder:
                 data.append(line[6:])
             elif not line:
                 if data:
-                    out.append(data[0] if len(data) == 1 else "\n".join(data))
+                    payload = data[0] if len(data) == 1 else "\n".join(data)
+                    if len(payload) > self._max:
+                        raise self._too_large(payload[:64].encode())
+                    out.append(payload)
                     data.clear()
+                    self._count = self._size[1] = 0
                 self._event = ""
             else:
                 self._field(line)
+        if self._parts or data:
+            self._check_size()
         return out
 
     def feed_events(self, chunk: bytes) -> list[ServerSentEvent]:
@@ -214,6 +272,8 @@ class SSEDecoder:
                 event = self._dispatch()
                 if event is not None:
                     out.append(event)
+        if self._parts or self._data:
+            self._check_size()
         return out
 
     def decode_line(self, line: str) -> ServerSentEvent | None:
@@ -230,6 +290,8 @@ class SSEDecoder:
                 line = line[1:]
         if line:
             self._field(line)
+            if self._data:
+                self._check_size()
             return None
         return self._dispatch()
 

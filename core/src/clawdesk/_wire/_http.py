@@ -411,7 +411,13 @@ def map_transport_error(
             httpx.WriteTimeout: "sending the request",
             httpx.PoolTimeout: "waiting for a free connection",
         }.get(type(exc), "waiting")
-        return TimedOut(f"timed out {phase}{where}", **kw)
+        limit = {
+            httpx.ConnectTimeout: "connect",
+            httpx.ReadTimeout: "read",
+            httpx.WriteTimeout: "write",
+            httpx.PoolTimeout: "pool",
+        }.get(type(exc))
+        return TimedOut(f"timed out {phase}{where}", limit=limit, **kw)
     if after_headers and isinstance(exc, (httpx.ReadError, httpx.RemoteProtocolError)):
         return Truncated(f"the answer broke off{where}: {_reason(exc)}", **kw)
     if isinstance(exc, httpx.HTTPStatusError):
@@ -471,14 +477,18 @@ def _reason(exc: BaseException) -> str:
 
 
 def client_timeout(config: ProviderConfig) -> httpx.Timeout:
-    """The httpx timeout for a provider: ``timeout_secs`` for each connect, read, write and pool wait."""
+    """The httpx timeout for a provider: ``timeout_secs`` for each connect, read and write (no pool timeout)."""
     return request_timeout(config.timeout_secs)
 
 
 @functools.lru_cache(maxsize=64)
 def request_timeout(seconds: float, first_byte: float | None = None) -> httpx.Timeout:
-    """``seconds`` for each connect, read, write and pool wait; ``first_byte`` (if given) for the first read.
+    """``seconds`` for each connect, read and write; ``first_byte`` (if given) for the first read.
 
+    No pool timeout: waiting for a free connection of the client's own pool
+    says nothing about the provider, so it is bounded by the call's own
+    limits (``ChatOptions.timeout``, ``http.idle_timeout_secs``) instead.
     Cached: a pure function of two numbers, asked for on every request.
     """
-    return httpx.Timeout(seconds) if first_byte is None else httpx.Timeout(seconds, read=first_byte)
+    read = seconds if first_byte is None else first_byte
+    return httpx.Timeout(seconds, read=read, pool=None)

@@ -26,8 +26,11 @@ What it does, so that no plugin does it again (each rule is tested here once):
 - **One timeout, set once**: ``config.timeout_secs`` for connecting, sending
   and each read, passed with every request (whatever client the hook was
   given). ``first_byte_timeout`` replaces the read timeout for the wait until
-  the response headers (for backends that think before they answer); a
-  stream then waits at most ``timeout_secs`` for each further piece.
+  the answer starts (for backends that think before they answer): for
+  :meth:`Wire.json` it bounds the whole answer (a body dripped a byte at a
+  time included), for a stream the wait for the response headers (which
+  such backends send with the first token); a stream then waits at most
+  ``timeout_secs`` for each further piece.
 - **Status before body**: the request is sent streamed, so an error status is
   judged before its body is decoded: a 503 with a broken gzip page stays a
   retryable 503, not "could not decode".
@@ -63,6 +66,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from types import TracebackType
 from typing import Any
@@ -72,9 +76,9 @@ import httpx
 from attrs import frozen
 
 from .._errors import ApiError, ConnectionFailed, InvalidRequest, ProviderError, TimedOut, Truncated, _one_line
-from .._provider_config import ProviderConfig
+from .._provider_config import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_FRAME_BYTES, ProviderConfig
 from .._secret import Secret
-from ._framing import FramingError
+from ._framing import FrameTooLarge, FramingError
 from ._http import (
     _should_retry,
     error_for_status,
@@ -103,9 +107,16 @@ __all__ = [
     "encode_json",
 ]
 
-#: The largest JSON answer :meth:`Wire.json` reads (after decompression): 32 MiB.
-#: A chat answer is a few KiB; a model listing of a big catalogue well under 1 MiB.
-MAX_BODY_BYTES = 32 * 1024 * 1024
+#: The largest JSON answer :meth:`Wire.json` reads (after decompression) unless the
+#: provider's ``max_body_bytes`` says otherwise: 32 MiB. A chat answer is a few KiB;
+#: a model listing of a big catalogue well under 1 MiB.
+MAX_BODY_BYTES = DEFAULT_MAX_BODY_BYTES
+#: The most decompressed bytes made from a compressed body at a time: a small
+#: compressed chunk may expand a thousandfold, so it is inflated in pieces this
+#: big, each counted against the cap before the next is made.
+_INFLATE_PIECE = 64 * 1024
+# Content encodings inflated here, piece by piece (any other one is left to httpx).
+_WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
 #: How long the rest of a body is read after the end marker before the connection is dropped.
 DRAIN_SECS = 0.05
 
@@ -312,12 +323,14 @@ class StreamReply:
     def chunks(self) -> AsyncIterator[bytes]:
         """The body's chunks as they arrive, decompressed: httpx's own iterator (the same one on every call).
 
-        Breaking out of ``async for`` over it and iterating it again goes on
-        where it stopped.
+        A gzip or deflate body is inflated here instead, at most 64 KiB at a
+        time, so that a compression bomb meets the decoder's frame cap before
+        it can fill memory. Breaking out of ``async for`` over it and
+        iterating it again goes on where it stopped.
         """
         chunks = self._chunks
         if chunks is None:
-            chunks = self._chunks = self._response().aiter_bytes()
+            chunks = self._chunks = _body_chunks(self._response())
         return chunks
 
     def _response(self) -> httpx.Response:
@@ -370,8 +383,11 @@ class StreamReply:
             if isinstance(exc, FramingError):
                 wire = self._wire
                 where = wire._where(self._path)
+                what = f"the stream is malformed: {exc}"
+                if isinstance(exc, FrameTooLarge):
+                    what += f"; providers.{wire.provider}.max_frame_bytes sets the cap"
                 raise ApiError(
-                    f"the stream is malformed: {exc} ({where})",
+                    f"{what} ({where})",
                     provider=wire.provider,
                     url=where,
                     request_id=wire._request_id(response),
@@ -393,6 +409,40 @@ class StreamReply:
                     pass
             except httpx.HTTPError:
                 pass
+
+
+def _body_chunks(response: httpx.Response) -> AsyncIterator[bytes]:
+    """The decoded body: httpx's own iterator, or, for gzip and deflate, inflated piece by piece here."""
+    encoding = response.headers.get("content-encoding", "").strip().lower()
+    wbits = _WBITS.get(encoding) if encoding else None
+    if wbits is None:
+        return response.aiter_bytes()
+    return _inflate(response, wbits)
+
+
+async def _inflate(response: httpx.Response, wbits: int) -> AsyncIterator[bytes]:
+    # httpx inflates each network chunk whole: 64 KiB of zeros compressed become 64 MiB at once.
+    # Inflating at most _INFLATE_PIECE per step lets the caller's cap stop a bomb at the cap.
+    inflater = zlib.decompressobj(wbits)
+    first = True
+    try:
+        async for raw in response.aiter_raw():
+            if first and raw and wbits == zlib.MAX_WBITS and (raw[0] & 0x0F) != 8:
+                # "deflate" as some servers send it: raw deflate without the zlib header.
+                inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+            first = first and not raw
+            data = raw
+            while True:
+                out = inflater.decompress(data, _INFLATE_PIECE)
+                data = inflater.unconsumed_tail
+                if out:
+                    yield out
+                if not data and len(out) < _INFLATE_PIECE:
+                    break
+                if inflater.eof:
+                    break
+    except zlib.error as exc:
+        raise httpx.DecodingError(str(exc), request=response.request) from exc
 
 
 def _read_timeout(response: httpx.Response, seconds: float) -> None:
@@ -427,7 +477,10 @@ class Wire:
       ``timeout_secs``; ``first_byte_hint`` and ``connect_hint`` are added to
       the messages of a timeout in that wait and of a refused connection
       (say what to do about it).
-    - ``max_body_bytes``: the cap on a JSON answer (:data:`MAX_BODY_BYTES`).
+    - ``max_body_bytes``: the cap on a JSON answer (default: the config's
+      ``max_body_bytes``, :data:`MAX_BODY_BYTES` unless set); the config's
+      ``max_frame_bytes`` is :attr:`max_frame_bytes`, for the plugin's
+      framing decoder.
     """
 
     __slots__ = (
@@ -458,7 +511,7 @@ class Wire:
         first_byte_timeout: float | None = None,
         first_byte_hint: str | None = None,
         connect_hint: str | None = None,
-        max_body_bytes: int = MAX_BODY_BYTES,
+        max_body_bytes: int | None = None,
     ) -> None:
         self._config = config
         self._http = http
@@ -469,11 +522,17 @@ class Wire:
         self._first_byte = first_byte_timeout
         self._first_byte_hint = first_byte_hint
         self._connect_hint = connect_hint
-        self._max_body = max_body_bytes
+        self._max_body = getattr(config, "max_body_bytes", MAX_BODY_BYTES) if max_body_bytes is None else max_body_bytes
         self._base = config.base_url.rstrip("/")
         self._timeout = request_timeout(config.timeout_secs, first_byte_timeout)
         #: The provider's name as callers use it (``config.name``), for errors.
         self.provider = config.name or "provider"
+
+    @property
+    def max_frame_bytes(self) -> int:
+        """The cap for one stream frame (the config's ``max_frame_bytes``): pass it to the framing decoder."""
+        value = getattr(self._config, "max_frame_bytes", None)
+        return value if isinstance(value, int) else DEFAULT_MAX_FRAME_BYTES
 
     def url(self, path: str) -> str:
         """``base_url`` (without a trailing ``/``) joined with ``path``."""
@@ -493,15 +552,22 @@ class Wire:
         mapped error for a transport failure, :class:`~clawdesk.ApiError` for
         an answer that is not JSON or is larger than ``max_body_bytes``.
         """
-        response = await self._send(method, path, body, model, accept)
-        try:
-            if not response.is_success:
-                await self._raise_status(response, model)
-            raw = await self._read(response, path)
-        except httpx.HTTPError as exc:
-            raise self._transport(exc, path, after_headers=True, first_byte=True, response=response) from exc
-        finally:
-            await response.aclose()
+        if self._first_byte is None:
+            response, raw = await self._exchange(method, path, body, model, accept)
+        else:
+            # The answer comes whole once it is ready: first_byte_timeout bounds all of it, so a body
+            # dripped a byte at a time (each read well within the read timeout) cannot last forever.
+            with anyio.move_on_after(self._first_byte) as scope:
+                response, raw = await self._exchange(method, path, body, model, accept)
+            if scope.cancelled_caught:
+                where = self._where(path)
+                hint = f"; {self._first_byte_hint}" if self._first_byte_hint else ""
+                raise TimedOut(
+                    f"no whole answer from {where} within {self._first_byte:g}s{hint}",
+                    provider=self.provider,
+                    url=where,
+                    limit="first_byte",
+                )
         try:
             data = _loads(raw)
         except (ValueError, RecursionError):  # RecursionError: nested too deeply for Python's decoder
@@ -516,6 +582,20 @@ class Wire:
                 retryable=False,
             ) from None
         return JsonReply(data, response.status_code, response.headers, self._request_id(response))
+
+    async def _exchange(
+        self, method: str, path: str, body: Any, model: str | None, accept: str | None
+    ) -> tuple[httpx.Response, bytes]:
+        response = await self._send(method, path, body, model, accept)
+        try:
+            if not response.is_success:
+                await self._raise_status(response, model)
+            raw = await self._read(response, path)
+        except httpx.HTTPError as exc:
+            raise self._transport(exc, path, after_headers=True, first_byte=True, response=response) from exc
+        finally:
+            await response.aclose()
+        return response, raw
 
     def stream(
         self,
@@ -593,7 +673,7 @@ class Wire:
             raise self._too_large(response, path)
         parts: list[bytes] = []
         size = 0
-        async for chunk in response.aiter_bytes():
+        async for chunk in _body_chunks(response):
             size += len(chunk)
             if size > limit:
                 raise self._too_large(response, path)
@@ -603,7 +683,8 @@ class Wire:
     def _too_large(self, response: httpx.Response, path: str) -> ApiError:
         where = self._where(path)
         return ApiError(
-            f"the answer is larger than max_body_bytes={self._max_body} ({where})",
+            f"the answer is larger than max_body_bytes={self._max_body} bytes "
+            f"(providers.{self.provider}.max_body_bytes sets the cap) ({where})",
             provider=self.provider,
             status=response.status_code,
             url=where,
@@ -708,5 +789,5 @@ class Wire:
             return ConnectionFailed(f"could not connect to {where} ({reason}); {self._connect_hint}", **kw)
         if first_byte and self._first_byte is not None and isinstance(exc, httpx.ReadTimeout):
             hint = f"; {self._first_byte_hint}" if self._first_byte_hint else ""
-            return TimedOut(f"no answer from {where} within {self._first_byte:g}s{hint}", **kw)
+            return TimedOut(f"no answer from {where} within {self._first_byte:g}s{hint}", limit="first_byte", **kw)
         return map_transport_error(self.provider, exc, url=where, after_headers=after_headers, request_id=request_id)

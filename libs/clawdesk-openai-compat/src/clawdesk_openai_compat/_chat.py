@@ -112,7 +112,7 @@ async def stream(wire: Wire, body: Any, *, model: str) -> AsyncIterator[StreamEv
     ``data: [DONE]`` :class:`~clawdesk.Truncated`.
     """
     provider = wire.provider
-    decoder = SSEDecoder()
+    decoder = SSEDecoder(max_event_bytes=wire.max_frame_bytes)
     calls = ToolCallAssembler(provider)
     tail = StreamTail()
     async with wire.stream(

@@ -77,7 +77,7 @@ async def stream(config: ProviderConfig, http: httpx.AsyncClient, request: ChatR
     conf = _config(config)
     wire = _wire(conf, http, request.provider_options)
     body = wire.encode(encode_request(conf, request, stream=True))
-    decoder = SSEDecoder()
+    decoder = SSEDecoder(max_event_bytes=wire.max_frame_bytes)
     reader = EventReader(wire.provider, request.model)
     async with wire.stream(
         "POST", MESSAGES, body, model=request.model, end_marker="event: message_stop", accept="text/event-stream"

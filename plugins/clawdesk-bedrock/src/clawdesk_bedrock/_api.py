@@ -158,7 +158,7 @@ async def stream(config: Any, http: httpx.AsyncClient, request: ChatRequest) -> 
     body = encode_converse(request, provider=provider, stream=True)
     access = await resolve_access(config)
     wire = _wire(config, http, access, base_url=_url(config.base_url, access, config), stream=True)
-    decoder = EventStreamDecoder()
+    decoder = EventStreamDecoder(max_message_bytes=wire.max_frame_bytes)
     state = ConverseStream(provider)
     async with wire.stream(
         "POST",

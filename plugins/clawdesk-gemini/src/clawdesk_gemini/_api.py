@@ -76,7 +76,7 @@ async def stream(config: GeminiConfig, http: httpx.AsyncClient, request: ChatReq
     path = model_path(request.model, provider) + ":streamGenerateContent?alt=sse"
     body = wire.encode(encode_request(request, provider=provider, capabilities=config.capabilities(request.model)))
     error_from = partial(_error_from, wire, path, request.model)
-    decoder = SSEDecoder(keep_ignored=True)
+    decoder = SSEDecoder(keep_ignored=True, max_event_bytes=wire.max_frame_bytes)
     reader = ChunkReader(provider, error_from=error_from)
     stray: list[str] = []
     async with wire.stream(

@@ -172,7 +172,7 @@ async def stream(config: OllamaConfig, http: httpx.AsyncClient, request: ChatReq
     """
     wire = wire_for(config, http)
     body = wire.encode(build_chat_body(config, request, stream=True))
-    lines = NDJSONDecoder()
+    lines = NDJSONDecoder(max_line_bytes=wire.max_frame_bytes)
     final: Sequence[StreamEvent] = ()
     async with wire.stream("POST", "/api/chat", body, model=request.model, end_marker="its done:true line") as reply:
         decoder = _Decoder(wire.provider, wire.url("/api/chat"), reply.request_id)
