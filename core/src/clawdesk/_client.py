@@ -111,10 +111,6 @@ class Clawdesk:
     :class:`~clawdesk.ConfigError` naming the key path.
     """
 
-    #: The most connections kept to one provider (open and idle alike); a server in front of many clients
-    #: (``clawdesk serve``) raises it, as httpcore's pool scan costs more per request while requests queue.
-    _pool_size = 100
-
     def __init__(
         self,
         *,

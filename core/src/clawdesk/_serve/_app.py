@@ -99,11 +99,11 @@ class Gateway:
         self.config = config
         self.serve = config.serve
         self.keys = KeyRing.from_config(config.serve, env)
-        self.client = Clawdesk(registry=registry, config=config, env=env, keys=keys)
         # Enough upstream connections for every client a worker serves: with requests queueing for a
         # connection, httpcore's pool scan cost 7.5-12.5 ms of CPU per stream at 250 streams a worker,
-        # against 6 ms with no queue (benchmarks/gateway.py).
-        self.client._pool_size = max(Clawdesk._pool_size, config.serve.max_connections or 1000)
+        # against 6 ms with no queue (benchmarks/gateway.py). A larger [http] max_connections wins.
+        pool = max(config.http.max_connections, config.serve.max_connections or 1000)
+        self.client = Clawdesk(registry=registry, config=config, env=env, keys=keys, max_connections=pool)
         self.metrics = Metrics()
         directory = (os.environ if env is None else env).get(METRICS_DIR_ENV)
         self.shared = SharedMetrics(self.metrics, directory) if directory else None
