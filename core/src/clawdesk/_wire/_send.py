@@ -85,6 +85,7 @@ from ._http import (
     retry_after_from,
     safe_url,
 )
+from ._json import loads_json
 
 __all__ = [
     "DRAIN_SECS",
@@ -110,7 +111,7 @@ DRAIN_SECS = 0.05
 
 # One encoder for every request: json.dumps with options builds a new one per call.
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
-_loads = json.loads
+_loads = loads_json
 
 
 def encode_json(value: Any, *, provider: str) -> bytes:
@@ -312,11 +313,14 @@ class StreamReply:
         """The body's chunks as they arrive, decompressed: httpx's own iterator (the same one on every call).
 
         Breaking out of ``async for`` over it and iterating it again goes on
-        where it stopped.
+        where it stopped. A body without ``Content-Encoding`` is read from the
+        transport's stream itself, which is what ``aiter_bytes`` would give
+        through two more generators (about 1 us per chunk, 7% of a stream's
+        cost); a compressed one through ``aiter_bytes``, which decompresses.
         """
         chunks = self._chunks
         if chunks is None:
-            chunks = self._chunks = self._response().aiter_bytes()
+            chunks = self._chunks = _body_chunks(self._response())
         return chunks
 
     def _response(self) -> httpx.Response:
@@ -355,6 +359,8 @@ class StreamReply:
                 await self._drain()
                 return False
             if isinstance(exc, httpx.HTTPError):
+                if isinstance(exc, httpx.RequestError) and exc._request is None:
+                    exc.request = response.request  # as aiter_bytes would have set it
                 error = self._wire._transport(exc, self._path, after_headers=True, first_byte=False, response=response)
                 if type(error) is Truncated:
                     # Said the same way as a body that ended cleanly: what was missing, and why.
@@ -391,6 +397,20 @@ class StreamReply:
                     pass
             except httpx.HTTPError:
                 pass
+
+
+def _body_chunks(response: httpx.Response) -> AsyncIterator[bytes]:
+    stream = response.stream
+    if (
+        "content-encoding" not in response.headers
+        and isinstance(stream, httpx.AsyncByteStream)
+        and not (response.is_stream_consumed or response.is_closed)
+    ):
+        # What aiter_raw does before reading, less its byte count (nobody reads it here) and its
+        # exception context (StreamReply.__aexit__ sets the request on the error instead).
+        response.is_stream_consumed = True
+        return stream.__aiter__()
+    return response.aiter_bytes()
 
 
 def _read_timeout(response: httpx.Response, seconds: float) -> None:
