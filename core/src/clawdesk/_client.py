@@ -424,7 +424,10 @@ class Clawdesk:
 
     def stream_target(self, target: Target, request: ChatRequest) -> ChatStream:
         """One stream from one provider, guarded (no retries, no fallback)."""
-        return ChatStream(self._events(target, request), record=RunRecord(target))
+        # The guard keeps each event it delivers (for StreamInterrupted) in the stream's own list, so
+        # the ChatStream needs no generator of its own to keep them: one layer less per event.
+        kept: list[StreamEvent] = []
+        return ChatStream(self._events(target, request, kept), record=RunRecord(target), kept=kept)
 
     # -- tool loops and structured output --------------------------------------------
 
@@ -531,12 +534,13 @@ class Clawdesk:
         response = await self.chat(model, messages, request_options, fallbacks=fallbacks)
         return parse_output(response.message.text, output, response=response)
 
-    async def _events(self, target: Target, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+    async def _events(
+        self, target: Target, request: ChatRequest, delivered: list[StreamEvent]
+    ) -> AsyncIterator[StreamEvent]:
         provider, config = self._prepare(target)
         request = self._request(provider, target, request)
         http = self.http_client(target.provider)
         name = target.provider
-        delivered: list[StreamEvent] = []
         try:
             agen = provider.call("provider_stream", config=config, http=http, request=request)
         except Exception as exc:
