@@ -68,6 +68,7 @@ Messages = str | MessageLike | Iterable[MessageLike]
 __all__ = ["ChatStream", "Clawdesk", "Messages", "ProviderModels", "Target", "default_candidates"]
 
 _EVENT_TYPES = (TextDelta, ReasoningDelta, ToolCallEvent, UsageEvent, Finish)
+_EVENT_TYPES_SET = frozenset(_EVENT_TYPES)  # an exact type is a set lookup; isinstance only for subclasses
 
 
 @frozen
@@ -550,23 +551,28 @@ class Clawdesk:
                 provider.name, f"provider_stream returned {type(agen).__name__}, expected an async iterator"
             )
         finished = False
+        keep = delivered.append
         try:
-            while True:
-                try:
-                    event = await agen.__anext__()
-                except StopAsyncIteration:
-                    break
-                except Exception as exc:
-                    error = _interrupted(name, delivered, _plugin_failure(provider, name, "provider_stream", exc))
-                    if error is exc:
-                        raise
-                    raise error from exc
-                if finished or not isinstance(event, _EVENT_TYPES):
-                    what = "an event after Finish" if finished else f"{type(event).__name__}, not a stream event"
-                    raise _interrupted(name, delivered, PluginError(provider.name, f"provider_stream yielded {what}"))
-                delivered.append(event)
-                finished = isinstance(event, Finish)
-                yield event
+            try:
+                # `async for` rather than awaiting __anext__ in a try per event (0.2 us a chunk less). Only
+                # the plugin's exceptions reach the handler: what is thrown in at `yield` (GeneratorExit,
+                # cancellation) is no Exception, and our own PluginError is raised outside it.
+                async for event in agen:
+                    if finished or (type(event) not in _EVENT_TYPES_SET and not isinstance(event, _EVENT_TYPES)):
+                        break
+                    keep(event)
+                    finished = isinstance(event, Finish)
+                    yield event
+                else:
+                    event = None
+            except Exception as exc:
+                error = _interrupted(name, delivered, _plugin_failure(provider, name, "provider_stream", exc))
+                if error is exc:
+                    raise
+                raise error from exc
+            if event is not None:
+                what = "an event after Finish" if finished else f"{type(event).__name__}, not a stream event"
+                raise _interrupted(name, delivered, PluginError(provider.name, f"provider_stream yielded {what}"))
             if not finished:
                 # The plugin's generator ended without saying how: a bug in it (a backend's stream
                 # that ends early is the plugin's to report, as Truncated).

@@ -133,6 +133,17 @@ async def stream(wire: Wire, body: Any, *, model: str) -> AsyncIterator[StreamEv
                         break
                     _odd_event(data, tail, wire, reply.request_id)
                     continue
+                if (
+                    type(text) is str
+                    and len(delta) == 1
+                    and choice.get("finish_reason") is None
+                    and "usage" not in event
+                ):
+                    # The usual chunk: a delta with its text alone (no reasoning, refusal, tool calls or
+                    # role), no finish and no usage: what follows would find nothing more in it.
+                    if text:
+                        yield TextDelta(text)
+                    continue
                 thought = reasoning_of(delta)
                 if thought:
                     yield ReasoningDelta(thought)

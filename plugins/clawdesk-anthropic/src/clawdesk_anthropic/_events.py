@@ -65,7 +65,7 @@ class EventReader:
             ) from None
         if kind == "content_block_delta":
             delta = event.get("delta")
-            if not isinstance(delta, Mapping):
+            if type(delta) is not dict and not isinstance(delta, Mapping):  # the exact type first: cheaper
                 return None
             what = delta.get("type")
             if what == "text_delta":
