@@ -754,7 +754,7 @@ class ConverseStream:
         """The stream event for one Converse event (``None`` for most of them but the deltas)."""
         if kind == "contentBlockDelta":
             delta = data.get("delta")
-            if not isinstance(delta, Mapping):
+            if type(delta) is not dict and not isinstance(delta, Mapping):  # the exact type first: cheaper
                 raise ApiError("a contentBlockDelta event has no delta", provider=self._provider, request_id=request_id)
             text = delta.get("text")
             if text is not None:
