@@ -551,6 +551,8 @@ class Clawdesk:
                 provider.name, f"provider_stream returned {type(agen).__name__}, expected an async iterator"
             )
         finished = False
+        stray = False  # the plugin yielded something that is not a stream event, or one after Finish
+        event: Any = None
         keep = delivered.append
         try:
             try:
@@ -559,18 +561,17 @@ class Clawdesk:
                 # cancellation) is no Exception, and our own PluginError is raised outside it.
                 async for event in agen:
                     if finished or (type(event) not in _EVENT_TYPES_SET and not isinstance(event, _EVENT_TYPES)):
+                        stray = True
                         break
                     keep(event)
                     finished = isinstance(event, Finish)
                     yield event
-                else:
-                    event = None
             except Exception as exc:
                 error = _interrupted(name, delivered, _plugin_failure(provider, name, "provider_stream", exc))
                 if error is exc:
                     raise
                 raise error from exc
-            if event is not None:
+            if stray:
                 what = "an event after Finish" if finished else f"{type(event).__name__}, not a stream event"
                 raise _interrupted(name, delivered, PluginError(provider.name, f"provider_stream yielded {what}"))
             if not finished:
