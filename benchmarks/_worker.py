@@ -372,6 +372,84 @@ def _headers(data: bytes) -> dict[str, Any]:
     return out
 
 
+# -- peers (--peers): the official SDKs, where installed ----------------------------
+
+
+class PeerOpenAI:
+    """The official ``openai`` SDK (``AsyncOpenAI``, no retries): a typed chunk object per chunk."""
+
+    first = 0.0
+    late = False
+
+    def __init__(self, base: str, transport: Any = None) -> None:
+        import httpx
+        import openai
+
+        http = httpx.AsyncClient(timeout=30.0, transport=transport)
+        self.client = openai.AsyncOpenAI(base_url=f"{base}/v1", api_key="bench-key", max_retries=0, http_client=http)
+
+    async def chat(self) -> int:
+        reply = await self.client.chat.completions.create(
+            model=_model(1), messages=[{"role": "user", "content": PROMPT}]
+        )
+        return len(reply.choices[0].message.content or "")
+
+    async def stream(self, chunks: int) -> int:
+        count = 0
+        events = await self.client.chat.completions.create(
+            model=_model(chunks, self.late),
+            messages=[{"role": "user", "content": PROMPT}],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        async for chunk in events:
+            if chunk.choices and chunk.choices[0].delta.content is not None:
+                count += 1
+                if count == 1:
+                    self.first = time.perf_counter()
+        return count
+
+    async def aclose(self) -> None:
+        await self.client.close()
+
+
+class PeerAnthropic(PeerOpenAI):
+    """The official ``anthropic`` SDK (``AsyncAnthropic``, no retries): a typed event object per event."""
+
+    def __init__(self, base: str, transport: Any = None) -> None:
+        import anthropic
+
+        # Its own HTTP client: this SDK version is built on httpx2, not httpx (peers run chats and single
+        # streams only, where no transport is passed).
+        self.client = anthropic.AsyncAnthropic(base_url=base, api_key="bench-key", max_retries=0, timeout=30.0)
+
+    async def chat(self) -> int:
+        reply = await self.client.messages.create(
+            model=_model(1), max_tokens=1024, messages=[{"role": "user", "content": PROMPT}]
+        )
+        block = reply.content[0]
+        return len(block.text) if block.type == "text" else 0
+
+    async def stream(self, chunks: int) -> int:
+        count = 0
+        events = await self.client.messages.create(
+            model=_model(chunks, self.late),
+            max_tokens=1024,
+            messages=[{"role": "user", "content": PROMPT}],
+            stream=True,
+        )
+        async for event in events:
+            if event.type == "content_block_delta" and event.delta.type == "text_delta":
+                count += 1
+                if count == 1:
+                    self.first = time.perf_counter()
+        return count
+
+
+#: --peers: each official SDK and the raw baseline of its wire.
+PEERS = {"peer-openai": ("openai", PeerOpenAI), "peer-anthropic": ("anthropic", PeerAnthropic)}
+
+
 # -- clawdesk ------------------------------------------------------------------------
 
 
@@ -467,6 +545,8 @@ def _subject(spec: dict[str, Any], transport: Any = None) -> Any:
            "raw-anthropic": RawAnthropic, "raw-gemini": RawGemini, "raw-bedrock": RawBedrock}  # fmt: skip
     if subject in raw:
         return raw[subject](base, transport)
+    if subject in PEERS:
+        return PEERS[subject][1](base, transport)
     return Framework(spec, transport)
 
 

@@ -372,6 +372,16 @@ def _ms(r: dict[str, Any]) -> float:
     return float(r["seconds"] * 1000)
 
 
+def _peers(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """With --peers: (subject, wire) of each official SDK that is installed."""
+    if not args.peers:
+        return []
+    import importlib.util
+
+    known = (("peer-openai", "openai"), ("peer-anthropic", "anthropic"))
+    return [(peer, name) for peer, name in known if importlib.util.find_spec(name) is not None]
+
+
 def bench_pairs(
     args: argparse.Namespace, server: Server, log: Callable[[str], None], bench: str, shape: str = ""
 ) -> list[Row]:
@@ -399,8 +409,16 @@ def bench_pairs(
         what = f"{streams:,} concurrent streams x {chunks:,} chunks"
         target = ("<=1.00x", lambda x: x <= 1.0)
         key = f"concurrent{shape}"
+    peers = [p for p in _peers(args) if bench in ("chat", "stream") and p[1] in {n for n, _ in providers}]
+    subjects += [peer for peer, _ in peers]
     results = _trials(bench, subjects, runs, spec, log)
     rows = []
+    for peer, name in peers:
+        raw, theirs = results[f"raw-{name}"], results[peer]
+        rows.append(Row(f"{key}/{peer}", f"{what}: official {name} SDK (peer)", unit,
+                        [_throughput(r) for r in _ok(theirs)], errors=_errors(theirs),
+                        ratios=_paired(raw, theirs, _time_ratio, invert=False), ratio_kind="time",
+                        cpu_ratios=_paired(raw, theirs, _cpu, invert=False), server_busy=_busy(theirs)))  # fmt: skip
     for name, protocol in providers:
         raw, ours = results[f"raw-{name}"], results[f"clawdesk-{name}"]
         if bench == "first":
@@ -559,6 +577,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--first-chunks", type=int, help="chunks of each time-to-first-event stream (default 20)")
     p.add_argument("--first-repeat", type=int, help="time-to-first-event streams per run, median kept (default 21)")
     p.add_argument("--warmup", type=int, help="unmeasured chats before each chat run (default 20)")
+    p.add_argument("--peers", action="store_true", help="also measure the official SDKs that are installed")
     p.add_argument("--no-pin", action="store_true", help="do not pin the server and the client to separate CPUs")
     p.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     p.add_argument("--json", metavar="PATH", help="also write every measurement as JSON")
