@@ -9,8 +9,8 @@ Usage (from the repository root)::
 For each profile it prints the wall and CPU time per item without and with the
 profiler (cProfile inflates per-call costs, so read the table for *where* the
 time goes and the unprofiled figure for *how much*), then the top functions
-by own time. The raw-httpx baseline is profiled too (``--provider raw-mistral``
-/ ``raw-ollama``), for comparison.
+by own time. The raw-httpx baselines are profiled too (``--provider raw-mistral``,
+``raw-bedrock``...), for comparison.
 """
 
 from __future__ import annotations
@@ -19,22 +19,20 @@ import argparse
 import asyncio
 import cProfile
 import io
+import os
 import pstats
 import time
 from pathlib import Path
 from typing import Any
 
-from _worker import Framework, RawMistral, RawOllama
+from _worker import AWS_ENV, PROVIDERS
+from _worker import _subject as _worker_subject
 from run import Server
 
 
 def _subject(name: str, port: int) -> Any:
-    base = f"http://127.0.0.1:{port}"
-    if name == "raw-mistral":
-        return RawMistral(base)
-    if name == "raw-ollama":
-        return RawOllama(base)
-    return Framework({"subject": f"clawdesk-{name}", "port": port})
+    spec = {"subject": name if name.startswith("raw-") else f"clawdesk-{name}", "port": port}
+    return _worker_subject(spec)
 
 
 async def _profile(
@@ -77,7 +75,9 @@ async def _profile(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--what", default="stream,chat", help="stream, chat or both (comma-separated)")
-    parser.add_argument("--provider", default="mistral,ollama", help="mistral, ollama, raw-mistral, raw-ollama")
+    parser.add_argument(
+        "--provider", default=",".join(PROVIDERS), help="plugins (mistral, openai, ...) or baselines (raw-mistral, ...)"
+    )
     parser.add_argument("--chunks", type=int, default=10_000)
     parser.add_argument("--streams", type=int, default=3)
     parser.add_argument("--requests", type=int, default=1000)
@@ -85,6 +85,7 @@ def main() -> None:
     parser.add_argument("--sort", default="tottime", help="pstats sort key (tottime, cumulative, ncalls)")
     parser.add_argument("--dump", metavar="DIR", help="write each profile as DIR/<provider>-<what>.prof")
     args = parser.parse_args()
+    os.environ.update(AWS_ENV)
     with Server(None) as server:
         for what in args.what.split(","):
             for name in args.provider.split(","):

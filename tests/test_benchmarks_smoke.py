@@ -1,8 +1,9 @@
 """The benchmark harness must keep working: a ``--quick`` run gives every row of the table.
 
 Benchmarks are not tests, so nothing here looks at a timing; this only checks
-that the harness runs end to end (loopback server, workers, both plugins, the
-fallback engine) and reports a value for every row.
+that the harness runs end to end (loopback server, workers, all six plugins
+and their raw-httpx baselines, the fallback engine) and reports a value for
+every row.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 RUN = ROOT / "benchmarks" / "run.py"
 
+PROVIDERS = ("mistral", "openai", "anthropic", "gemini", "ollama", "bedrock")
 EXPECTED_ROWS = [
     "cold/pass",
     "cold/httpx",
@@ -25,13 +27,14 @@ EXPECTED_ROWS = [
     "cold/clawdesk-rss",
     *(
         f"{bench}/{side}-{provider}"
-        for bench in ("chat", "stream")
-        for provider in ("mistral", "ollama")
+        for bench in ("chat", "stream", "first")
+        for provider in PROVIDERS
         for side in ("raw", "clawdesk")
     ),
     *(
-        f"concurrent/{side}-{provider}{suffix}"
-        for provider in ("mistral", "ollama")
+        f"{shape}/{side}-{provider}{suffix}"
+        for shape in ("concurrent", "concurrent-200")
+        for provider in PROVIDERS
         for suffix in ("", "-rss")
         for side in ("raw", "clawdesk")
     ),
@@ -47,7 +50,7 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.Comp
     """One ``--quick`` run of the harness with tiny counts, shared by the tests below."""
     out = tmp_path_factory.mktemp("bench") / "results.json"
     args = [sys.executable, str(RUN), "--quick", "--cold-runs", "1", "--json", str(out)]
-    proc = subprocess.run(args, capture_output=True, text=True, timeout=90, cwd=ROOT)
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=180, cwd=ROOT)
     data = json.loads(out.read_text()) if out.exists() else {}
     return proc, data
 

@@ -259,3 +259,39 @@ def test_single_named_event_chunks() -> None:
     assert decoder.feed(b"event: d\ndata: e\n\n") == ["c\ne"]
     assert decoder.feed(b"event: f\nid: 7\n\n") == []
     assert decoder.feed_events(b"event: g\ndata: h\n\n") == [ServerSentEvent("h", "g", "7")]
+
+
+def test_single_crlf_event_chunks() -> None:
+    """A chunk that is one whole ``data:`` event with CRLF line ends (Gemini's) gives its data, as the slow path."""
+    decoder = SSEDecoder()
+    assert decoder.feed(b'data: {"a":1}\r\n\r\n') == ['{"a":1}']
+    assert decoder.feed(b"data: x\r\ndata: y\r\n\r\n") == ["x\ny"]
+    assert decoder.feed(b"data: a\rb\r\n\r\n") == ["a"]  # a lone CR ends a line: "b" is a field, ignored
+    assert decoder.feed(b"data: c\r") == []
+    assert decoder.feed(b"\ndata: d\r\n\r\n") == ["c\nd"]
+    assert decoder.feed(b"data: e\r\n") == []
+    assert decoder.feed(b"data: f\r\n\r\n") == ["e\nf"]
+    assert decoder.feed(b"data: g\r") == []
+    assert decoder.feed(b"\n\r\n") == ["g"]
+    assert decoder.feed(b"data: h\r\n\r\n") == ["h"]
+
+
+@st.composite
+def _event_chunks(draw: st.DrawFn) -> list[bytes]:
+    """A stream as a list of chunks, each one whole event (as servers flush them), with random line ends."""
+    chunks = []
+    for _ in range(draw(st.integers(1, 6))):
+        lines = [f"data: {draw(_text)}" for _ in range(draw(st.integers(0, 2)))]
+        if draw(st.booleans()):
+            lines.insert(0, f"event: {draw(_text)}")
+        end = draw(_line_end)
+        chunks.append("".join(line + end for line in lines).encode() + end.encode())
+    return chunks
+
+
+@given(_event_chunks())
+def test_event_per_chunk_same_as_whole(chunks: list[bytes]) -> None:
+    """Feeding one event per chunk (the decoder's fast paths) gives the data that feeding the stream whole gives."""
+    decoder = SSEDecoder()
+    per_chunk = [data for chunk in chunks for data in decoder.feed(chunk)]
+    assert per_chunk == feed_all(b"".join(chunks))

@@ -259,6 +259,24 @@ class StreamJunkLater(Base):
         yield "a string"
 
 
+class StreamNone(Base):
+    name = "nonestream"
+
+    @hookimpl
+    async def provider_stream(self, config: ProviderConfig, http: Any, request: Any) -> AsyncIterator[Any]:
+        yield None
+
+
+class StreamAfterFinish(Base):
+    name = "afterfinish"
+
+    @hookimpl
+    async def provider_stream(self, config: ProviderConfig, http: Any, request: Any) -> AsyncIterator[Any]:
+        yield TextDelta("part")
+        yield Finish(FinishReason.STOP)
+        yield TextDelta("more")
+
+
 class StreamNotIterator(Base):
     name = "liststream"
 
@@ -412,6 +430,7 @@ async def drain(client: Clawdesk, model: str) -> list[Any]:
     ("cls", "words"),
     [
         (StreamJunk, "provider_stream yielded dict, not a stream event"),
+        (StreamNone, "provider_stream yielded NoneType, not a stream event"),
         (StreamNotIterator, "provider_stream returned list, expected an async iterator"),
     ],
 )
@@ -441,6 +460,16 @@ async def test_bad_stream_after_first_event_is_interrupted(cls: type[Base], word
     assert info.value.delivered == (TextDelta(info.value.delivered[0].text),)
     assert words in str(info.value)
     assert not info.value.retryable
+
+
+@pytest.mark.anyio
+async def test_an_event_after_finish_is_interrupted() -> None:
+    """An event after Finish is StreamInterrupted naming the plugin's mistake, carrying the events up to Finish."""
+    async with client_with(StreamAfterFinish()) as client:
+        with pytest.raises(StreamInterrupted) as info:
+            await drain(client, "afterfinish/m")
+    assert info.value.delivered == (TextDelta("part"), Finish(FinishReason.STOP))
+    assert "provider_stream yielded an event after Finish" in str(info.value)
 
 
 # -- call time, through the CLI -----------------------------------------------------------------------

@@ -69,6 +69,7 @@ Messages = str | MessageLike | Iterable[MessageLike]
 __all__ = ["ChatStream", "Clawdesk", "Messages", "ProviderModels", "Target", "default_candidates"]
 
 _EVENT_TYPES = (TextDelta, ReasoningDelta, ToolCallEvent, UsageEvent, Finish)
+_EVENT_TYPES_SET = frozenset(_EVENT_TYPES)  # an exact type is a set lookup; isinstance only for subclasses
 
 
 @frozen
@@ -503,6 +504,10 @@ class Clawdesk:
 
     def stream_target(self, target: Target, request: ChatRequest) -> ChatStream:
         """One stream from one provider, guarded (no retries, no fallback)."""
+        # The guard keeps each event it delivers (for StreamInterrupted) in the stream's own list, so
+        # the ChatStream needs no generator of its own to keep them: one layer less per event.
+        # Not ChatStream(kept=...): the events kept for the response are all of them, while a failed
+        # stream's `delivered` stops at http.max_delivered_events.
         return ChatStream(self._events(target, request), record=RunRecord(target))
 
     # -- tool loops and structured output --------------------------------------------
@@ -700,7 +705,7 @@ class Clawdesk:
                             f"no event for {wait:g}s (http.idle_timeout_secs)", provider=name, limit="idle"
                         )
                     raise _interrupted(name, delivered, cause, dropped)
-                if finished or not isinstance(event, _EVENT_TYPES):
+                if finished or (type(event) not in _EVENT_TYPES_SET and not isinstance(event, _EVENT_TYPES)):
                     what = "an event after Finish" if finished else f"{type(event).__name__}, not a stream event"
                     raise _interrupted(
                         name, delivered, PluginError(provider.name, f"provider_stream yielded {what}"), dropped

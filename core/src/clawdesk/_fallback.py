@@ -371,7 +371,10 @@ class FallbackEngine:
         stream fails.
         """
         record = RunRecord()
-        return ChatStream(self._stream_events(record, model, fallbacks, messages, options, on_attempt), record=record)
+        kept: list[StreamEvent] = []  # filled by _stream_events as it yields: no keeping layer in ChatStream
+        return ChatStream(
+            self._stream_events(record, model, fallbacks, messages, options, on_attempt, kept), record=record, kept=kept
+        )
 
     # -- the loop ----------------------------------------------------------------
 
@@ -383,6 +386,7 @@ class FallbackEngine:
         messages: str | Message | Iterable[Message],
         options: ChatOptions | None,
         on_attempt: Callable[[Attempt], None] | None,
+        kept: list[StreamEvent],
     ) -> AsyncIterator[StreamEvent]:
         async def open_first(target: Target, request: ChatRequest) -> tuple[ChatStream, StreamEvent]:
             inner = self.client.stream_target(target, request)
@@ -414,15 +418,19 @@ class FallbackEngine:
             if metered and isinstance(first, UsageEvent):
                 assert limit is not None
                 await self._charge(target.provider, limit, first.usage)
+            keep = kept.append
+            keep(first)
             yield first
             if not metered:
                 async for event in events:
+                    keep(event)
                     yield event
             else:
                 assert limit is not None
                 async for event in events:
                     if isinstance(event, UsageEvent):
                         await self._charge(target.provider, limit, event.usage)
+                    keep(event)
                     yield event
         except StreamInterrupted as exc:
             # The committed try turns out to have failed after all: correct its record.

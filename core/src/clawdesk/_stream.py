@@ -187,11 +187,13 @@ class ChatStream:
 
     __slots__ = ("_events", "_iterator", "_record", "_response", "_seen")
 
-    def __init__(self, events: AsyncIterator[Any], *, record: RunRecord) -> None:
+    def __init__(self, events: AsyncIterator[Any], *, record: RunRecord, kept: list[StreamEvent] | None = None) -> None:
+        # ``kept``: a list that ``events`` itself appends each event to as it yields it; then the
+        # stream iterates ``events`` directly instead of through a generator of its own that keeps them.
         self._events = events
         self._record = record
-        self._seen: list[StreamEvent] = []
-        self._iterator: AsyncIterator[StreamEvent] | None = None
+        self._seen: list[StreamEvent] = [] if kept is None else kept
+        self._iterator: AsyncIterator[StreamEvent] | None = None if kept is None else events
         self._response: ChatResponse | None = None
 
     @property
@@ -206,7 +208,7 @@ class ChatStream:
 
     @property
     def events(self) -> AsyncIterator[Any]:
-        """The underlying async iterator of events; events read from it directly are not kept for :attr:`response`."""
+        """The underlying async iterator of events (what is read from it directly may not be kept for ``response``)."""
         return self._events
 
     @property
@@ -252,7 +254,8 @@ class ChatStream:
                     yield event.text
 
     def __aiter__(self) -> AsyncIterator[StreamEvent]:
-        # One thin generator that keeps each event (a list append) on top of the events themselves.
+        # The events themselves when they keep themselves (kept=...), else one thin generator that keeps
+        # each event (a list append) on top of them.
         if self._iterator is None:
             self._iterator = self._kept()
         return self._iterator

@@ -42,6 +42,8 @@ use of one of its names, inside a hook):
   :data:`HeaderValue` and :func:`encode_event_stream_message`);
   their errors :class:`FramingError`, :class:`FrameTooLarge` and the cap
   :data:`DEFAULT_MAX_FRAME_BYTES`;
+- decoding JSON: :func:`loads_json` (``json.loads``'s results, several times
+  faster on the small objects a stream is made of);
 - assembling answers: :class:`ToolCallAssembler`, :func:`parse_arguments`,
   :func:`stable_call_id`, :func:`tool_call_names`, :class:`StreamTail`.
 
@@ -80,6 +82,7 @@ if TYPE_CHECKING:
         safe_url,
         short_text,
     )
+    from ._wire._json import loads_json
     from ._wire._ndjson import NDJSONDecoder
     from ._wire._send import (
         DRAIN_SECS,
@@ -134,6 +137,7 @@ _LAZY = {
         "._wire._http",
     ),
     "NDJSONDecoder": "._wire._ndjson",
+    "loads_json": "._wire._json",
     **dict.fromkeys(
         (
             "DRAIN_SECS",
@@ -192,6 +196,7 @@ __all__ = [
     "encode_json",
     "error_for_status",
     "hookimpl",
+    "loads_json",
     "map_transport_error",
     "message_from_body",
     "parse_arguments",

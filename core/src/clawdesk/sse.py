@@ -242,6 +242,16 @@ class SSEDecoder:
                 self._started = True
                 self._event = ""
                 return [chunk[start:end].decode("utf-8", "replace")]
+        elif chunk.endswith(b"\r\n\r\n") and chunk.startswith(b"data: ") and not (self._parts or self._data):
+            # The same with CRLF line ends (Gemini's): one data line, then the blank line.
+            end -= 2
+            if chunk.find(b"\r", 6) == end and chunk.find(b"\n", 6) == end + 1:
+                if end - 6 > self._max:
+                    raise self._too_large(chunk[6:70])
+                self._started = True
+                self._skip_lf = False
+                self._event = ""
+                return [chunk[6:end].decode("utf-8", "replace")]
         out: list[str] = []
         data = self._data
         for line in self._lines(chunk):

@@ -87,7 +87,8 @@ class NDJSONDecoder:
                 raise self._too_large(line)
             if line[-1:] == b"\r":
                 line = line[:-1]
-            return [line] if line.strip(_BLANK) else []
+            # A line that starts with something other than blank-line bytes is not blank: no strip() copy.
+            return [line] if (line and line[0] not in _BLANK) or line.strip(_BLANK) else []
         rest = lines.pop()  # after the last \n: the start of the next line (or b"")
         if not lines:  # no \n in the chunk: all of it continues the pending line
             if rest:

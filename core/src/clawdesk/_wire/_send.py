@@ -90,6 +90,7 @@ from ._http import (
     retry_after_from,
     safe_url,
 )
+from ._json import loads_json
 
 __all__ = [
     "DRAIN_SECS",
@@ -122,7 +123,7 @@ DRAIN_SECS = 0.05
 
 # One encoder for every request: json.dumps with options builds a new one per call.
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
-_loads = json.loads
+_loads = loads_json
 
 
 def encode_json(value: Any, *, provider: str) -> bytes:
@@ -325,8 +326,11 @@ class StreamReply:
 
         A gzip or deflate body is inflated here instead, at most 64 KiB at a
         time, so that a compression bomb meets the decoder's frame cap before
-        it can fill memory. Breaking out of ``async for`` over it and
-        iterating it again goes on where it stopped.
+        it can fill memory. A body without ``Content-Encoding`` is read from
+        the transport's stream itself, which is what ``aiter_bytes`` would give
+        through two more generators (about 1 us per chunk, 7% of a stream's
+        cost). Breaking out of ``async for`` over it and iterating it again
+        goes on where it stopped.
         """
         chunks = self._chunks
         if chunks is None:
@@ -370,6 +374,8 @@ class StreamReply:
                 await self._drain()
                 return False
             if isinstance(exc, httpx.HTTPError):
+                if isinstance(exc, httpx.RequestError) and exc._request is None:
+                    exc.request = response.request  # as aiter_bytes would have set it
                 error = self._wire._transport(exc, self._path, after_headers=True, first_byte=False, response=response)
                 if type(error) is Truncated:
                     # Said the same way as a body that ended cleanly: what was missing, and why.
@@ -412,8 +418,17 @@ class StreamReply:
 
 
 def _body_chunks(response: httpx.Response) -> AsyncIterator[bytes]:
-    """The decoded body: httpx's own iterator, or, for gzip and deflate, inflated piece by piece here."""
-    encoding = response.headers.get("content-encoding", "").strip().lower()
+    """The decoded body: the transport's own stream, httpx's iterator, or, for gzip and deflate, inflated here."""
+    headers = response.headers
+    if "content-encoding" not in headers:
+        stream = response.stream
+        if isinstance(stream, httpx.AsyncByteStream) and not (response.is_stream_consumed or response.is_closed):
+            # What aiter_raw does before reading, less its byte count (nobody reads it here) and its
+            # exception context (StreamReply.__aexit__ sets the request on the error instead).
+            response.is_stream_consumed = True
+            return stream.__aiter__()
+        return response.aiter_bytes()
+    encoding = headers["content-encoding"].strip().lower()
     wbits = _WBITS.get(encoding) if encoding else None
     if wbits is None:
         return response.aiter_bytes()

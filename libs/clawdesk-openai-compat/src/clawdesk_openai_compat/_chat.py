@@ -8,7 +8,6 @@ through the toolkit), never at plugin import.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
@@ -31,6 +30,7 @@ from clawdesk.provider import (
     ToolCallAssembler,
     Wire,
     bearer,
+    loads_json,
     short_text,
 )
 
@@ -40,7 +40,7 @@ from ._response import decode_chat, error_in_body, finish_reason, real_id, reaso
 
 __all__ = ["chat", "list_models", "make_wire", "stream"]
 
-_loads = json.loads
+_loads = loads_json  # json.loads's results, about 4x faster per chunk
 _END = "data: [DONE]"
 
 
@@ -133,6 +133,17 @@ async def stream(wire: Wire, body: Any, *, model: str) -> AsyncIterator[StreamEv
                         reply.end()
                         break
                     _odd_event(data, tail, wire, reply.request_id)
+                    continue
+                if (
+                    type(text) is str
+                    and len(delta) == 1
+                    and choice.get("finish_reason") is None
+                    and "usage" not in event
+                ):
+                    # The usual chunk: a delta with its text alone (no reasoning, refusal, tool calls or
+                    # role), no finish and no usage: what follows would find nothing more in it.
+                    if text:
+                        yield TextDelta(text)
                     continue
                 thought = reasoning_of(delta)
                 if thought:

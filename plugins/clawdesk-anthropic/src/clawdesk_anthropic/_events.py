@@ -23,19 +23,18 @@ per payload, so that every rule below is testable without a server.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from clawdesk import ApiError, FinishReason, ReasoningDelta, StreamEvent, TextDelta, Truncated
-from clawdesk.provider import StreamTail, ToolCallAssembler, short_text
+from clawdesk.provider import StreamTail, ToolCallAssembler, loads_json, short_text
 
 from ._config import PLUGIN
 from ._wire import error_from_event, finish_reason, usage_from
 
 __all__ = ["EventReader"]
 
-_loads = json.loads
+_loads = loads_json  # json.loads's results, about 4x faster per event
 
 
 class EventReader:
@@ -65,7 +64,7 @@ class EventReader:
             ) from None
         if kind == "content_block_delta":
             delta = event.get("delta")
-            if not isinstance(delta, Mapping):
+            if type(delta) is not dict and not isinstance(delta, Mapping):  # the exact type first: cheaper
                 return None
             what = delta.get("type")
             if what == "text_delta":

@@ -172,9 +172,14 @@ async def stream(config: Any, http: httpx.AsyncClient, request: ChatRequest) -> 
         try:
             async for chunk in reply.chunks():
                 for message in decoder.feed(chunk):
-                    if message.message_type == "event":
+                    # The headers read directly (not through the message's properties, which also check
+                    # that the values are strings): an :event-type that is not one matches no event.
+                    headers = message.headers
+                    if headers.get(":message-type") == "event":
                         event = state.event(
-                            message.event_type, payload(message.payload, provider, request_id), request_id
+                            headers.get(":event-type"),  # type: ignore[arg-type]
+                            payload(message.payload, provider, request_id),
+                            request_id,
                         )
                         if event is not None:
                             yield event

