@@ -210,7 +210,7 @@ steps = st.builds(
     Step,
     # Retryable kinds twice as likely: retries, waits and the deadline get exercised.
     kind=st.sampled_from(KINDS + sorted(RETRYABLE)),
-    retry_after=st.sampled_from([None, 0.0, 0.5, 1.0, 4.0, 120.0]),
+    retry_after=st.sampled_from([None, 0.0, 5.0, 10.0, 40.0, 1200.0]),
     cut=st.sampled_from([0, 0, 1, 2]),
 )
 capability_sets = st.one_of(
@@ -397,14 +397,16 @@ class FallbackMachine(RuleBasedStateMachine):
         caps=st.lists(capability_sets, min_size=1, max_size=3),
         strategy=st.sampled_from(["sequential", "capability-match"]),
         max_retries=st.integers(0, 3),
-        max_retry_after=st.sampled_from([0.0, 1.0, 5.0]),
+        max_retry_after=st.sampled_from([0.0, 10.0, 50.0]),
         stop_on_invalid=st.booleans(),
-        backoff=st.sampled_from([(0.1, 0.3), (0.5, 8.0), (2.0, 2.0)]),
-        deadline=st.sampled_from([None, 0.5, 2.0]),
-        cooldown=st.sampled_from([(0, 60.0, 30.0), (2, 60.0, 30.0), (3, 5.0, 10.0), (1, 60.0, 0.0)]),
-        # Quarter steps keep every sum of waits a multiple of 0.025 s, so an attempt never starts with a
+        backoff=st.sampled_from([(1.0, 3.0), (5.0, 80.0), (20.0, 20.0)]),
+        deadline=st.sampled_from([None, 5.0, 20.0]),
+        cooldown=st.sampled_from([(0, 600.0, 300.0), (2, 600.0, 300.0), (3, 50.0, 100.0), (1, 600.0, 0.0)]),
+        # Quarter steps keep every sum of waits a multiple of 0.25 s, so an attempt never starts with a
         # sliver of the deadline left: the engine enforces the deadline in real time while the model runs
-        # on the fake clock, and a few microseconds of budget would make the outcome a race.
+        # on the fake clock, and a few milliseconds of budget would make the outcome a race on a loaded
+        # machine. (Hence times ten times a real config's: waits cost nothing on the fake clock, and the
+        # least budget an attempt starts with is 0.25 s of real time, not the 25 ms that lost races.)
         fractions=st.lists(st.sampled_from([0.0, 0.25, 0.5, 0.75, 1.0]), min_size=1, max_size=5),
         defaults=st.lists(st.sampled_from(DEFAULTS), min_size=3, max_size=3),
         limit=st.sampled_from(LIMITS),
@@ -470,7 +472,7 @@ class FallbackMachine(RuleBasedStateMachine):
         provider = data.draw(st.sampled_from(self.providers))
         provider.steps.extend(script)
 
-    @rule(seconds=st.sampled_from([1.0, 6.0, 31.0, 61.0]))
+    @rule(seconds=st.sampled_from([10.0, 60.0, 310.0, 610.0]))
     def time_passes(self, seconds: float) -> None:
         self.time.now += seconds
         self.model.now += seconds

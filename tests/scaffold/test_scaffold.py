@@ -20,7 +20,7 @@ from clawdesk._scaffold import _NAME_RE, package_files, write_provider_package
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)  # pip install, a type check and a whole test run in subprocesses
-@pytest.mark.parametrize("wire", ["openai", "bare"])
+@pytest.mark.parametrize("wire", ["compat", "bare"])
 def test_generated_acme_installs_is_listed_and_passes_its_tests(
     tmp_path: Path, private_install: Any, wire: str
 ) -> None:
@@ -102,7 +102,7 @@ def test_write_returns_the_package_path(tmp_path: Path) -> None:
     assert "src/clawdesk_my_llm/_plugin.py" in written
 
 
-@given(st.from_regex(_NAME_RE, fullmatch=True).filter(lambda n: len(n) <= 40), st.sampled_from(["openai", "bare"]))
+@given(st.from_regex(_NAME_RE, fullmatch=True).filter(lambda n: len(n) <= 40), st.sampled_from(["compat", "bare"]))
 def test_any_valid_name_renders_a_consistent_package(name: str, wire: str) -> None:
     """For every valid name and wire the files have no placeholder left, parse, and agree on names and entry point."""
     files = package_files(name, wire)
@@ -120,7 +120,7 @@ def test_any_valid_name_renders_a_consistent_package(name: str, wire: str) -> No
 
 def test_the_wires_differ_where_they_should() -> None:
     """The openai package is a dialect of the shared wire; the bare one needs no such library and reads back."""
-    openai, bare = package_files("acme", "openai"), package_files("acme", "bare")
+    openai, bare = package_files("acme", "compat"), package_files("acme", "bare")
     assert "clawdesk-openai-compat" in openai["pyproject.toml"]
     assert "clawdesk-openai-compat" not in bare["pyproject.toml"]
     assert "DIALECT = Dialect(" in openai["src/clawdesk_acme/_plugin.py"]
@@ -130,7 +130,7 @@ def test_the_wires_differ_where_they_should() -> None:
 
 def test_an_unknown_wire_is_refused() -> None:
     """A wire that is not offered is a ConfigError naming the choices; nothing is rendered."""
-    with pytest.raises(ConfigError, match="invalid --wire 'grpc': choose one of openai, bare"):
+    with pytest.raises(ConfigError, match="invalid --wire 'grpc': choose one of compat, bare"):
         package_files("acme", "grpc")
 
 

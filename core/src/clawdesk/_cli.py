@@ -215,9 +215,9 @@ def _build_new_provider(p: argparse.ArgumentParser, common: _Parser) -> None:
     p.add_argument("--dir", metavar="PATH", default=".", help="where to create the package (default: .)")
     p.add_argument(
         "--wire",
-        choices=("openai", "bare"),
-        default="openai",
-        help="openai: a dialect of the shared OpenAI chat wire (default); bare: a provider on the wire toolkit",
+        choices=("compat", "bare"),
+        default="compat",
+        help="compat: a dialect of the shared chat-completions wire (default); bare: a provider on the wire toolkit",
     )
 
 

@@ -4,7 +4,7 @@ The package is a working provider: ``pyproject.toml`` with the
 ``clawdesk.providers`` entry point, the provider module, tests that run the
 conformance kit, and a README. Two wires (``wire``):
 
-- ``openai`` (the default), for an OpenAI-compatible chat completions
+- ``compat`` (the default), for an OpenAI-compatible chat completions
   backend: the provider is a dialect of the wire library clawdesk's providers
   share (``clawdesk-openai-compat``, a dependency of the package), never a
   copy of it;
@@ -42,7 +42,7 @@ _NAME_RE = re.compile(r"[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*")
 _MAX_NAME = 40
 
 #: The wires a package can be written for.
-WIRES = ("openai", "bare")
+WIRES = ("compat", "bare")
 #: Templates the bare wire has of its own (in ``_scaffold_templates/bare``); the rest are shared.
 _BARE = frozenset(
     {"pyproject.toml.tmpl", "README.md.tmpl", "_plugin.py.tmpl", "test_conformance.py.tmpl", "test_plugin.py.tmpl"}
@@ -97,7 +97,7 @@ def _check_wire(wire: str) -> str:
     return wire
 
 
-def package_files(name: str, wire: str = "openai") -> dict[str, str]:
+def package_files(name: str, wire: str = "compat") -> dict[str, str]:
     """The generated package as ``{relative path: text}`` (nothing is written); ``wire`` as in :data:`WIRES`."""
     values = _placeholders(validate_name(name))
     _check_wire(wire)
@@ -111,7 +111,7 @@ def package_files(name: str, wire: str = "openai") -> dict[str, str]:
     return files
 
 
-def write_provider_package(name: str, directory: str | os.PathLike[str] = ".", wire: str = "openai") -> Path:
+def write_provider_package(name: str, directory: str | os.PathLike[str] = ".", wire: str = "compat") -> Path:
     """Write the package ``clawdesk-<name>`` for ``wire`` into ``directory`` and return its path.
 
     Raises :class:`~clawdesk.ConfigError` for a bad name or when the target
