@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import sys
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -99,22 +100,4 @@ def server() -> Iterator[ScriptedServer]:
         yield srv
 
 
-def _load_core_conftest() -> Any:
-    """core/tests/conftest.py, loaded by path (test directories are not packages), for its fake_site fixture."""
-    import importlib.util
-    import sys
-    from pathlib import Path
-
-    name = "clawdesk_tests_core_conftest"
-    if name not in sys.modules:
-        path = Path(__file__).parents[2] / "core" / "tests" / "conftest.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-fake_site = _load_core_conftest().fake_site
+fake_site = sys.modules["clawdesk_tests_core_conftest"].fake_site  # loaded by tests/conftest.py

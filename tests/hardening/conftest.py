@@ -23,22 +23,7 @@ import clawdesk
 from clawdesk import Registry
 from clawdesk.testing import ScriptedServer
 
-
-def _load_core_conftest() -> Any:
-    # The fake-distribution helpers (fakedist.run_main) and fake_site fixture of core/tests.
-    name = "clawdesk_tests_core_conftest"
-    if name not in sys.modules:
-        path = Path(__file__).parents[2] / "core" / "tests" / "conftest.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-_core = _load_core_conftest()
+_core = sys.modules["clawdesk_tests_core_conftest"]  # loaded by tests/conftest.py
 fake_site = _core.fake_site
 _clean_env = _core._clean_env
 # The test modules import their helpers from here under this name (test directories are not packages).
