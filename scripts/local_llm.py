@@ -594,7 +594,7 @@ def _build_server(inst: Installation, work: Path, quiet: bool, choice: ServerCho
     jobs = build_jobs()
     log = inst.root / BUILD_LOG
     log.write_bytes(b"")
-    _say(f"{choice.reason}: so llama-server is built from source", quiet)
+    _say(f"{choice.reason}; so llama-server is built from source instead", quiet)
     _say(
         f"downloading the sdist {what} (~77 MB, it vendors llama.cpp) and building llama-server with {jobs} "
         f"job(s), ~6 min on 2 cores; log: {log}",
