@@ -430,3 +430,68 @@ def test_importing_clawdesk_provider_does_not_import_httpx() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.strip() == "False"
+
+
+# -- a kept-alive connection the server has closed ----------------------------------------------
+
+
+async def _twice(server: ScriptedServer, *, streamed: bool) -> tuple[Any, Any]:
+    """Two requests on one pooled client, each as a JSON answer or a stream, as ``streamed`` says."""
+    async with httpx.AsyncClient() as http:
+        wire = Wire(_config(server.url), http)
+        answers = []
+        for _ in range(2):
+            if streamed:
+                async with wire.stream("POST", "/chat", {"q": 1}, model="m1") as reply:
+                    async for _chunk in reply.chunks():
+                        pass
+                    reply.end()
+                    answers.append(reply.response.status_code if reply.response is not None else None)
+            else:
+                answers.append((await wire.json("POST", "/chat", {"q": 1}, model="m1")).data)
+        return answers[0], answers[1]
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["json", "stream"])
+async def test_a_reused_connection_the_server_closed_is_sent_again(server: ScriptedServer, streamed: bool) -> None:
+    """A request that meets a kept-alive connection the server is closing goes once more, on a new one."""
+    server.add(Reply.json({"n": 1}), Reply.raw(), Reply.json({"n": 2}))
+    first, second = await _twice(server, streamed=streamed)
+    assert (first, second) == ((200, 200) if streamed else ({"n": 1}, {"n": 2}))
+    assert len(server.requests) == 3, "the unanswered request is sent again, once"
+    assert server.connections_opened == 2, "the second sending is on a new connection"
+
+
+async def test_a_new_connection_closed_unanswered_is_not_sent_again(server: ScriptedServer) -> None:
+    """On a connection just opened, an unanswered close may be a crash mid-work: one request, ConnectionFailed."""
+    server.add(Reply.raw(), Reply.json({"n": 2}))
+    with pytest.raises(ConnectionFailed) as info:
+        await _json(server.url)
+    assert info.value.retryable
+    assert len(server.requests) == 1
+
+
+async def test_a_reused_connection_reset_counts_as_a_try(server: ScriptedServer) -> None:
+    """A reset is how a crashing server or a middlebox ends a request too: not resent, ConnectionFailed."""
+    server.add(Reply.json({"n": 1}), Reply.reset(), Reply.json({"n": 2}))
+    with pytest.raises(ConnectionFailed) as info:
+        await _twice(server, streamed=False)
+    assert info.value.retryable
+    assert len(server.requests) == 2
+
+
+async def test_a_reused_connection_is_sent_again_only_once(server: ScriptedServer) -> None:
+    """Two unanswered closes in a row are the server's failure, not a stale connection: ConnectionFailed."""
+    server.add(Reply.json({"n": 1}), Reply.raw(), Reply.raw(), Reply.json({"n": 2}))
+    with pytest.raises(ConnectionFailed):
+        await _twice(server, streamed=False)
+    assert len(server.requests) == 3
+
+
+async def test_a_reused_connection_answered_with_an_error_is_not_sent_again(server: ScriptedServer) -> None:
+    """Only an unanswered close is resent: any answer, even a cut one, is the server's and stands."""
+    cut = Reply(headers=[("content-type", "application/json")], chunks=[b'{"n":', b"2}"], cut_after=1)
+    server.add(Reply.json({"n": 1}), cut, Reply.json({"n": 3}))
+    with pytest.raises(Truncated):
+        await _twice(server, streamed=False)
+    assert len(server.requests) == 2

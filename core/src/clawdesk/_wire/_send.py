@@ -54,7 +54,11 @@ What it does, so that no plugin does it again (each rule is tested here once):
   the block becomes :class:`~clawdesk.ApiError`.
 - **Connection reuse**: after the end marker, what is left of the body is
   read for at most :data:`DRAIN_SECS`, so the connection goes back to the
-  pool; a server that keeps the body open loses its connection instead.
+  pool; a server that keeps the body open loses its connection instead. A
+  request that went out on a kept-alive connection the server was closing
+  (a clean close with no byte of an answer, or a failed write) is sent once
+  more on a new connection; it is not an attempt. A reset counts as a try. One on a new connection is
+  never resent, since its server may have crashed while working on it.
 - **Auth in the header only**: :func:`bearer`, :func:`api_key_header`, or a
   signer over the finished :class:`httpx.Request`.
 
@@ -66,6 +70,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import logging
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from types import TracebackType
@@ -471,6 +476,48 @@ def _read_timeout(response: httpx.Response, seconds: float) -> None:
         extensions["timeout"] = {**timeouts, "read": seconds}
 
 
+_log = logging.getLogger("clawdesk.wire")
+
+#: What h11 says when a connection ends before a single byte of the answer.
+_UNANSWERED = "Server disconnected without sending a response."
+
+
+class _ConnectionWatch:
+    """httpcore's trace hook for one request: did it go out on a connection the pool already had?
+
+    Only that case is resent (see ``Wire._send``): on a new connection, a peer that closes
+    unanswered may have crashed while working on the request, and sending it again would run it
+    twice. A transport that reports no trace events (a ``MockTransport``) is never resent.
+    """
+
+    __slots__ = ("opened", "resent", "sent")
+
+    def __init__(self) -> None:
+        self.opened = False
+        self.sent = False
+        self.resent = False
+
+    async def __call__(self, event: str, info: Mapping[str, Any]) -> None:
+        if event.startswith("connection.connect_"):
+            self.opened = True
+        elif event == "http11.send_request_headers.started":
+            self.sent = True
+
+    def stale(self, exc: httpx.HTTPError) -> bool:
+        """Whether ``exc`` is a kept-alive connection the server had closed: the request may go again.
+
+        A reused connection (headers went out, no connection was opened) that the server closed
+        cleanly without a byte of an answer, or that could not take the whole request. A reset
+        (RST) is not resent: it is also how a crashing server or a middlebox ends a request, and
+        that counts as a try. Once only: a second failure is the server's.
+        """
+        if self.resent or self.opened or not self.sent:
+            return False
+        if isinstance(exc, httpx.RemoteProtocolError):
+            return str(exc) == _UNANSWERED
+        return True
+
+
 # -- the wire -------------------------------------------------------------------
 
 
@@ -661,15 +708,33 @@ class Wire:
                 raise self._unsendable(path, "the API key holds a character an HTTP header cannot carry")
             headers[auth.name] = value
         http = self._http
+        watch = _ConnectionWatch()
         try:
             request = http.build_request(
-                method, self._base + path, content=content, headers=headers, timeout=self._timeout
+                method,
+                self._base + path,
+                content=content,
+                headers=headers,
+                timeout=self._timeout,
+                extensions={"trace": watch},
             )
             if auth is not None and type(auth) is not HeaderAuth:
                 signed = auth(request)  # type: ignore[operator]
                 if inspect.isawaitable(signed):
                     await signed
-            # Streamed, so that the status is judged before the body is read or decoded.
+            try:
+                # Streamed, so that the status is judged before the body is read or decoded.
+                return await http.send(request, stream=True)
+            except (httpx.RemoteProtocolError, httpx.WriteError) as exc:
+                if not watch.stale(exc):
+                    raise
+            # The server closed a kept-alive connection as this request went out on it (llama.cpp's
+            # server does so just after a stream; any server at its idle timeout): nothing of an answer
+            # came, so the request goes once more, on a new connection. Not a retry: the request met a
+            # pooled connection, not the provider, so it costs no attempt and no cooldown (browsers
+            # resend the same way: Chromium's HttpNetworkTransaction::ShouldResendRequest).
+            _log.debug("%s: %s closed a reused connection unanswered; sending again", self.provider, self._where(path))
+            watch.resent = True
             return await http.send(request, stream=True)
         except httpx.HTTPError as exc:
             raise self._transport(exc, path, after_headers=False, first_byte=True) from exc
