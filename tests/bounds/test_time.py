@@ -13,12 +13,25 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
-from clawdesk import AllProvidersFailed, ChatOptions, Registry, StreamInterrupted, TimedOut
+import clawdesk
+from clawdesk import (
+    AllProvidersFailed,
+    ChatOptions,
+    Finish,
+    FinishReason,
+    Registry,
+    StreamInterrupted,
+    TextDelta,
+    TimedOut,
+)
+from clawdesk.provider import NDJSONDecoder, Wire, hookimpl
 from clawdesk.testing import Reply, ScriptedServer
 
 from .conftest import (
@@ -176,3 +189,122 @@ async def test_the_idle_limit_never_cuts_a_providers_own_first_byte_wait(
     async with client(server, registry, provider="ollama", first_byte_timeout_secs=5.0, toml=IDLE_1S) as cd:
         response = await cd.chat(f"ollama/{OLLAMA_MODEL}", "hi")
     assert response.message.text == "late"
+
+
+class _Sleeper:
+    """A provider that reads no HTTP: one event, then a wait of 30 s before the next (its wire is its own)."""
+
+    CLAWDESK_CONTRACT = 2
+
+    @hookimpl
+    def provider_name(self) -> str:
+        return "sleeper"
+
+    @hookimpl
+    async def provider_models(self) -> list[Any]:
+        return []
+
+    @hookimpl
+    def provider_capabilities(self, model: str) -> None:
+        return None
+
+    @hookimpl
+    async def provider_chat(self, config: Any, http: Any, request: Any) -> Any:
+        raise NotImplementedError  # never called: the tests stream
+
+    @hookimpl
+    def provider_stream(self, config: Any, http: Any, request: Any) -> AsyncIterator[Any]:
+        return self._stream()
+
+    async def _stream(self) -> AsyncIterator[Any]:
+        yield TextDelta("first")
+        await anyio.sleep(30)
+        yield Finish(FinishReason.STOP)
+
+
+async def test_a_stream_not_read_through_the_wire_keeps_the_engines_idle_limit() -> None:
+    """A plugin that waits by other means than a wire's reads is still cut at the idle limit, by the engine."""
+    registry = Registry(discover=False)
+    registry.register(_Sleeper())
+    config = clawdesk.parse_config('[providers.sleeper]\nbase_url = "http://127.0.0.1:9"\n' + IDLE_1S)
+    async with clawdesk.Clawdesk(registry=registry, config=config, env={}) as cd:
+        seen: list[Any] = []
+
+        async def read() -> None:
+            async with cd.stream("sleeper/m", "hi") as events:
+                async for event in events:
+                    seen.append(event)
+
+        with pytest.raises(StreamInterrupted) as info:
+            await read()
+    assert [type(e) for e in seen] == [TextDelta]
+    assert timed_out(info.value).limit == "idle"
+
+
+async def test_a_wire_stream_takes_the_limits_over(server: ScriptedServer, registry: Registry) -> None:
+    """A stream read through the wire enforces the engine's limits itself, so the engine asks for events unscoped."""
+    server.add(sse_reply([sse_frame("a"), sse_frame("b"), SSE_END], delay=0.05))
+    async with client(server, registry) as cd:
+        claimed: list[int] = []
+        async with cd.stream(f"mistral/{MISTRAL_MODEL}", "hi") as events:
+            async for _event in events:
+                claimed.append(len(cd._claimed))
+    # Claimed from the first event on; released when the stream ends.
+    assert claimed
+    assert all(n == 1 for n in claimed), claimed
+    assert not cd._claimed
+
+
+class _ReadsThenWaits(_Sleeper):
+    """A provider that reads a whole NDJSON stream through the wire, then waits: as ``after`` says."""
+
+    def __init__(self, after: str) -> None:
+        self.after = after
+
+    @hookimpl
+    def provider_name(self) -> str:
+        return "reader"
+
+    @hookimpl
+    def provider_stream(self, config: Any, http: Any, request: Any) -> AsyncIterator[Any]:
+        return self._read(config, http)
+
+    async def _read(self, config: Any, http: Any) -> AsyncIterator[Any]:
+        wire = Wire(config, http)
+        lines = NDJSONDecoder()
+        async with wire.stream("POST", "/chat", {}, end_marker="END") as reply:
+            async for chunk in reply.chunks():
+                for line in lines.feed(chunk):
+                    if line == b"END":
+                        reply.end()
+                        break
+                    yield TextDelta(line.decode())
+                if reply.ended:
+                    break
+        if self.after == "fetch":
+            await wire.json("POST", "/usage", {})  # in the same step: the wire bounds it
+        else:
+            yield TextDelta("tail")
+            await anyio.sleep(30)  # in the next step: the engine bounds it
+        yield Finish(FinishReason.STOP)
+
+
+@pytest.mark.parametrize("after", ["fetch", "yield-then-sleep"])
+async def test_the_limits_hold_after_a_wire_stream_ends(server: ScriptedServer, after: str) -> None:
+    """After its wire stream, a plugin's next request, or a wait after its next event, is cut at the idle limit."""
+    server.add(Reply.stream([b"a\n", b"b\nEND\n"], content_type="application/x-ndjson"), Reply.stall())
+    registry = Registry(discover=False)
+    registry.register(_ReadsThenWaits(after))
+    table = f'[providers.reader]\nbase_url = "{server.url}"\ntimeout_secs = 20\n'
+    async with clawdesk.Clawdesk(registry=registry, config=clawdesk.parse_config(table + IDLE_1S), env={}) as cd:
+        seen: list[Any] = []
+
+        async def read() -> None:
+            async with cd.stream("reader/m", "hi") as events:
+                async for event in events:
+                    seen.append(event)
+
+        with pytest.raises(StreamInterrupted) as info:
+            await read()
+    assert [e.text for e in seen] == (["a", "b"] if after == "fetch" else ["a", "b", "tail"])
+    assert timed_out(info.value).limit == "idle"

@@ -34,6 +34,7 @@ from ._errors import (
     TimedOut,
 )
 from ._keys import secret_map
+from ._limits import OFFER, StreamLimits
 from ._messages import MessageLike
 from ._modelid import parse_model_id
 from ._options import provider_options_for
@@ -132,6 +133,8 @@ class Clawdesk:
         # _aborted holds those it ended, until each has raised its error.
         self._inflight: set[anyio.CancelScope] = set()
         self._aborted: set[anyio.CancelScope] = set()
+        # Streams whose wire enforces their limits (no engine scope to cancel): aclose() marks them.
+        self._claimed: set[StreamLimits] = set()
         self._slot_map: dict[str, anyio.Semaphore] = {}
         self._transport = transport
         self._env = env
@@ -160,6 +163,8 @@ class Clawdesk:
         for scope in list(self._inflight):
             self._aborted.add(scope)
             scope.cancel()
+        for limits in self._claimed:
+            limits.aborted = True  # their reads fail as the clients close below
         self._slot_map = {}  # the next call may run in another event loop (the interactive CLI's turns)
         clients, self._clients = self._clients, {}
         with anyio.CancelScope(shield=True):
@@ -425,6 +430,11 @@ class Clawdesk:
             slots = self._slot_map[name] = anyio.Semaphore(self._max_connections)
         return slots
 
+    def _note_claim(self, limits: StreamLimits) -> None:
+        # After the step in which the plugin's wire may have claimed the stream's limits.
+        if limits.claimed:
+            self._claimed.add(limits)
+
     def _no_slot(self, name: str, seconds: float | None, what: str) -> TimedOut:
         return TimedOut(
             f"no free connection within {seconds:g}s ({what}; http.max_connections = {self._max_connections})",
@@ -672,18 +682,20 @@ class Clawdesk:
         finished = False
         # The first event may take as long as the provider's own wait for an answer to start.
         wait = _first_wait(idle, config) if idle is not None else None
+        limits = StreamLimits(provider=name, idle=idle, first=wait, ends=ends, seconds=seconds, what=what)
         try:
             while True:
-                # One scope per event: the call's end and the idle limit (which only an event resets:
-                # keep-alive comments and dripped bytes never reach here), and aclose().
-                deadline = min(ends, anyio.current_time() + wait) if wait is not None else ends
-                with anyio.CancelScope(deadline=deadline) as scope:
-                    self._inflight.add(scope)
+                if limits.claimed:
+                    # The plugin's wire enforces both limits at each read (see clawdesk._limits): no
+                    # scope here, which would cost as much as the rest of the event's path.
+                    offered = OFFER.set(limits)
                     try:
                         event = await agen.__anext__()
                     except StopAsyncIteration:
                         break
                     except Exception as exc:
+                        if limits.aborted:
+                            raise _closed_error() from exc
                         error = _interrupted(
                             name, delivered, _plugin_failure(provider, name, "provider_stream", exc), dropped
                         )
@@ -691,20 +703,43 @@ class Clawdesk:
                             raise
                         raise error from exc
                     finally:
-                        self._inflight.discard(scope)
-                if scope in self._aborted:
-                    self._aborted.discard(scope)
-                    raise _closed_error()
-                if scope.cancelled_caught:
-                    if deadline == ends:
-                        cause = TimedOut(
-                            f"the stream did not end within {seconds:g}s ({what})", provider=name, limit="call"
-                        )
-                    else:
-                        cause = TimedOut(
-                            f"no event for {wait:g}s (http.idle_timeout_secs)", provider=name, limit="idle"
-                        )
-                    raise _interrupted(name, delivered, cause, dropped)
+                        OFFER.reset(offered)
+                    if limits.aborted:
+                        raise _closed_error()
+                    if ends != math.inf and anyio.current_time() >= ends:
+                        raise _interrupted(name, delivered, limits.call_error(), dropped)
+                else:
+                    # One scope per event: the call's end and the idle limit (which only an event resets:
+                    # keep-alive comments and dripped bytes never reach here), and aclose(). The offer
+                    # lets a wire opened in this step take the limits over.
+                    limits.idle_at = anyio.current_time() + wait if wait is not None else math.inf
+                    deadline = min(ends, limits.idle_at)
+                    with anyio.CancelScope(deadline=deadline) as scope:
+                        self._inflight.add(scope)
+                        limits.scoped = True
+                        offered = OFFER.set(limits)
+                        try:
+                            event = await agen.__anext__()
+                        except StopAsyncIteration:
+                            break
+                        except Exception as exc:
+                            error = _interrupted(
+                                name, delivered, _plugin_failure(provider, name, "provider_stream", exc), dropped
+                            )
+                            if error is exc:
+                                raise
+                            raise error from exc
+                        finally:
+                            OFFER.reset(offered)
+                            limits.scoped = False
+                            self._inflight.discard(scope)
+                            self._note_claim(limits)
+                    if scope in self._aborted:
+                        self._aborted.discard(scope)
+                        raise _closed_error()
+                    if scope.cancelled_caught:
+                        cause = limits.call_error() if deadline == ends else limits.idle_error(wait or 0.0)
+                        raise _interrupted(name, delivered, cause, dropped)
                 if finished or (type(event) not in _EVENT_TYPES_SET and not isinstance(event, _EVENT_TYPES)):
                     what = "an event after Finish" if finished else f"{type(event).__name__}, not a stream event"
                     raise _interrupted(
@@ -715,6 +750,7 @@ class Clawdesk:
                 else:
                     dropped += 1
                 wait = idle
+                limits.events += 1
                 finished = isinstance(event, Finish)
                 yield event
             if not finished:
@@ -723,6 +759,7 @@ class Clawdesk:
                 bug = PluginError(provider.name, "provider_stream ended without a Finish event")
                 raise _interrupted(name, delivered, bug, dropped)
         finally:
+            self._claimed.discard(limits)
             aclose = getattr(agen, "aclose", None)
             if aclose is not None:
                 with anyio.CancelScope(shield=True):

@@ -59,6 +59,10 @@ What it does, so that no plugin does it again (each rule is tested here once):
   (a clean close with no byte of an answer, or a failed write) is sent once
   more on a new connection; it is not an attempt. A reset counts as a try. One on a new connection is
   never resent, since its server may have crashed while working on it.
+- **The engine's stream limits, per read**: a stream opened while the
+  engine offers its limits (``clawdesk._limits``) checks the idle limit and
+  the call's end at each read of the body, so the engine needs no cancel
+  scope per event.
 - **Auth in the header only**: :func:`bearer`, :func:`api_key_header`, or a
   signer over the finished :class:`httpx.Request`.
 
@@ -71,6 +75,7 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+import math
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from types import TracebackType
@@ -81,6 +86,7 @@ import httpx
 from attrs import frozen
 
 from .._errors import ApiError, ConnectionFailed, InvalidRequest, ProviderError, TimedOut, Truncated, _one_line
+from .._limits import OFFER, StreamLimits
 from .._provider_config import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_FRAME_BYTES, ProviderConfig
 from .._secret import Secret
 from ._framing import FrameTooLarge, FramingError
@@ -281,6 +287,7 @@ class StreamReply:
         "_body",
         "_chunks",
         "_ended",
+        "_limits",
         "_marker",
         "_method",
         "_model",
@@ -301,6 +308,7 @@ class StreamReply:
         self._marker = marker
         self._ended = False
         self._chunks: AsyncIterator[bytes] | None = None
+        self._limits: StreamLimits | None = None
         #: The httpx response, once the block is entered.
         self.response: httpx.Response | None = None
 
@@ -339,7 +347,11 @@ class StreamReply:
         """
         chunks = self._chunks
         if chunks is None:
-            chunks = self._chunks = _body_chunks(self._response())
+            chunks = _body_chunks(self._response())
+            limits = self._limits
+            if limits is not None:
+                chunks = _limited(chunks, limits, self._wire._config.timeout_secs)
+            self._chunks = chunks
         return chunks
 
     def _response(self) -> httpx.Response:
@@ -349,7 +361,17 @@ class StreamReply:
 
     async def __aenter__(self) -> StreamReply:
         wire = self._wire
-        response = await wire._send(self._method, self._path, self._body, self._model, self._accept)
+        limits = OFFER.get()
+        if limits is not None and not limits.scoped and not limits.claimed:
+            # Opened in a step the engine does not scope (see Wire.json): the wait for the answer
+            # to start is bounded by the stream's limits here.
+            at = limits.deadline()
+            with anyio.CancelScope(deadline=at) as bounded:
+                response = await wire._send(self._method, self._path, self._body, self._model, self._accept)
+            if bounded.cancelled_caught:
+                raise limits.error_at(at)
+        else:
+            response = await wire._send(self._method, self._path, self._body, self._model, self._accept)
         self.response = response
         if not response.is_success:
             try:
@@ -359,6 +381,10 @@ class StreamReply:
         await wire._refuse_page(response, self._path, self._accept)
         if wire._first_byte is not None:
             _read_timeout(response, wire._config.timeout_secs)
+        if limits is not None and not limits.claimed and _times_its_reads(response):
+            # The engine's limits for this stream are enforced at each read of it from now on.
+            limits.claimed = True
+            self._limits = limits
         return self
 
     async def __aexit__(
@@ -405,6 +431,12 @@ class StreamReply:
                 ) from exc
             return False
         finally:
+            limits = self._limits
+            if limits is not None:
+                # Handed back: whatever the plugin waits for next is the engine's to bound again.
+                limits.claimed = False
+                if self._chunks is not None:
+                    await self._chunks.aclose()  # type: ignore[attr-defined]  # _limited's generator
             await response.aclose()
 
     async def _drain(self) -> None:
@@ -463,6 +495,52 @@ async def _inflate(response: httpx.Response, wbits: int) -> AsyncIterator[bytes]
                     break
     except zlib.error as exc:
         raise httpx.DecodingError(str(exc), request=response.request) from exc
+
+
+def _times_its_reads(response: httpx.Response) -> bool:
+    # httpx's own transport (httpcore) bounds each read by the request's read timeout, which _limited
+    # relies on for a read it does not give a scope; a transport of another kind may not. The client
+    # wraps the transport's stream (BoundAsyncStream._stream); should that change, nothing is claimed
+    # and the engine keeps its scope per event (tests/bounds/test_time.py notices the lost claim).
+    stream = getattr(response.stream, "_stream", None)
+    return type(stream).__module__ == "httpx._transports.default"
+
+
+async def _limited(chunks: AsyncIterator[bytes], limits: StreamLimits, per_read: float | None) -> AsyncIterator[bytes]:
+    """``chunks``, each read bounded by the stream's idle limit and the call's end (see clawdesk._limits).
+
+    The idle wait starts again at the first read after the engine handed out
+    an event (``limits.events`` changed), so bytes that make no event (SSE
+    comments, blank NDJSON lines, a body dripped a byte at a time) never
+    reset it. A read whose limit is further away than ``per_read`` (the read
+    timeout httpcore applies to every read) needs no scope: the read timeout
+    ends it first.
+    """
+    clock = anyio.current_time
+    seen = limits.events
+    while True:
+        now = clock()
+        if limits.events != seen:
+            seen = limits.events
+            limits.idle_at = now + limits.idle if limits.idle is not None else math.inf
+        at = limits.deadline()
+        left = at - now
+        if left <= 0:
+            raise limits.error_at(at)
+        if per_read is None or left < per_read:
+            with anyio.CancelScope(deadline=at) as scope:
+                try:
+                    chunk = await chunks.__anext__()
+                except StopAsyncIteration:
+                    return
+            if scope.cancelled_caught:
+                raise limits.error_at(at)
+        else:
+            try:
+                chunk = await chunks.__anext__()
+            except StopAsyncIteration:
+                return
+        yield chunk
 
 
 def _read_timeout(response: httpx.Response, seconds: float) -> None:
@@ -614,6 +692,19 @@ class Wire:
         mapped error for a transport failure, :class:`~clawdesk.ApiError` for
         an answer that is not JSON or is larger than ``max_body_bytes``.
         """
+        limits = OFFER.get()
+        if limits is not None and not limits.scoped:
+            # Inside a stream's step that the engine does not scope (its limits were with a wire
+            # stream): this request is bounded by them here instead.
+            at = limits.deadline()
+            with anyio.CancelScope(deadline=at) as bounded:
+                reply = await self._json(method, path, body, model, accept)
+            if bounded.cancelled_caught:
+                raise limits.error_at(at)
+            return reply
+        return await self._json(method, path, body, model, accept)
+
+    async def _json(self, method: str, path: str, body: Any, model: str | None, accept: str | None) -> JsonReply:
         if self._first_byte is None:
             response, raw = await self._exchange(method, path, body, model, accept)
         else:
