@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx
 import pytest
 
 import clawdesk
@@ -307,4 +308,29 @@ async def test_the_limits_hold_after_a_wire_stream_ends(server: ScriptedServer, 
         with pytest.raises(StreamInterrupted) as info:
             await read()
     assert [e.text for e in seen] == (["a", "b"] if after == "fetch" else ["a", "b", "tail"])
+    assert timed_out(info.value).limit == "idle"
+
+
+class _Silent(httpx.AsyncByteStream):
+    """An SSE body of one event, then silence (an hour of it)."""
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        yield sse_frame("Hel")
+        await anyio.sleep(3600)
+        yield b": never\n\n"
+
+
+async def test_the_idle_limit_holds_over_a_transport_that_times_no_reads(registry: Registry) -> None:
+    """Through a transport of the caller's that applies no read timeout, every read is bounded by the wire instead."""
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"content-type": "text/event-stream"}, stream=_Silent())
+
+    table = f'[providers.mistral]\napi_key = "{KEY}"\nbase_url = "http://127.0.0.1:9/v1"\nmax_retries = 0\n'
+    table += "timeout_secs = 0.5\n"  # shorter than the idle limit: without a scope, a read here would never end
+    config = clawdesk.parse_config(table + IDLE_1S)
+    transport = httpx.MockTransport(handler)
+    async with clawdesk.Clawdesk(registry=registry, config=config, env={}, transport=transport) as cd:
+        with pytest.raises(StreamInterrupted) as info, anyio.fail_after(20):  # a hang fails the test
+            await cd.stream(f"mistral/{MISTRAL_MODEL}", "hi").collect()
     assert timed_out(info.value).limit == "idle"

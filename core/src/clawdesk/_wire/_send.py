@@ -286,6 +286,7 @@ class StreamReply:
         "_accept",
         "_body",
         "_chunks",
+        "_claims",
         "_ended",
         "_limits",
         "_marker",
@@ -309,6 +310,7 @@ class StreamReply:
         self._ended = False
         self._chunks: AsyncIterator[bytes] | None = None
         self._limits: StreamLimits | None = None
+        self._claims = False  # whether this stream holds the claim on _limits (the first one open did)
         #: The httpx response, once the block is entered.
         self.response: httpx.Response | None = None
 
@@ -350,7 +352,9 @@ class StreamReply:
             chunks = _body_chunks(self._response())
             limits = self._limits
             if limits is not None:
-                chunks = _limited(chunks, limits, self._wire._config.timeout_secs)
+                response = self._response()
+                per_read = self._wire._config.timeout_secs if _times_its_reads(response) else None
+                chunks = _limited(chunks, limits, per_read)
             self._chunks = chunks
         return chunks
 
@@ -381,10 +385,12 @@ class StreamReply:
         await wire._refuse_page(response, self._path, self._accept)
         if wire._first_byte is not None:
             _read_timeout(response, wire._config.timeout_secs)
-        if limits is not None and not limits.claimed and _times_its_reads(response):
-            # The engine's limits for this stream are enforced at each read of it from now on.
-            limits.claimed = True
+        if limits is not None:
+            # The engine's limits for this stream are enforced at each read of it from now on (the
+            # engine stops scoping its steps while the first stream open holds the claim).
             self._limits = limits
+            self._claims = not limits.claimed
+            limits.claimed = True
         return self
 
     async def __aexit__(
@@ -433,8 +439,9 @@ class StreamReply:
         finally:
             limits = self._limits
             if limits is not None:
-                # Handed back: whatever the plugin waits for next is the engine's to bound again.
-                limits.claimed = False
+                if self._claims:
+                    # Handed back: whatever the plugin waits for next is the engine's to bound again.
+                    limits.claimed = False
                 if self._chunks is not None:
                     await self._chunks.aclose()  # type: ignore[attr-defined]  # _limited's generator
             await response.aclose()
@@ -499,9 +506,8 @@ async def _inflate(response: httpx.Response, wbits: int) -> AsyncIterator[bytes]
 
 def _times_its_reads(response: httpx.Response) -> bool:
     # httpx's own transport (httpcore) bounds each read by the request's read timeout, which _limited
-    # relies on for a read it does not give a scope; a transport of another kind may not. The client
-    # wraps the transport's stream (BoundAsyncStream._stream); should that change, nothing is claimed
-    # and the engine keeps its scope per event (tests/bounds/test_time.py notices the lost claim).
+    # relies on for a read it does not give a scope; a transport of another kind may not, and its
+    # reads all get one. The client wraps the transport's stream (BoundAsyncStream._stream).
     stream = getattr(response.stream, "_stream", None)
     return type(stream).__module__ == "httpx._transports.default"
 
