@@ -494,7 +494,10 @@ class Framework:
         self.provider = subject.removeprefix("clawdesk-") if subject.startswith("clawdesk-") else "mistral"
         self.fallback = subject in ("fallback-one", "fallback-refused")
         config = clawdesk.parse_config(config_toml(spec))
-        self.cd = clawdesk.Clawdesk(config=config, transport=transport)
+        # As many connections at once as the raw side opens (its transport has no limit): core's own
+        # cap (http.max_connections, 100) would otherwise queue the concurrent benchmarks' streams.
+        limit = max(spec.get("streams") or 0, 100) if transport is not None else None
+        self.cd = clawdesk.Clawdesk(config=config, transport=transport, max_connections=limit)
         needed = {self.provider, "ollama"} if subject == "fallback-refused" else {self.provider}
         missing = needed - set(self.cd.providers())
         if missing:

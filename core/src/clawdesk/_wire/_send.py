@@ -82,6 +82,7 @@ from types import TracebackType
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import httpx
 from attrs import frozen
 
@@ -354,7 +355,7 @@ class StreamReply:
             if limits is not None:
                 response = self._response()
                 per_read = self._wire._config.timeout_secs if _times_its_reads(response) else None
-                chunks = _limited(chunks, limits, per_read)
+                chunks = _Limited(chunks, limits, per_read)
             self._chunks = chunks
         return chunks
 
@@ -438,12 +439,9 @@ class StreamReply:
             return False
         finally:
             limits = self._limits
-            if limits is not None:
-                if self._claims:
-                    # Handed back: whatever the plugin waits for next is the engine's to bound again.
-                    limits.claimed = False
-                if self._chunks is not None:
-                    await self._chunks.aclose()  # type: ignore[attr-defined]  # _limited's generator
+            if limits is not None and self._claims:
+                # Handed back: whatever the plugin waits for next is the engine's to bound again.
+                limits.claimed = False
             await response.aclose()
 
     async def _drain(self) -> None:
@@ -505,14 +503,14 @@ async def _inflate(response: httpx.Response, wbits: int) -> AsyncIterator[bytes]
 
 
 def _times_its_reads(response: httpx.Response) -> bool:
-    # httpx's own transport (httpcore) bounds each read by the request's read timeout, which _limited
+    # httpx's own transport (httpcore) bounds each read by the request's read timeout, which _Limited
     # relies on for a read it does not give a scope; a transport of another kind may not, and its
     # reads all get one. The client wraps the transport's stream (BoundAsyncStream._stream).
     stream = getattr(response.stream, "_stream", None)
     return type(stream).__module__ == "httpx._transports.default"
 
 
-async def _limited(chunks: AsyncIterator[bytes], limits: StreamLimits, per_read: float | None) -> AsyncIterator[bytes]:
+class _Limited:
     """``chunks``, each read bounded by the stream's idle limit and the call's end (see clawdesk._limits).
 
     The idle wait starts again at the first read after the engine handed out
@@ -520,33 +518,51 @@ async def _limited(chunks: AsyncIterator[bytes], limits: StreamLimits, per_read:
     comments, blank NDJSON lines, a body dripped a byte at a time) never
     reset it. A read whose limit is further away than ``per_read`` (the read
     timeout httpcore applies to every read) needs no scope: the read timeout
-    ends it first.
+    ends it first, and ``__anext__`` hands out the underlying read itself, so
+    such a read costs a clock reading and no extra frame.
     """
-    clock = anyio.current_time
-    seen = limits.events
-    while True:
-        now = clock()
-        if limits.events != seen:
-            seen = limits.events
+
+    __slots__ = ("_chunks", "_clock", "_limits", "_per_read", "_seen")
+
+    def __init__(self, chunks: AsyncIterator[bytes], limits: StreamLimits, per_read: float | None) -> None:
+        self._chunks = chunks
+        self._limits = limits
+        self._per_read = per_read
+        self._seen = limits.events
+        self._clock = _clock()
+
+    def __aiter__(self) -> _Limited:
+        return self
+
+    def __anext__(self) -> Awaitable[bytes]:
+        limits = self._limits
+        now = self._clock()
+        if limits.events != self._seen:
+            self._seen = limits.events
             limits.idle_at = now + limits.idle if limits.idle is not None else math.inf
-        at = limits.deadline()
+        at = limits.idle_at if limits.idle_at < limits.ends else limits.ends
         left = at - now
         if left <= 0:
             raise limits.error_at(at)
+        per_read = self._per_read
         if per_read is None or left < per_read:
-            with anyio.CancelScope(deadline=at) as scope:
-                try:
-                    chunk = await chunks.__anext__()
-                except StopAsyncIteration:
-                    return
-            if scope.cancelled_caught:
-                raise limits.error_at(at)
-        else:
-            try:
-                chunk = await chunks.__anext__()
-            except StopAsyncIteration:
-                return
-        yield chunk
+            return self._scoped(at)
+        return self._chunks.__anext__()
+
+    async def _scoped(self, at: float) -> bytes:
+        with anyio.CancelScope(deadline=at) as scope:
+            chunk = await self._chunks.__anext__()
+        if scope.cancelled_caught:
+            raise self._limits.error_at(at)
+        return chunk
+
+
+def _clock() -> Callable[[], float]:
+    """The running event loop's clock, looked up once: ``anyio.current_time()`` asks which loop runs at every call."""
+    try:
+        return anyio.lowlevel.current_token().backend_class.current_time
+    except AttributeError:  # an older anyio without current_token() or its backend_class: the same clock
+        return anyio.current_time
 
 
 def _read_timeout(response: httpx.Response, seconds: float) -> None:
