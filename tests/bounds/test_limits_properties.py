@@ -57,7 +57,7 @@ async def run(pieces: list[tuple[float, bool]], first: float | None, idle: float
     """Read ``pieces`` through _Limited as the engine would (an event counted as it is handed out)."""
     ends = anyio.current_time() + call if call is not None else math.inf
     limits = StreamLimits(provider="p", idle=idle, first=first, ends=ends, seconds=call, what="the call's timeout")
-    limits.idle_at = anyio.current_time() + first if first is not None else math.inf
+    limits.idle_at = anyio.current_time() + first if first is not None else math.inf  # as the engine's first step
     limits.claimed = True
     reads = _Limited(_source(pieces), limits, None)
     try:

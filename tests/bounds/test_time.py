@@ -334,3 +334,40 @@ async def test_the_idle_limit_holds_over_a_transport_that_times_no_reads(registr
         with pytest.raises(StreamInterrupted) as info, anyio.fail_after(20):  # a hang fails the test
             await cd.stream(f"mistral/{MISTRAL_MODEL}", "hi").collect()
     assert timed_out(info.value).limit == "idle"
+
+
+class _FetchesAfterEachEvent(_ReadsThenWaits):
+    """A provider that, after handing out each line of its stream, fetches something before reading on."""
+
+    async def _read(self, config: Any, http: Any) -> AsyncIterator[Any]:
+        wire = Wire(config, http)
+        lines = NDJSONDecoder()
+        async with wire.stream("POST", "/chat", {}, end_marker="END") as reply:
+            async for chunk in reply.chunks():
+                for line in lines.feed(chunk):
+                    if line == b"END":
+                        reply.end()
+                        break
+                    yield TextDelta(line.decode())
+                    await wire.json("POST", "/usage", {})  # no read between the event and this request
+                if reply.ended:
+                    break
+        yield Finish(FinishReason.STOP)
+
+
+async def test_a_callers_pause_between_events_does_not_count_against_the_idle_limit(server: ScriptedServer) -> None:
+    """A caller that takes 1.5 s over each event (idle limit 1 s) is not the stream's idleness: every request runs."""
+    pieces = Reply.stream([b"a\n", b"b\n", b"END\n"], content_type="application/x-ndjson", delay=0.2)
+    server.add(pieces)
+    server.route("POST", "/usage", Reply.json({}))
+    registry = Registry(discover=False)
+    registry.register(_FetchesAfterEachEvent("fetch"))
+    table = f'[providers.reader]\nbase_url = "{server.url}"\ntimeout_secs = 20\n'
+    async with clawdesk.Clawdesk(registry=registry, config=clawdesk.parse_config(table + IDLE_1S), env={}) as cd:
+        seen: list[Any] = []
+        async with cd.stream("reader/m", "hi") as events:
+            async for event in events:
+                seen.append(event)
+                await anyio.sleep(1.5)
+    assert [type(e) for e in seen] == [TextDelta, TextDelta, Finish]
+    assert [r.path for r in server.requests] == ["/chat", "/usage", "/usage"]

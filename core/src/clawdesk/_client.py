@@ -713,6 +713,7 @@ class Clawdesk:
                     # keep-alive comments and dripped bytes never reach here), and aclose(). The offer
                     # lets a wire opened in this step take the limits over.
                     limits.idle_at = anyio.current_time() + wait if wait is not None else math.inf
+                    limits.window = limits.events
                     deadline = min(ends, limits.idle_at)
                     with anyio.CancelScope(deadline=deadline) as scope:
                         self._inflight.add(scope)

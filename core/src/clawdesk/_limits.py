@@ -41,9 +41,12 @@ class StreamLimits:
     - ``ends``: when the call must be over, on the event loop's clock (``math.inf``: never).
     - ``events``: how many events the engine has handed out; a reader sees a
       new event by this count changing, and its idle wait starts again.
-    - ``idle_at``: when the current idle wait ends (``math.inf``: never); the
-      engine sets it for a step it scopes, a claiming reader at each read that
-      follows a new event.
+    - ``idle_at``: when the current idle wait ends (``math.inf``: never), and
+      ``window``: the count of events when it was set. The engine sets both
+      for a step it scopes; a reader, or :meth:`deadline`, starts the wait
+      again when ``events`` has moved past ``window`` (at the first read or
+      request after a new event, so the caller's time between events does
+      not count).
     - ``claimed``: whether a reader enforces the limits (the engine then does not).
     - ``scoped``: whether the engine's own scope bounds the current step.
     - ``aborted``: set by ``Clawdesk.aclose()``; the closed client's reads then fail.
@@ -61,6 +64,7 @@ class StreamLimits:
         "scoped",
         "seconds",
         "what",
+        "window",
     )
 
     def __init__(
@@ -81,12 +85,16 @@ class StreamLimits:
         self.what = what
         self.events = 0
         self.idle_at = math.inf
+        self.window = 0
         self.claimed = False
         self.scoped = False
         self.aborted = False
 
-    def deadline(self) -> float:
-        """The earlier of the idle wait's end and the call's end."""
+    def deadline(self, now: float) -> float:
+        """The earlier of the idle wait's end and the call's end, at ``now`` (the event loop's clock)."""
+        if self.events != self.window:
+            self.window = self.events
+            self.idle_at = now + self.idle if self.idle is not None else math.inf
         return min(self.idle_at, self.ends)
 
     def error_at(self, deadline: float) -> TimedOut:

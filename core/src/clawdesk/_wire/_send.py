@@ -370,7 +370,7 @@ class StreamReply:
         if limits is not None and not limits.scoped and not limits.claimed:
             # Opened in a step the engine does not scope (see Wire.json): the wait for the answer
             # to start is bounded by the stream's limits here.
-            at = limits.deadline()
+            at = limits.deadline(anyio.current_time())
             with anyio.CancelScope(deadline=at) as bounded:
                 response = await wire._send(self._method, self._path, self._body, self._model, self._accept)
             if bounded.cancelled_caught:
@@ -522,13 +522,12 @@ class _Limited:
     such a read costs a clock reading and no extra frame.
     """
 
-    __slots__ = ("_chunks", "_clock", "_limits", "_per_read", "_seen")
+    __slots__ = ("_chunks", "_clock", "_limits", "_per_read")
 
     def __init__(self, chunks: AsyncIterator[bytes], limits: StreamLimits, per_read: float | None) -> None:
         self._chunks = chunks
         self._limits = limits
         self._per_read = per_read
-        self._seen = limits.events
         self._clock = _clock()
 
     def __aiter__(self) -> _Limited:
@@ -537,8 +536,8 @@ class _Limited:
     def __anext__(self) -> Awaitable[bytes]:
         limits = self._limits
         now = self._clock()
-        if limits.events != self._seen:
-            self._seen = limits.events
+        if limits.events != limits.window:  # StreamLimits.deadline, inlined: this runs on every read
+            limits.window = limits.events
             limits.idle_at = now + limits.idle if limits.idle is not None else math.inf
         at = limits.idle_at if limits.idle_at < limits.ends else limits.ends
         left = at - now
@@ -718,7 +717,7 @@ class Wire:
         if limits is not None and not limits.scoped:
             # Inside a stream's step that the engine does not scope (its limits were with a wire
             # stream): this request is bounded by them here instead.
-            at = limits.deadline()
+            at = limits.deadline(anyio.current_time())
             with anyio.CancelScope(deadline=at) as bounded:
                 reply = await self._json(method, path, body, model, accept)
             if bounded.cancelled_caught:
