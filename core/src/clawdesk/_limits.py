@@ -7,17 +7,17 @@ or ``http.call_timeout_secs``). The engine can enforce both with a cancel scope
 around each wait for an event, whatever the plugin does; but a scope with a
 deadline costs about 4 us on asyncio, as much as the rest of an event's path.
 
-So the engine offers a :class:`StreamLimits` (through :data:`OFFER`) to the
-step of the plugin that opens its stream. A :class:`~clawdesk.provider.StreamReply`
-opened in that step claims it and enforces both limits at each read of the
-body: a read that could pass a limit before the per-read timeout ends gets a
-scope, any other read none. Once the offer is claimed the engine asks for
-events without a scope of its own, until the reader hands the limits back
-(the end of its ``async with`` block). The offer stays visible in every step,
-so a wire request made in a step the engine does not scope (after a stream's
-block, before the plugin's next event) gets a scope of its own to the same
-deadline, and a stream opened there claims the limits again. The next step is
-the engine's to scope. A plugin that reads its answer another way never claims
+So the engine offers a :class:`StreamLimits` (through :data:`OFFER`) to each
+step of the plugin's generator. A :class:`~clawdesk.provider.StreamReply`
+opened in one claims it and enforces both limits at each read of the body: a
+read that could pass a limit before the per-read timeout ends gets a scope,
+any other read none. Once the offer is claimed the engine asks for events
+without a scope of its own, until the reader hands the limits back (the end
+of its ``async with`` block). A wire request made in a step the engine does
+not scope (while a stream holds the claim, or after its block and before the
+plugin's next event) gets a scope of its own to the same deadline, and a
+stream opened there claims the limits again. After a hand-back the next step
+is the engine's to scope. A plugin that reads its answer another way never claims
 the limits and keeps the engine's scope per event; the one wait left to
 itself is a wait that is not a wire request, made after its wire stream's
 block and before its next event (the contract says to yield first).
