@@ -371,3 +371,33 @@ async def test_a_callers_pause_between_events_does_not_count_against_the_idle_li
                 await anyio.sleep(1.5)
     assert [type(e) for e in seen] == [TextDelta, TextDelta, Finish]
     assert [r.path for r in server.requests] == ["/chat", "/usage", "/usage"]
+
+
+class _OpensASecondStream(_ReadsThenWaits):
+    """A provider that, while its first stream is open, opens a second one after its first event."""
+
+    async def _read(self, config: Any, http: Any) -> AsyncIterator[Any]:
+        wire = Wire(config, http)
+        async with wire.stream("POST", "/chat", {}, end_marker="END") as first:
+            async for _chunk in first.chunks():
+                yield TextDelta("a")
+                async with wire.stream("POST", "/more", {}, end_marker="END") as second:
+                    async for _more in second.chunks():
+                        pass
+                    second.end()
+                first.end()
+                break
+        yield Finish(FinishReason.STOP)
+
+
+async def test_a_second_stream_opened_mid_stream_waits_within_the_limits(server: ScriptedServer) -> None:
+    """A stream opened while the first holds the limits, to a server that never answers, ends at the idle limit."""
+    server.add(Reply.stream([b"a\n", b"END\n"], content_type="application/x-ndjson", delay=0.2))
+    server.route("POST", "/more", Reply.stall())
+    registry = Registry(discover=False)
+    registry.register(_OpensASecondStream("fetch"))
+    table = f'[providers.reader]\nbase_url = "{server.url}"\ntimeout_secs = 20\n'
+    async with clawdesk.Clawdesk(registry=registry, config=clawdesk.parse_config(table + IDLE_1S), env={}) as cd:
+        with pytest.raises(StreamInterrupted) as info, anyio.fail_after(15):
+            await cd.stream("reader/m", "hi").collect()
+    assert timed_out(info.value).limit == "idle"

@@ -365,18 +365,30 @@ class StreamReply:
         return self.response
 
     async def __aenter__(self) -> StreamReply:
-        wire = self._wire
         limits = OFFER.get()
-        if limits is not None and not limits.scoped and not limits.claimed:
+        if limits is not None and not limits.scoped:
             # Opened in a step the engine does not scope (see Wire.json): the wait for the answer
-            # to start is bounded by the stream's limits here.
+            # to start, and an error body, are bounded by the stream's limits here.
             at = limits.deadline(anyio.current_time())
             with anyio.CancelScope(deadline=at) as bounded:
-                response = await wire._send(self._method, self._path, self._body, self._model, self._accept)
+                await self._open()
             if bounded.cancelled_caught:
+                if self.response is not None:
+                    await self.response.aclose()  # closed already on every path in _open; never left open
                 raise limits.error_at(at)
         else:
-            response = await wire._send(self._method, self._path, self._body, self._model, self._accept)
+            await self._open()
+        if limits is not None:
+            # The engine's limits for this stream are enforced at each read of it from now on (the
+            # engine stops scoping its steps while the first stream open holds the claim).
+            self._limits = limits
+            self._claims = not limits.claimed
+            limits.claimed = True
+        return self
+
+    async def _open(self) -> None:
+        wire = self._wire
+        response = await wire._send(self._method, self._path, self._body, self._model, self._accept)
         self.response = response
         if not response.is_success:
             try:
@@ -386,13 +398,6 @@ class StreamReply:
         await wire._refuse_page(response, self._path, self._accept)
         if wire._first_byte is not None:
             _read_timeout(response, wire._config.timeout_secs)
-        if limits is not None:
-            # The engine's limits for this stream are enforced at each read of it from now on (the
-            # engine stops scoping its steps while the first stream open holds the claim).
-            self._limits = limits
-            self._claims = not limits.claimed
-            limits.claimed = True
-        return self
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
