@@ -257,7 +257,11 @@ async def test_a_wire_stream_takes_the_limits_over(server: ScriptedServer, regis
 
 
 class _ReadsThenWaits(_Sleeper):
-    """A provider that reads a whole NDJSON stream through the wire, then waits: as ``after`` says."""
+    """A provider that reads an NDJSON stream through the wire and waits as ``after`` says.
+
+    ``"fetch"``: a wire request after the stream's block; ``"fetch-each"``: one after each event too (with no
+    read in between) and one after the block; anything else: an event after the block, then a 30 s sleep.
+    """
 
     def __init__(self, after: str) -> None:
         self.after = after
@@ -280,9 +284,11 @@ class _ReadsThenWaits(_Sleeper):
                         reply.end()
                         break
                     yield TextDelta(line.decode())
+                    if self.after == "fetch-each":
+                        await wire.json("POST", "/usage", {})  # no read between the event and this request
                 if reply.ended:
                     break
-        if self.after == "fetch":
+        if self.after in ("fetch", "fetch-each"):
             await wire.json("POST", "/usage", {})  # in the same step: the wire bounds it
         else:
             yield TextDelta("tail")
@@ -336,32 +342,13 @@ async def test_the_idle_limit_holds_over_a_transport_that_times_no_reads(registr
     assert timed_out(info.value).limit == "idle"
 
 
-class _FetchesAfterEachEvent(_ReadsThenWaits):
-    """A provider that, after handing out each line of its stream, fetches something before reading on."""
-
-    async def _read(self, config: Any, http: Any) -> AsyncIterator[Any]:
-        wire = Wire(config, http)
-        lines = NDJSONDecoder()
-        async with wire.stream("POST", "/chat", {}, end_marker="END") as reply:
-            async for chunk in reply.chunks():
-                for line in lines.feed(chunk):
-                    if line == b"END":
-                        reply.end()
-                        break
-                    yield TextDelta(line.decode())
-                    await wire.json("POST", "/usage", {})  # no read between the event and this request
-                if reply.ended:
-                    break
-        yield Finish(FinishReason.STOP)
-
-
 async def test_a_callers_pause_between_events_does_not_count_against_the_idle_limit(server: ScriptedServer) -> None:
     """A caller that takes 1.5 s over each event (idle limit 1 s) is not the stream's idleness: every request runs."""
     pieces = Reply.stream([b"a\n", b"b\n", b"END\n"], content_type="application/x-ndjson", delay=0.2)
     server.add(pieces)
     server.route("POST", "/usage", Reply.json({}))
     registry = Registry(discover=False)
-    registry.register(_FetchesAfterEachEvent("fetch"))
+    registry.register(_ReadsThenWaits("fetch-each"))
     table = f'[providers.reader]\nbase_url = "{server.url}"\ntimeout_secs = 20\n'
     async with clawdesk.Clawdesk(registry=registry, config=clawdesk.parse_config(table + IDLE_1S), env={}) as cd:
         seen: list[Any] = []
@@ -370,7 +357,7 @@ async def test_a_callers_pause_between_events_does_not_count_against_the_idle_li
                 seen.append(event)
                 await anyio.sleep(1.5)
     assert [type(e) for e in seen] == [TextDelta, TextDelta, Finish]
-    assert [r.path for r in server.requests] == ["/chat", "/usage", "/usage"]
+    assert [r.path for r in server.requests] == ["/chat", "/usage", "/usage", "/usage"]
 
 
 class _OpensASecondStream(_ReadsThenWaits):
