@@ -246,14 +246,13 @@ async def test_a_wire_stream_takes_the_limits_over(server: ScriptedServer, regis
     """A stream read through the wire enforces the engine's limits itself, so the engine asks for events unscoped."""
     server.add(sse_reply([sse_frame("a"), sse_frame("b"), SSE_END], delay=0.05))
     async with client(server, registry) as cd:
-        claimed: list[int] = []
+        claimed: list[tuple[type, list[bool]]] = []
         async with cd.stream(f"mistral/{MISTRAL_MODEL}", "hi") as events:
-            async for _event in events:
-                claimed.append(len(cd._claimed))
-    # Claimed from the first event on; released when the stream ends.
-    assert claimed
-    assert all(n == 1 for n in claimed), claimed
-    assert not cd._claimed
+            async for event in events:
+                claimed.append((type(event), [limits.claimed for limits in cd._streams]))
+    # Claimed from the first event on (the text events are handed out from inside the wire's block).
+    assert [held for kind, held in claimed if kind is TextDelta] == [[True], [True]], claimed
+    assert not cd._streams
 
 
 class _ReadsThenWaits(_Sleeper):

@@ -133,8 +133,9 @@ class Clawdesk:
         # _aborted holds those it ended, until each has raised its error.
         self._inflight: set[anyio.CancelScope] = set()
         self._aborted: set[anyio.CancelScope] = set()
-        # Streams whose wire enforces their limits (no engine scope to cancel): aclose() marks them.
-        self._claimed: set[StreamLimits] = set()
+        # Every stream's limits: aclose() marks them aborted, for a stream whose wire holds them has
+        # no engine scope to cancel (its reads fail as the clients close).
+        self._streams: set[StreamLimits] = set()
         self._slot_map: dict[str, anyio.Semaphore] = {}
         self._transport = transport
         self._env = env
@@ -163,7 +164,7 @@ class Clawdesk:
         for scope in list(self._inflight):
             self._aborted.add(scope)
             scope.cancel()
-        for limits in self._claimed:
+        for limits in self._streams:
             limits.aborted = True  # their reads fail as the clients close below
         self._slot_map = {}  # the next call may run in another event loop (the interactive CLI's turns)
         clients, self._clients = self._clients, {}
@@ -430,11 +431,6 @@ class Clawdesk:
             slots = self._slot_map[name] = anyio.Semaphore(self._max_connections)
         return slots
 
-    def _note_claim(self, limits: StreamLimits) -> None:
-        # After the step in which the plugin's wire may have claimed the stream's limits.
-        if limits.claimed:
-            self._claimed.add(limits)
-
     def _no_slot(self, name: str, seconds: float | None, what: str) -> TimedOut:
         return TimedOut(
             f"no free connection within {seconds:g}s ({what}; http.max_connections = {self._max_connections})",
@@ -683,58 +679,50 @@ class Clawdesk:
         # The first event may take as long as the provider's own wait for an answer to start.
         wait = _first_wait(idle, config) if idle is not None else None
         limits = StreamLimits(provider=name, idle=idle, first=wait, ends=ends, seconds=seconds, what=what)
+        self._streams.add(limits)
         try:
             while True:
-                if limits.claimed:
-                    # The plugin's wire enforces both limits at each read (see clawdesk._limits): no
-                    # scope here, which would cost as much as the rest of the event's path.
-                    offered = OFFER.set(limits)
-                    try:
+                scope = None
+                offered = OFFER.set(limits)
+                try:
+                    if limits.claimed:
+                        # The plugin's wire enforces both limits at each read (see clawdesk._limits): no
+                        # scope here, which would cost as much as the rest of the event's path.
                         event = await agen.__anext__()
-                    except StopAsyncIteration:
-                        break
-                    except Exception as exc:
-                        if limits.aborted:
-                            raise _closed_error() from exc
-                        error = _interrupted(
-                            name, delivered, _plugin_failure(provider, name, "provider_stream", exc), dropped
-                        )
-                        if error is exc:
-                            raise
-                        raise error from exc
-                    finally:
-                        OFFER.reset(offered)
+                    else:
+                        # One scope per event: the call's end and the idle limit (which only an event
+                        # resets: keep-alive comments and dripped bytes never reach here), and aclose().
+                        # The offer lets a wire opened in this step take the limits over.
+                        limits.idle_at = anyio.current_time() + wait if wait is not None else math.inf
+                        limits.window = limits.events
+                        deadline = min(ends, limits.idle_at)
+                        with anyio.CancelScope(deadline=deadline) as scope:
+                            self._inflight.add(scope)
+                            limits.scoped = True
+                            try:
+                                event = await agen.__anext__()
+                            finally:
+                                limits.scoped = False
+                                self._inflight.discard(scope)
+                except StopAsyncIteration:
+                    break
+                except Exception as exc:
+                    if limits.aborted:
+                        raise _closed_error() from exc
+                    error = _interrupted(
+                        name, delivered, _plugin_failure(provider, name, "provider_stream", exc), dropped
+                    )
+                    if error is exc:
+                        raise
+                    raise error from exc
+                finally:
+                    OFFER.reset(offered)
+                if scope is None:
                     if limits.aborted:
                         raise _closed_error()
                     if ends != math.inf and anyio.current_time() >= ends:
                         raise _interrupted(name, delivered, limits.call_error(), dropped)
                 else:
-                    # One scope per event: the call's end and the idle limit (which only an event resets:
-                    # keep-alive comments and dripped bytes never reach here), and aclose(). The offer
-                    # lets a wire opened in this step take the limits over.
-                    limits.idle_at = anyio.current_time() + wait if wait is not None else math.inf
-                    limits.window = limits.events
-                    deadline = min(ends, limits.idle_at)
-                    with anyio.CancelScope(deadline=deadline) as scope:
-                        self._inflight.add(scope)
-                        limits.scoped = True
-                        offered = OFFER.set(limits)
-                        try:
-                            event = await agen.__anext__()
-                        except StopAsyncIteration:
-                            break
-                        except Exception as exc:
-                            error = _interrupted(
-                                name, delivered, _plugin_failure(provider, name, "provider_stream", exc), dropped
-                            )
-                            if error is exc:
-                                raise
-                            raise error from exc
-                        finally:
-                            OFFER.reset(offered)
-                            limits.scoped = False
-                            self._inflight.discard(scope)
-                            self._note_claim(limits)
                     if scope in self._aborted:
                         self._aborted.discard(scope)
                         raise _closed_error()
@@ -760,7 +748,7 @@ class Clawdesk:
                 bug = PluginError(provider.name, "provider_stream ended without a Finish event")
                 raise _interrupted(name, delivered, bug, dropped)
         finally:
-            self._claimed.discard(limits)
+            self._streams.discard(limits)
             aclose = getattr(agen, "aclose", None)
             if aclose is not None:
                 with anyio.CancelScope(shield=True):
